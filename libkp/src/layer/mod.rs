@@ -1,0 +1,60 @@
+//! Layers as filesystems: writing a directory into the store, checking one out,
+//! listing and comparing them.
+
+mod checkout;
+mod diff;
+mod ls;
+mod write;
+pub mod xattr;
+
+pub use checkout::{checkout_layer, checkout_tree, CheckoutOptions, CheckoutReport};
+pub use diff::{diff_trees, Change, Status};
+pub use ls::{walk_tree, Visit};
+pub use write::{write_dir, write_layer, WriteOptions, WriteReport};
+
+/// Shows a path the way git does with `core.quotePath`: as is when it is plain
+/// printable ASCII or UTF-8, else in double quotes with C escapes.
+pub fn quote_path(path: &[u8]) -> String {
+    let plain = match std::str::from_utf8(path) {
+        Ok(s) => !s.chars().any(|c| c.is_control() || c == '"' || c == '\\'),
+        Err(_) => false,
+    };
+    if plain {
+        return String::from_utf8(path.to_vec()).expect("checked utf-8");
+    }
+    let mut out = String::from("\"");
+    for &b in path {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Joins a parent path and a name with '/'.
+pub(crate) fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+    if !prefix.is_empty() {
+        p.extend_from_slice(prefix);
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::quote_path(b"usr/bin"), "usr/bin");
+        assert_eq!(super::quote_path("café".as_bytes()), "café");
+        assert_eq!(super::quote_path(b"a\nb"), "\"a\\nb\"");
+        assert_eq!(super::quote_path(b"\xff"), "\"\\377\"");
+    }
+}

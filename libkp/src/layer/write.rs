@@ -1,0 +1,236 @@
+//! Writing a directory into the store as trees and blobs, bottom-up, files in
+//! parallel. Overlay facts become whiteout entries and opaque trees:
+//!
+//! - a character device 0/0 is a whiteout (kernel overlayfs);
+//! - an empty regular file with `user.overlay.whiteout` or `trusted.overlay.whiteout`
+//!   is a whiteout (overlayfs "xwhiteouts", what rootless checkouts write);
+//! - `.wh.NAME` is a whiteout of NAME (fuse-overlayfs without mknod, OCI layers);
+//! - a directory with `user.overlay.opaque` or `trusted.overlay.opaque` equal to
+//!   `y`, or holding `.wh..wh..opq`, is opaque.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::{self, Metadata};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::xattr;
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::object::{Entry, EntryKind, Layer, LayerKind, RootMeta, Tree, Xattr};
+use crate::store::Store;
+
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    pub kind: LayerKind,
+    pub parents: Vec<ObjectId>,
+    pub provenance: BTreeMap<String, String>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions { kind: LayerKind::Base, parents: Vec::new(), provenance: BTreeMap::new() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WriteReport {
+    pub layer: Option<ObjectId>,
+    pub tree: ObjectId,
+    pub root: RootMeta,
+    pub files: u64,
+    pub bytes: u64,
+    pub dirs: u64,
+    /// Paths left out, with why (sockets: they are endpoints of running
+    /// programs, not content).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+#[derive(Default)]
+struct Stats {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    dirs: AtomicU64,
+    skipped: Mutex<Vec<(PathBuf, String)>>,
+}
+
+/// Writes `dir` as a layer object and returns what was written.
+pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<WriteReport> {
+    for p in &opts.parents {
+        if !store.has(crate::Kind::Layer, p) {
+            return Err(Error::Missing { kind: crate::Kind::Layer, id: *p });
+        }
+    }
+    let _guard = store.write_guard()?;
+    let mut report = write_dir(store, dir)?;
+    let layer = Layer {
+        kind: opts.kind,
+        tree: report.tree,
+        root: report.root,
+        parents: opts.parents.clone(),
+        provenance: opts.provenance.clone(),
+    };
+    report.layer = Some(store.write_layer_object(&layer)?);
+    Ok(report)
+}
+
+/// Writes `dir`'s content as trees and blobs; the caller holds a write guard.
+pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
+    let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
+    if !meta.is_dir() {
+        return Err(Error::Unsupported { path: dir.to_path_buf(), what: "not a directory".into() });
+    }
+    let stats = Stats::default();
+    let tree = write_tree(store, dir, &stats)?;
+    Ok(WriteReport {
+        layer: None,
+        tree,
+        root: RootMeta { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() },
+        files: stats.files.into_inner(),
+        bytes: stats.bytes.into_inner(),
+        dirs: stats.dirs.into_inner(),
+        skipped: stats.skipped.into_inner().expect("no poisoned lock"),
+    })
+}
+
+enum Child {
+    Entry(Entry),
+    OpaqueMarker,
+    Skip,
+}
+
+fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
+    stats.dirs.fetch_add(1, Ordering::Relaxed);
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::input("read directory", dir))? {
+        names.push(entry.map_err(Error::input("read directory", dir))?.file_name());
+    }
+    let children: Vec<Child> =
+        names.par_iter().map(|name| child(store, dir, name, stats)).collect::<Result<_>>()?;
+    let mut tree = Tree { opaque: is_opaque_dir(dir)?, entries: Vec::with_capacity(children.len()) };
+    for c in children {
+        match c {
+            Child::Entry(e) => tree.entries.push(e),
+            Child::OpaqueMarker => tree.opaque = true,
+            Child::Skip => {}
+        }
+    }
+    tree.sort();
+    if let Some(w) = tree.entries.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(Error::Unsupported {
+            path: dir.join(OsStr::from_bytes(&w[0].name)),
+            what: "both a whiteout (.wh. file) and an entry of the same name".into(),
+        });
+    }
+    store.write_tree(&tree)
+}
+
+fn is_opaque_dir(dir: &Path) -> Result<bool> {
+    for name in [xattr::USER_OPAQUE, xattr::TRUSTED_OPAQUE] {
+        match xattr::get(dir, name.as_bytes()) {
+            Ok(Some(v)) if v == b"y" => return Ok(true),
+            Ok(_) => {}
+            // Reading trusted.* needs privilege; unreadable means not ours to see.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(Error::input("getxattr", dir)(e)),
+        }
+    }
+    Ok(false)
+}
+
+fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child> {
+    let path = dir.join(name);
+    let bytes = name.as_bytes();
+    let meta = fs::symlink_metadata(&path).map_err(Error::input("stat", &path))?;
+    let ft = meta.file_type();
+    if bytes == OPAQUE_MARKER {
+        return Ok(Child::OpaqueMarker);
+    }
+    if let Some(target) = bytes.strip_prefix(WHITEOUT_PREFIX) {
+        if !target.is_empty() {
+            return Ok(Child::Entry(Entry::whiteout(target.to_vec())));
+        }
+    }
+    let whiteout = || Ok(Child::Entry(Entry::whiteout(bytes.to_vec())));
+    let kind = if ft.is_dir() {
+        EntryKind::Dir { tree: write_tree(store, &path, stats)? }
+    } else if ft.is_file() {
+        if meta.len() == 0 && is_xwhiteout(&path)? {
+            return whiteout();
+        }
+        let (blob, size) = store.write_blob_from_path(&path, meta.mode(), None)?;
+        stats.files.fetch_add(1, Ordering::Relaxed);
+        stats.bytes.fetch_add(size, Ordering::Relaxed);
+        EntryKind::File { blob, size }
+    } else if ft.is_symlink() {
+        let target = fs::read_link(&path).map_err(Error::input("readlink", &path))?;
+        EntryKind::Symlink { target: target.into_os_string().into_vec() }
+    } else if ft.is_char_device() {
+        let (major, minor) = dev_numbers(&meta);
+        if major == 0 && minor == 0 {
+            return whiteout();
+        }
+        EntryKind::CharDevice { major, minor }
+    } else if ft.is_block_device() {
+        let (major, minor) = dev_numbers(&meta);
+        EntryKind::BlockDevice { major, minor }
+    } else if ft.is_fifo() {
+        EntryKind::Fifo
+    } else {
+        stats.skipped.lock().expect("no poisoned lock").push((path, "socket: not stored".into()));
+        return Ok(Child::Skip);
+    };
+    let xattrs = kept_xattrs(&path, ft.is_symlink())?;
+    Ok(Child::Entry(Entry {
+        name: bytes.to_vec(),
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        xattrs,
+    }))
+}
+
+fn dev_numbers(meta: &Metadata) -> (u32, u32) {
+    let rdev = meta.rdev();
+    (rustix::fs::major(rdev), rustix::fs::minor(rdev))
+}
+
+fn is_xwhiteout(path: &Path) -> Result<bool> {
+    for name in [xattr::USER_WHITEOUT, xattr::TRUSTED_WHITEOUT] {
+        match xattr::get(path, name.as_bytes()) {
+            Ok(Some(_)) => return Ok(true),
+            Ok(None) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(Error::input("getxattr", path)(e)),
+        }
+    }
+    Ok(false)
+}
+
+fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
+    // Linux allows user.* xattrs only on files and directories; symlinks carry none
+    // we keep, and asking costs a syscall per link.
+    if symlink {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in xattr::list(path).map_err(Error::input("listxattr", path))? {
+        if !xattr::keep(&name) {
+            continue;
+        }
+        if let Some(value) = xattr::get(path, &name).map_err(Error::input("getxattr", path))? {
+            out.push(Xattr { name, value });
+        }
+    }
+    out.sort();
+    Ok(out)
+}

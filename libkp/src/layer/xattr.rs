@@ -1,0 +1,80 @@
+//! Extended attributes: which ones a layer keeps, and reading and setting them
+//! without following symlinks.
+
+use std::io;
+use std::path::Path;
+
+use rustix::io::Errno;
+
+/// Overlay bookkeeping. These never become ordinary xattrs of an entry: they are
+/// read as whiteouts and opaque directories, and written back as such.
+pub const USER_OPAQUE: &str = "user.overlay.opaque";
+pub const TRUSTED_OPAQUE: &str = "trusted.overlay.opaque";
+pub const USER_WHITEOUT: &str = "user.overlay.whiteout";
+pub const TRUSTED_WHITEOUT: &str = "trusted.overlay.whiteout";
+
+/// Whether an xattr is part of a layer's content. Kept: `user.*` (less overlay
+/// bookkeeping), file capabilities, POSIX ACLs. Dropped: `trusted.*` (needs
+/// CAP_SYS_ADMIN, host-specific) and `security.selinux` (host policy labels).
+pub fn keep(name: &[u8]) -> bool {
+    if name.starts_with(b"user.overlay.") {
+        return false;
+    }
+    name.starts_with(b"user.") || name == b"security.capability" || name.starts_with(b"system.posix_acl_")
+}
+
+fn unsupported(e: Errno) -> bool {
+    e == Errno::NOTSUP || e == Errno::OPNOTSUPP
+}
+
+/// The names of `path`'s xattrs (empty where the filesystem has none).
+pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    loop {
+        let size = match rustix::fs::llistxattr_query(path) {
+            Ok(0) => return Ok(Vec::new()),
+            Ok(n) => n,
+            Err(e) if unsupported(e) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut buf = vec![0u8; size];
+        match rustix::fs::llistxattr(path, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf.split(|b| *b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect());
+            }
+            // The list grew between the two calls: ask again.
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One xattr's value, `None` when absent.
+pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    loop {
+        let size = match rustix::fs::lgetxattr_query(path, &name) {
+            Ok(n) => n,
+            Err(e) if e == Errno::NODATA || unsupported(e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut buf = vec![0u8; size];
+        if size == 0 {
+            return Ok(Some(buf));
+        }
+        match rustix::fs::lgetxattr(path, &name, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            Err(Errno::RANGE) => continue,
+            Err(e) if e == Errno::NODATA => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub fn set(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
+    let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    rustix::fs::lsetxattr(path, &name, value, rustix::fs::XattrFlags::empty()).map_err(Into::into)
+}

@@ -1,0 +1,103 @@
+//! Small mutable metadata (environment state and the like): JSON files under
+//! `meta/`, each wrapped with a BLAKE3 checksum of its canonical body so a torn or
+//! edited file is detected on read:
+//!
+//! `{"b3":"<hex of blake3(canonical JSON of data)>","data":<data>}`
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::store::Store;
+
+fn canonical(value: &Value) -> Vec<u8> {
+    // serde_json's map is a BTreeMap (no `preserve_order`), so keys come out sorted.
+    serde_json::to_vec(value).expect("a Value always serialises")
+}
+
+fn check_name(name: &str) -> Result<PathBuf> {
+    let ok = !name.is_empty()
+        && name.split('/').all(|c| !c.is_empty() && !c.starts_with('.'))
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./@".contains(&c));
+    if !ok {
+        return Err(Error::Unsupported { path: PathBuf::from(name), what: "not a valid metadata name".into() });
+    }
+    Ok(PathBuf::from(format!("{name}.json")))
+}
+
+impl Store {
+    pub fn meta_path(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.root().join("meta").join(check_name(name)?))
+    }
+
+    /// Writes metadata atomically and durably.
+    pub fn write_meta(&self, name: &str, data: &Value) -> Result<()> {
+        let path = self.meta_path(name)?;
+        let parent = path.parent().expect("meta/ parent");
+        fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        let body = canonical(data);
+        let mut out = format!("{{\"b3\":\"{}\",\"data\":", ObjectId::of(&body)).into_bytes();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"}\n");
+        self.write_atomic(&path, &out, 0o644)
+    }
+
+    /// Reads metadata, `None` when absent; a checksum mismatch is an error.
+    pub fn read_meta(&self, name: &str) -> Result<Option<Value>> {
+        let path = self.meta_path(name)?;
+        match fs::read(&path) {
+            Ok(bytes) => verify_meta(&path, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::store("read", path)(e)),
+        }
+    }
+
+    pub fn remove_meta(&self, name: &str) -> Result<()> {
+        let path = self.meta_path(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => crate::store::sync_parent(&path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::store("remove", path)(e)),
+        }
+    }
+}
+
+/// Checks one metadata file's bytes and returns its data.
+pub fn verify_meta(path: &Path, bytes: &[u8]) -> Result<Value> {
+    let corrupt = |reason: &str| Error::CorruptMeta { path: path.to_path_buf(), reason: reason.to_string() };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&format!("not JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| corrupt("not a JSON object"))?;
+    let sum = obj.get("b3").and_then(Value::as_str).ok_or_else(|| corrupt("no \"b3\" checksum"))?;
+    let data = obj.get("data").ok_or_else(|| corrupt("no \"data\""))?;
+    if obj.len() != 2 {
+        return Err(corrupt("unexpected keys beside \"b3\" and \"data\""));
+    }
+    if ObjectId::of(&canonical(data)).to_hex() != sum {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(data.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let v = serde_json::json!({"state": "built", "name": "x", "n": 3});
+        store.write_meta("envs/abc", &v).unwrap();
+        assert_eq!(store.read_meta("envs/abc").unwrap(), Some(v));
+        let p = store.meta_path("envs/abc").unwrap();
+        let text = fs::read_to_string(&p).unwrap().replace("built", "broke");
+        fs::write(&p, text).unwrap();
+        assert!(matches!(store.read_meta("envs/abc"), Err(Error::CorruptMeta { .. })));
+        assert!(store.meta_path("../x").is_err());
+        assert_eq!(store.read_meta("none").unwrap(), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! Refs: names for objects, one file each under `refs/`, holding a hex id and a
+//! newline. Updates go through `<ref>.lock` (created exclusively, holding the
+//! writer's pid), are compared-and-swapped against the expected old value, and land
+//! by rename, so a reader sees the old or the new value, never a mix.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::store::Store;
+
+/// What the caller expects a ref to be before an update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Whatever it is.
+    Any,
+    /// It must not exist yet.
+    Absent,
+    /// It must point at this id.
+    Is(ObjectId),
+}
+
+/// Checks a full ref name such as `refs/tags/v1`, by rules close to git's.
+pub fn check_name(name: &str) -> Result<()> {
+    let fail = |reason| Err(Error::InvalidRefName { name: name.to_string(), reason });
+    if !name.starts_with("refs/") {
+        return fail("must start with refs/");
+    }
+    if name.len() > 1024 {
+        return fail("longer than 1024 bytes");
+    }
+    for comp in name.split('/') {
+        if comp.is_empty() {
+            return fail("empty path component");
+        }
+        if comp.starts_with('.') {
+            return fail("a component starts with '.'");
+        }
+        if comp.ends_with(".lock") {
+            return fail("a component ends with .lock");
+        }
+    }
+    if name.split('/').count() < 2 || name == "refs" {
+        return fail("names nothing below refs/");
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_./@+".contains(*c))) {
+        let _ = c;
+        return fail("only ASCII letters, digits and - _ . / @ + are allowed");
+    }
+    if name.contains("..") || name.contains("@{") {
+        return fail("contains '..' or '@{'");
+    }
+    Ok(())
+}
+
+impl Store {
+    fn ref_path(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+
+    /// The id a ref points at, if it exists.
+    pub fn read_ref(&self, name: &str) -> Result<Option<ObjectId>> {
+        check_name(name)?;
+        let path = self.ref_path(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_ref(&text).map(Some).ok_or_else(|| Error::CorruptMeta {
+                path,
+                reason: "a ref holds 64 lowercase hex digits and a newline".into(),
+            }),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e) if path.is_dir() => {
+                let _ = e;
+                Ok(None)
+            }
+            Err(e) => Err(Error::store("read", path)(e)),
+        }
+    }
+
+    /// Every ref whose name starts with `prefix` (e.g. `refs/` or `refs/tags/`),
+    /// sorted by name. A ref file that does not parse is an error naming it.
+    pub fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let mut out = Vec::new();
+        let top = self.root().join("refs");
+        walk_refs(&top, "refs", &mut |name, path| {
+            if !name.starts_with(prefix) || name.ends_with(".lock") {
+                return Ok(());
+            }
+            let text = fs::read_to_string(path).map_err(Error::store("read", path))?;
+            let id = parse_ref(&text).ok_or_else(|| Error::CorruptMeta {
+                path: path.to_path_buf(),
+                reason: "a ref holds 64 lowercase hex digits and a newline".into(),
+            })?;
+            out.push((name.to_string(), id));
+            Ok(())
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Points `name` at `new` (or deletes it when `new` is None) if it is as
+    /// `expect` says. The target object must exist.
+    pub fn update_ref(&self, name: &str, new: Option<ObjectId>, expect: Expect) -> Result<()> {
+        check_name(name)?;
+        if let Some(id) = &new {
+            if self.kind_of(id).is_none() {
+                return Err(Error::UnknownRev { rev: id.to_hex() });
+            }
+        }
+        let path = self.ref_path(name);
+        let parent = path.parent().expect("refs/ has a parent");
+        fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        let lock = RefLock::acquire(name, &path)?;
+        let current = self.read_ref(name)?;
+        let ok = match expect {
+            Expect::Any => true,
+            Expect::Absent => current.is_none(),
+            Expect::Is(id) => current == Some(id),
+        };
+        if !ok {
+            let expected = match expect {
+                Expect::Is(id) => Some(id),
+                _ => None,
+            };
+            return Err(Error::RefMismatch { name: name.to_string(), expected, actual: current });
+        }
+        match new {
+            Some(id) => {
+                // What the ref names must be durable before the ref is.
+                self.sync()?;
+                lock.commit(format!("{id}\n").as_bytes())?;
+            }
+            None => {
+                if current.is_some() {
+                    fs::remove_file(&path).map_err(Error::store("remove", &path))?;
+                    crate::store::sync_parent(&path)?;
+                }
+                drop(lock);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_ref(text: &str) -> Option<ObjectId> {
+    let hex = text.strip_suffix('\n')?;
+    if hex.bytes().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    ObjectId::from_hex(hex)
+}
+
+fn walk_refs(dir: &Path, name: &str, f: &mut dyn FnMut(&str, &Path) -> Result<()>) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::store("read directory", dir)(e)),
+    };
+    let mut list = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(Error::store("read directory", dir))?;
+        list.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+    }
+    list.sort();
+    for (child, path) in list {
+        let full = format!("{name}/{child}");
+        if path.is_dir() {
+            walk_refs(&path, &full, f)?;
+        } else {
+            f(&full, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `<ref>.lock`: exists while one writer updates the ref. Removed on drop unless
+/// committed (renamed over the ref).
+struct RefLock {
+    lock: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl RefLock {
+    fn acquire(name: &str, target: &Path) -> Result<RefLock> {
+        let mut lock = target.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        for attempt in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&lock) {
+                Ok(mut f) => {
+                    writeln!(f, "{}", std::process::id()).map_err(Error::store("write", &lock))?;
+                    return Ok(RefLock { lock, target: target.to_path_buf(), done: false });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let pid = fs::read_to_string(&lock).unwrap_or_default().trim().to_string();
+                    // A lock whose writer is gone was left by a crash: take it over once.
+                    if attempt == 0 && !pid_alive(&pid) {
+                        let _ = fs::remove_file(&lock);
+                        continue;
+                    }
+                    return Err(Error::RefLocked { name: name.to_string(), lock, pid });
+                }
+                Err(e) => return Err(Error::store("create lock", &lock)(e)),
+            }
+        }
+        unreachable!("second attempt returns")
+    }
+
+    fn commit(mut self, data: &[u8]) -> Result<()> {
+        let mut f = OpenOptions::new().write(true).truncate(true).open(&self.lock).map_err(Error::store("open", &self.lock))?;
+        f.write_all(data).map_err(Error::store("write", &self.lock))?;
+        f.sync_all().map_err(Error::store("fsync", &self.lock))?;
+        fs::rename(&self.lock, &self.target).map_err(Error::store("rename into place", &self.target))?;
+        self.done = true;
+        crate::store::sync_parent(&self.target)
+    }
+}
+
+impl Drop for RefLock {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.lock);
+        }
+    }
+}
+
+fn pid_alive(pid: &str) -> bool {
+    let Ok(n) = pid.parse::<i32>() else { return false };
+    match rustix::process::Pid::from_raw(n) {
+        Some(p) => !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Kind;
+
+    #[test]
+    fn names() {
+        for ok in ["refs/a", "refs/tags/v1.0", "refs/envs/my-env@latest"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["a", "refs/", "refs//a", "refs/.a", "refs/a.lock", "refs/a..b", "refs/a b", "/refs/a"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compare_and_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let a = store.write_bytes(Kind::Blob, b"a").unwrap();
+        let b = store.write_bytes(Kind::Blob, b"b").unwrap();
+        store.update_ref("refs/x", Some(a), Expect::Absent).unwrap();
+        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Absent), Err(Error::RefMismatch { .. })));
+        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Is(b)), Err(Error::RefMismatch { .. })));
+        store.update_ref("refs/x", Some(b), Expect::Is(a)).unwrap();
+        assert_eq!(store.read_ref("refs/x").unwrap(), Some(b));
+        assert_eq!(store.list_refs("refs/").unwrap(), vec![("refs/x".to_string(), b)]);
+        store.update_ref("refs/x", None, Expect::Is(b)).unwrap();
+        assert_eq!(store.read_ref("refs/x").unwrap(), None);
+    }
+
+    #[test]
+    fn stale_lock_is_taken_over_live_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let a = store.write_bytes(Kind::Blob, b"a").unwrap();
+        fs::write(dir.path().join("refs/y.lock"), "999999999\n").unwrap();
+        store.update_ref("refs/y", Some(a), Expect::Any).unwrap();
+        fs::write(dir.path().join("refs/y.lock"), format!("{}\n", std::process::id())).unwrap();
+        assert!(matches!(store.update_ref("refs/y", Some(a), Expect::Any), Err(Error::RefLocked { .. })));
+    }
+}

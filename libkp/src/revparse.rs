@@ -1,0 +1,153 @@
+//! Naming objects: full ids, unique prefixes, refs, and paths inside layers.
+//!
+//! ```text
+//! <64 hex>          an object id
+//! <4..63 hex>       a unique prefix of one
+//! refs/…            a ref by its full name
+//! NAME              refs/NAME, refs/tags/NAME, refs/images/NAME, refs/envs/NAME (first found)
+//! REV^{tree}        the root tree of a layer
+//! REV:PATH          the object at PATH inside a layer or tree
+//! ```
+
+use crate::error::{Error, Result};
+use crate::hash::{self, ObjectId, HEX_LEN};
+use crate::object::{EntryKind, Kind};
+use crate::store::Store;
+
+/// Shortest prefix accepted, as git does.
+pub const MIN_PREFIX: usize = 4;
+
+const SEARCH: &[&str] = &["refs/", "refs/tags/", "refs/images/", "refs/envs/"];
+
+/// Resolves a revision to an object and its kind.
+pub fn resolve(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
+    if let Some((base, path)) = rev.split_once(':') {
+        let (kind, id) = resolve(store, base)?;
+        let tree = root_tree(store, kind, id, base)?;
+        return lookup_path(store, tree, path, rev);
+    }
+    if let Some(base) = rev.strip_suffix("^{tree}") {
+        let (kind, id) = resolve(store, base)?;
+        return Ok((Kind::Tree, root_tree(store, kind, id, base)?));
+    }
+    resolve_base(store, rev)
+}
+
+fn root_tree(store: &Store, kind: Kind, id: ObjectId, rev: &str) -> Result<ObjectId> {
+    match kind {
+        Kind::Layer => Ok(store.read_layer(&id)?.tree),
+        Kind::Tree => Ok(id),
+        Kind::Blob => Err(Error::WrongKind { id, expected: Kind::Tree, actual: Kind::Blob }).map_err(|e| {
+            let _ = rev;
+            e
+        }),
+    }
+}
+
+fn lookup_path(store: &Store, mut tree: ObjectId, path: &str, rev: &str) -> Result<(Kind, ObjectId)> {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if comps.is_empty() {
+        return Ok((Kind::Tree, tree));
+    }
+    let not_found = || Error::NoSuchPath { rev: rev.to_string(), path: path.to_string() };
+    for (i, comp) in comps.iter().enumerate() {
+        let t = store.read_tree(&tree)?;
+        let e = t.get(comp.as_bytes()).ok_or_else(not_found)?;
+        let last = i + 1 == comps.len();
+        match (&e.kind, last) {
+            (EntryKind::Dir { tree: sub }, _) => tree = *sub,
+            (EntryKind::File { blob, .. }, true) => return Ok((Kind::Blob, *blob)),
+            _ => return Err(not_found()),
+        }
+    }
+    Ok((Kind::Tree, tree))
+}
+
+fn resolve_base(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
+    if rev.len() == HEX_LEN {
+        if let Some(id) = ObjectId::from_hex(rev) {
+            return store.kind_of(&id).map(|k| (k, id)).ok_or_else(|| Error::UnknownRev { rev: rev.to_string() });
+        }
+    }
+    if rev.starts_with("refs/") {
+        if let Some(id) = store.read_ref(rev)? {
+            return kind_of_ref(store, rev, id);
+        }
+    } else if crate::refs::check_name(&format!("refs/{rev}")).is_ok() {
+        for dir in SEARCH {
+            let name = format!("{dir}{rev}");
+            if crate::refs::check_name(&name).is_ok() {
+                if let Some(id) = store.read_ref(&name)? {
+                    return kind_of_ref(store, &name, id);
+                }
+            }
+        }
+    }
+    if rev.len() >= MIN_PREFIX && hash::is_hex(rev) {
+        let found = store.objects_with_prefix(rev)?;
+        let mut ids: Vec<_> = found.iter().map(|o| o.id).collect();
+        ids.dedup();
+        match ids.len() {
+            0 => {}
+            1 => {
+                let id = ids[0];
+                return Ok((store.kind_of(&id).expect("just listed"), id));
+            }
+            _ => {
+                return Err(Error::Ambiguous {
+                    prefix: rev.to_string(),
+                    candidates: found.iter().map(|o| format!("  {} {}", o.id, o.kind)).collect(),
+                })
+            }
+        }
+    }
+    Err(Error::UnknownRev { rev: rev.to_string() })
+}
+
+fn kind_of_ref(store: &Store, name: &str, id: ObjectId) -> Result<(Kind, ObjectId)> {
+    match store.kind_of(&id) {
+        Some(k) => Ok((k, id)),
+        None => Err(Error::CorruptMeta {
+            path: store.root().join(name),
+            reason: format!("points to {id}, which is not in the store"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{Entry, Layer, LayerKind, RootMeta, Tree};
+
+    #[test]
+    fn forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let blob = store.write_bytes(Kind::Blob, b"x").unwrap();
+        let sub = store
+            .write_tree(&Tree {
+                opaque: false,
+                entries: vec![Entry { name: b"f".to_vec(), kind: EntryKind::File { blob, size: 1 }, mode: 0o644, uid: 0, gid: 0, xattrs: vec![] }],
+            })
+            .unwrap();
+        let top = store
+            .write_tree(&Tree {
+                opaque: false,
+                entries: vec![Entry { name: b"d".to_vec(), kind: EntryKind::Dir { tree: sub }, mode: 0o755, uid: 0, gid: 0, xattrs: vec![] }],
+            })
+            .unwrap();
+        let layer = store
+            .write_layer_object(&Layer { kind: LayerKind::Base, tree: top, root: RootMeta::default(), parents: vec![], provenance: Default::default() })
+            .unwrap();
+        store.update_ref("refs/tags/t", Some(layer), crate::refs::Expect::Absent).unwrap();
+        assert_eq!(resolve(&store, "t").unwrap(), (Kind::Layer, layer));
+        assert_eq!(resolve(&store, "refs/tags/t").unwrap(), (Kind::Layer, layer));
+        assert_eq!(resolve(&store, &layer.short(8)).unwrap(), (Kind::Layer, layer));
+        assert_eq!(resolve(&store, "t^{tree}").unwrap(), (Kind::Tree, top));
+        assert_eq!(resolve(&store, "t:d").unwrap(), (Kind::Tree, sub));
+        assert_eq!(resolve(&store, "t:d/f").unwrap(), (Kind::Blob, blob));
+        assert!(matches!(resolve(&store, "t:d/g"), Err(Error::NoSuchPath { .. })));
+        assert!(matches!(resolve(&store, "nope"), Err(Error::UnknownRev { .. })));
+        assert!(matches!(resolve(&store, "abc"), Err(Error::UnknownRev { .. })));
+    }
+}

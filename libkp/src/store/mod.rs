@@ -1,0 +1,172 @@
+//! The store: a directory holding objects, refs and metadata (docs/store-format.md).
+
+mod lock;
+mod objects;
+
+pub use lock::{GcGuard, WriteGuard};
+pub use objects::ObjectInfo;
+pub(crate) use objects::read_dir_sorted;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The first line of the `version` file this build reads and writes.
+pub const VERSION: &str = "karapace-store 1";
+/// Environment variable that names the store when `--store` is not given.
+pub const ENV_STORE: &str = "KARAPACE_STORE";
+
+/// An open store. Cheap to clone; holds no lock while merely open.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
+/// `$XDG_DATA_HOME/karapace`, else `$HOME/.local/share/karapace`.
+pub fn default_location() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(p) = env(ENV_STORE) {
+        return Some(p);
+    }
+    if let Some(p) = env("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+        return Some(p.join("karapace"));
+    }
+    env("HOME").map(|h| h.join(".local/share/karapace"))
+}
+
+/// The store path from an explicit `--store`, else the default location.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+    match explicit {
+        Some(p) => Ok(p.to_path_buf()),
+        None => default_location().ok_or_else(|| Error::NotAStore {
+            path: PathBuf::from("$HOME/.local/share/karapace (HOME is not set)"),
+        }),
+    }
+}
+
+const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
+
+impl Store {
+    /// Creates a store at `root`, or checks and completes an existing one. Returns
+    /// the store and whether it already existed.
+    pub fn init(root: &Path) -> Result<(Store, bool)> {
+        let existed = root.join("version").exists();
+        if existed {
+            let store = Store::open(root)?;
+            store.ensure_dirs()?;
+            return Ok((store, true));
+        }
+        fs::create_dir_all(root).map_err(Error::store("create directory", root))?;
+        let store = Store { root: root.to_path_buf() };
+        store.ensure_dirs()?;
+        // The version file goes last: a store is a store once it names its version.
+        store.write_atomic(&root.join("version"), format!("{VERSION}\n").as_bytes(), 0o444)?;
+        Ok((store, false))
+    }
+
+    fn ensure_dirs(&self) -> Result<()> {
+        for d in DIRS {
+            let p = self.root.join(d);
+            fs::create_dir_all(&p).map_err(Error::store("create directory", &p))?;
+        }
+        Ok(())
+    }
+
+    /// Opens an existing store, checking its format version.
+    pub fn open(root: &Path) -> Result<Store> {
+        let vpath = root.join("version");
+        let text = match fs::read_to_string(&vpath) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotAStore { path: root.to_path_buf() })
+            }
+            Err(e) => return Err(Error::store("read", &vpath)(e)),
+        };
+        let found = text.lines().next().unwrap_or("").trim();
+        if found != VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: root.to_path_buf(),
+                found: found.to_string(),
+                supported: VERSION,
+            });
+        }
+        Ok(Store { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// A new temporary file on the store's filesystem, removed unless persisted.
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix("kp-")
+            .tempfile_in(&dir)
+            .map_err(Error::store("create temporary file in", dir))
+    }
+
+    /// A new temporary directory on the store's filesystem.
+    pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix("kp-")
+            .tempdir_in(&dir)
+            .map_err(Error::store("create temporary directory in", dir))
+    }
+
+    /// Writes small data durably and atomically: temp file, fsync, rename, fsync of
+    /// the directory.
+    pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
+        set_mode(tmp.as_file(), mode, tmp.path())?;
+        tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
+        tmp.persist(target).map_err(|e| Error::store("rename into place", target)(e.error))?;
+        sync_parent(target)
+    }
+
+    /// Makes everything written so far durable (one `syncfs` for the filesystem;
+    /// cheaper than an fsync per object, and called before anything names them).
+    pub fn sync(&self) -> Result<()> {
+        let dir = fs::File::open(&self.root).map_err(Error::store("open", &self.root))?;
+        rustix::fs::syncfs(&dir).map_err(|e| Error::store("syncfs", &self.root)(e.into()))
+    }
+}
+
+pub(crate) fn set_mode(file: &fs::File, mode: u32, path: &Path) -> Result<()> {
+    rustix::fs::fchmod(file, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|e| Error::store("chmod", path)(e.into()))
+}
+
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let dir = fs::File::open(parent).map_err(Error::store("open", parent))?;
+    dir.sync_all().map_err(Error::store("fsync", parent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_open_and_version_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let (_, existed) = Store::init(&root).unwrap();
+        assert!(!existed);
+        assert!(Store::init(&root).unwrap().1);
+        Store::open(&root).unwrap();
+        fs::set_permissions(root.join("version"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        fs::write(root.join("version"), "karapace-store 99\n").unwrap();
+        assert!(matches!(Store::open(&root), Err(Error::UnsupportedVersion { .. })));
+        assert!(matches!(Store::open(dir.path()), Err(Error::NotAStore { .. })));
+    }
+}

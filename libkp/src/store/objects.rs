@@ -1,0 +1,297 @@
+//! Loose objects: `objects/<2 hex>/<62 hex>.<kind>`.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::{set_mode, Store};
+use crate::error::{Error, Result};
+use crate::hash::{self, ObjectId, HEX_LEN};
+use crate::object::{FormatError, Kind, Layer, Tree};
+
+/// An object found on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub kind: Kind,
+    pub id: ObjectId,
+    pub path: PathBuf,
+}
+
+/// Mode of tree and layer files: nobody edits them in place.
+const META_MODE: u32 = 0o444;
+
+impl Store {
+    pub fn object_path(&self, kind: Kind, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(format!("{}.{}", &hex[2..], kind))
+    }
+
+    pub fn has(&self, kind: Kind, id: &ObjectId) -> bool {
+        self.object_path(kind, id).symlink_metadata().is_ok()
+    }
+
+    /// Which kind an id is stored as (layer, then tree, then blob, should the same
+    /// bytes be stored under two kinds).
+    pub fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
+        [Kind::Layer, Kind::Tree, Kind::Blob].into_iter().find(|k| self.has(*k, id))
+    }
+
+    /// Reads a whole object and checks that it hashes to its name.
+    pub fn read(&self, kind: Kind, id: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.object_path(kind, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.missing(kind, id)),
+            Err(e) => return Err(Error::store("read", path)(e)),
+        };
+        if ObjectId::of(&data) != *id {
+            return Err(Error::Corrupt { kind, id: *id, path, reason: "content does not hash to its name".into() });
+        }
+        Ok(data)
+    }
+
+    fn missing(&self, kind: Kind, id: &ObjectId) -> Error {
+        match self.kind_of(id) {
+            Some(actual) => Error::WrongKind { id: *id, expected: kind, actual },
+            None => Error::Missing { kind, id: *id },
+        }
+    }
+
+    fn corrupt(&self, kind: Kind, id: &ObjectId, e: FormatError) -> Error {
+        Error::Corrupt { kind, id: *id, path: self.object_path(kind, id), reason: e.0 }
+    }
+
+    pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
+        let data = self.read(Kind::Tree, id)?;
+        Tree::parse(&data).map_err(|e| self.corrupt(Kind::Tree, id, e))
+    }
+
+    pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
+        let data = self.read(Kind::Layer, id)?;
+        Layer::parse(&data).map_err(|e| self.corrupt(Kind::Layer, id, e))
+    }
+
+    /// Opens a blob for reading. The caller streams it; `verify_blob` re-hashes.
+    pub fn open_blob(&self, id: &ObjectId) -> Result<File> {
+        let path = self.object_path(Kind::Blob, id);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => self.missing(Kind::Blob, id),
+            _ => Error::store("open", path)(e),
+        })
+    }
+
+    /// Re-hashes a stored object; `Ok(false)` when its content no longer matches.
+    pub fn verify(&self, kind: Kind, id: &ObjectId) -> Result<bool> {
+        let path = self.object_path(kind, id);
+        let file = File::open(&path).map_err(Error::store("open", &path))?;
+        let (actual, _) = hash::hash_file(&file).map_err(Error::store("read", &path))?;
+        Ok(actual == *id)
+    }
+
+    /// Stores a tree and returns its id. Every object it names must be present:
+    /// the caller writes bottom-up.
+    pub fn write_tree(&self, tree: &Tree) -> Result<ObjectId> {
+        let bytes = tree
+            .serialize()
+            .map_err(|e| Error::Unsupported { path: PathBuf::from("<tree>"), what: e.0 })?;
+        self.write_bytes(Kind::Tree, &bytes)
+    }
+
+    /// Stores a layer after making everything below it durable.
+    pub fn write_layer_object(&self, layer: &Layer) -> Result<ObjectId> {
+        let bytes = layer
+            .serialize()
+            .map_err(|e| Error::Unsupported { path: PathBuf::from("<layer>"), what: e.0 })?;
+        self.sync()?;
+        self.write_bytes(Kind::Layer, &bytes)
+    }
+
+    /// Stores bytes as an object of `kind` (no-op when present).
+    pub fn write_bytes(&self, kind: Kind, data: &[u8]) -> Result<ObjectId> {
+        let id = ObjectId::of(data);
+        if self.has(kind, &id) {
+            return Ok(id);
+        }
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
+        let mode = if kind == Kind::Blob { 0o644 } else { META_MODE };
+        set_mode(tmp.as_file(), mode, tmp.path())?;
+        self.persist(tmp, kind, &id)?;
+        Ok(id)
+    }
+
+    fn persist(&self, tmp: tempfile::NamedTempFile, kind: Kind, id: &ObjectId) -> Result<()> {
+        let target = self.object_path(kind, id);
+        let dir = target.parent().expect("fan-out dir");
+        if let Err(e) = fs::create_dir(dir) {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(Error::store("create directory", dir)(e));
+            }
+        }
+        tmp.persist(&target).map_err(|e| Error::store("rename into place", &target)(e.error))?;
+        Ok(())
+    }
+
+    /// Stores a blob from everything a reader yields, hashing as it copies.
+    pub fn write_blob_from_reader(&self, mut reader: impl Read, mode: u32) -> Result<(ObjectId, u64)> {
+        let mut tmp = self.temp_file()?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut size = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::input("read", "<stream>")(e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(Error::store("write", tmp.path()))?;
+            size += n as u64;
+        }
+        let id = ObjectId::from_bytes(*hasher.finalize().as_bytes());
+        if !self.has(Kind::Blob, &id) {
+            set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
+            self.persist(tmp, Kind::Blob, &id)?;
+        }
+        Ok((id, size))
+    }
+
+    /// Stores the content of the regular file at `src`. `known` is its id when the
+    /// caller already hashed it; the stored copy is hashed again, so the name always
+    /// matches the bytes even if the file changes meanwhile.
+    pub fn write_blob_from_path(&self, src: &Path, mode: u32, known: Option<(ObjectId, u64)>) -> Result<(ObjectId, u64)> {
+        let (id, size) = match known {
+            Some(k) => k,
+            None => hash::hash_path(src).map_err(Error::input("read", src))?,
+        };
+        if let Ok(m) = self.object_path(Kind::Blob, &id).symlink_metadata() {
+            // A present object of the wrong size was cut short by a crash: store again.
+            if m.size() == size {
+                return Ok((id, size));
+            }
+        }
+        let tmp = self.temp_file()?;
+        let mut from = File::open(src).map_err(Error::input("open", src))?;
+        io::copy(&mut from, &mut tmp.as_file()).map_err(|e| match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::PermissionDenied => Error::store("write", tmp.path())(e),
+            _ => Error::input("copy", src)(e),
+        })?;
+        let (stored, stored_size) = {
+            let f = File::open(tmp.path()).map_err(Error::store("open", tmp.path()))?;
+            hash::hash_file(&f).map_err(Error::store("read", tmp.path()))?
+        };
+        if stored != id || stored_size != size {
+            return Err(Error::Changed { path: src.to_path_buf() });
+        }
+        set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
+        let target = self.object_path(Kind::Blob, &id);
+        // Replace a short object left by a crash, or race another writer of the same
+        // content: both rename identical bytes, so either result is right.
+        let _ = fs::remove_file(&target);
+        self.persist(tmp, Kind::Blob, &id)?;
+        Ok((id, size))
+    }
+
+    /// Every loose object, in id order within each fan-out directory. Names that
+    /// are not objects are returned as errors-by-path via `strays`.
+    pub fn list_objects(&self) -> Result<(Vec<ObjectInfo>, Vec<PathBuf>)> {
+        let mut objects = Vec::new();
+        let mut strays = Vec::new();
+        let top = self.root.join("objects");
+        let mut fans: Vec<_> = read_dir_sorted(&top)?;
+        fans.retain(|(name, path)| {
+            let ok = name.len() == 2 && hash::is_hex(name) && name.bytes().all(|c| !c.is_ascii_uppercase());
+            if !ok {
+                strays.push(path.clone());
+            }
+            ok
+        });
+        for (fan, dir) in fans {
+            for (name, path) in read_dir_sorted(&dir)? {
+                match parse_object_name(&fan, &name) {
+                    Some((id, kind)) => objects.push(ObjectInfo { kind, id, path }),
+                    None => strays.push(path),
+                }
+            }
+        }
+        Ok((objects, strays))
+    }
+
+    /// Objects whose hex id starts with `prefix` (at least 2 lowercase hex digits).
+    pub fn objects_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        if prefix.len() < 2 || prefix.len() > HEX_LEN || !hash::is_hex(prefix) {
+            return Ok(out);
+        }
+        let prefix = prefix.to_ascii_lowercase();
+        let dir = self.root.join("objects").join(&prefix[..2]);
+        if !dir.exists() {
+            return Ok(out);
+        }
+        for (name, path) in read_dir_sorted(&dir)? {
+            if let Some((id, kind)) = parse_object_name(&prefix[..2], &name) {
+                if id.to_hex().starts_with(&prefix) {
+                    out.push(ObjectInfo { kind, id, path });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_object_name(fan: &str, name: &str) -> Option<(ObjectId, Kind)> {
+    let (rest, kind) = name.split_once('.')?;
+    let kind: Kind = kind.parse().ok()?;
+    if rest.bytes().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let id = ObjectId::from_hex(&format!("{fan}{rest}"))?;
+    Some((id, kind))
+}
+
+pub(crate) fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::store("read directory", dir))? {
+        let entry = entry.map_err(Error::store("read directory", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push((name, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_and_detect_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let id = store.write_bytes(Kind::Blob, b"hello\n").unwrap();
+        assert_eq!(store.read(Kind::Blob, &id).unwrap(), b"hello\n");
+        assert_eq!(store.kind_of(&id), Some(Kind::Blob));
+        assert!(matches!(store.read(Kind::Tree, &id), Err(Error::WrongKind { .. })));
+        let path = store.object_path(Kind::Blob, &id);
+        fs::write(&path, b"hellO\n").unwrap();
+        assert!(matches!(store.read(Kind::Blob, &id), Err(Error::Corrupt { .. })));
+        assert!(!store.verify(Kind::Blob, &id).unwrap());
+        let (objs, strays) = store.list_objects().unwrap();
+        assert_eq!(objs.len(), 1);
+        assert!(strays.is_empty());
+    }
+
+    #[test]
+    fn blob_from_path_matches_reader_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(&dir.path().join("s")).unwrap();
+        let src = dir.path().join("f");
+        fs::write(&src, b"content").unwrap();
+        let (a, n) = store.write_blob_from_path(&src, 0o755, None).unwrap();
+        let (b, _) = store.write_blob_from_reader(&b"content"[..], 0o644).unwrap();
+        assert_eq!((a, n), (b, 7));
+        assert_eq!(a, ObjectId::of(b"content"));
+    }
+}

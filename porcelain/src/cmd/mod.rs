@@ -1,0 +1,4 @@
+//! One file per verb: parse its options, call libkp, print.
+
+pub mod help;
+pub mod init;
