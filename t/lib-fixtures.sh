@@ -17,15 +17,20 @@ fixture_busybox_rootfs() {
 # debootstrap, built once into $KP_TEST_CACHE and reused.
 fixture_debian_minbase() {
 	dir="$KP_TEST_CACHE/debian-bookworm-minbase"
-	if ! test -f "$dir/.complete"; then
-		mkdir -p "$KP_TEST_CACHE" &&
-		rm -rf "$dir.tmp" &&
-		debootstrap --variant=minbase bookworm "$dir.tmp" >"$KP_TEST_CACHE/debootstrap.log" 2>&1 &&
-		rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.complete" || {
-			echo "debootstrap failed; see $KP_TEST_CACHE/debootstrap.log" >&2
-			return 1
-		}
-	fi
+	mkdir -p "$KP_TEST_CACHE" || return 1
+	chmod 755 "$KP_TEST_CACHE"
+	# One builder at a time: parallel test scripts wait for the first.
+	(
+		flock 9 &&
+		if ! test -f "$dir/.complete"; then
+			rm -rf "$dir.tmp" &&
+			debootstrap --variant=minbase bookworm "$dir.tmp" >"$KP_TEST_CACHE/debootstrap.log" 2>&1 &&
+			rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.complete"
+		fi
+	) 9>"$KP_TEST_CACHE/.debootstrap.lock" || {
+		echo "debootstrap failed; see $KP_TEST_CACHE/debootstrap.log" >&2
+		return 1
+	}
 	echo "$dir"
 }
 
