@@ -8,6 +8,7 @@ pub mod layer;
 pub mod log;
 pub mod meta;
 pub mod object;
+pub mod pkg;
 pub mod prune;
 pub mod refs;
 pub mod revparse;
