@@ -74,6 +74,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Refusing to overwrite an existing file.
+    #[error("{} already exists; use --force to overwrite it", path.display())]
+    Exists { path: PathBuf },
     /// The manifest is not valid TOML, or not a valid manifest v1.
     #[error("{at}: {message}")]
     Manifest { at: Location, message: String },
@@ -128,6 +131,7 @@ impl Error {
             | Error::Closure { .. }
             | Error::Integrity { .. } => exit::MANIFEST,
             Error::Write { .. }
+            | Error::Exists { .. }
             | Error::Drift { .. }
             | Error::UnresolvedImage { .. }
             | Error::UnresolvedPackages { .. }

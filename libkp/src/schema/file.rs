@@ -9,7 +9,18 @@ use std::path::Path;
 
 use super::error::{Error, Result};
 
+/// Replaces `target` with `data`.
 pub fn write_atomic(target: &Path, data: &[u8]) -> Result<()> {
+    write(target, data, true)
+}
+
+/// Creates `target` with `data`; fails with [`Error::Exists`] if it exists, even
+/// when another process creates it meanwhile (the rename does not clobber).
+pub fn write_new(target: &Path, data: &[u8]) -> Result<()> {
+    write(target, data, false)
+}
+
+fn write(target: &Path, data: &[u8], replace: bool) -> Result<()> {
     let werr = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Write { op, path, source }
@@ -34,10 +45,10 @@ pub fn write_atomic(target: &Path, data: &[u8]) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(werr("fsync", tmp.path()))?;
-    tmp.persist(target).map_err(|e| Error::Write {
-        op: "rename into place",
-        path: target.into(),
-        source: e.error,
+    let persisted = if replace { tmp.persist(target) } else { tmp.persist_noclobber(target) };
+    persisted.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists if !replace => Error::Exists { path: target.into() },
+        _ => Error::Write { op: "rename into place", path: target.into(), source: e.error },
     })?;
     fs::File::open(dir)
         .and_then(|d| d.sync_all())

@@ -4,7 +4,7 @@
 
 pub mod canonical;
 pub mod error;
-mod file;
+pub mod file;
 pub mod identity;
 pub mod image;
 mod locate;
