@@ -113,10 +113,7 @@ pub enum Error {
     UnresolvedImage { reference: String, reason: String },
     /// The package closure cannot be computed here.
     #[error("cannot resolve packages {requested:?}: {reason}")]
-    UnresolvedPackages {
-        requested: Vec<String>,
-        reason: String,
-    },
+    UnresolvedPackages { requested: Vec<String>, reason: String },
     /// `pin --check` on a reference without a digest.
     #[error("{}: base.image {reference:?} is not pinned; run `karapace pin` to pin it to its digest", file.display())]
     NotPinned { file: PathBuf, reference: String },

@@ -42,13 +42,19 @@ fn write(target: &Path, data: &[u8], replace: bool) -> Result<()> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .map_err(werr("chmod", tmp.path()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(werr("fsync", tmp.path()))?;
-    let persisted = if replace { tmp.persist(target) } else { tmp.persist_noclobber(target) };
+    tmp.as_file().sync_all().map_err(werr("fsync", tmp.path()))?;
+    let persisted = if replace {
+        tmp.persist(target)
+    } else {
+        tmp.persist_noclobber(target)
+    };
     persisted.map_err(|e| match e.error.kind() {
         std::io::ErrorKind::AlreadyExists if !replace => Error::Exists { path: target.into() },
-        _ => Error::Write { op: "rename into place", path: target.into(), source: e.error },
+        _ => Error::Write {
+            op: "rename into place",
+            path: target.into(),
+            source: e.error,
+        },
     })?;
     fs::File::open(dir)
         .and_then(|d| d.sync_all())

@@ -14,9 +14,7 @@ pub fn canonical_lock(lock: &Lock) -> String {
 }
 
 pub fn env_id(lock: &Lock) -> String {
-    blake3::hash(canonical_lock(lock).as_bytes())
-        .to_hex()
-        .to_string()
+    blake3::hash(canonical_lock(lock).as_bytes()).to_hex().to_string()
 }
 
 pub fn short_id(env_id: &str) -> String {

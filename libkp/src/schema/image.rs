@@ -21,10 +21,7 @@ pub fn is_digest(s: &str) -> bool {
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef, String> {
         if s.trim().is_empty() {
-            return Err(
-                "empty image reference; expected e.g. \"debian/bookworm\" or an https:// URL"
-                    .into(),
-            );
+            return Err("empty image reference; expected e.g. \"debian/bookworm\" or an https:// URL".into());
         }
         if s.trim() != s {
             return Err(format!("image reference {s:?} has surrounding blanks"));
@@ -38,12 +35,12 @@ impl ImageRef {
         };
         if let Some(d) = digest {
             if !is_digest(d) {
-                return Err(format!("image reference {s:?}: expected 64 lowercase hex digits after {PIN_SEPARATOR:?}"));
+                return Err(format!(
+                    "image reference {s:?}: expected 64 lowercase hex digits after {PIN_SEPARATOR:?}"
+                ));
             }
             if reference.is_empty() {
-                return Err(format!(
-                    "image reference {s:?}: nothing before {PIN_SEPARATOR:?}"
-                ));
+                return Err(format!("image reference {s:?}: nothing before {PIN_SEPARATOR:?}"));
             }
         }
         Ok(ImageRef {
@@ -83,10 +80,7 @@ mod tests {
             ("https://x/r.tar.xz", Some(d.as_str()))
         );
         assert_eq!(r.to_string(), format!("https://x/r.tar.xz@blake3:{d}"));
-        assert_eq!(
-            ImageRef::parse("Debian/Bookworm").unwrap().reference,
-            "Debian/Bookworm"
-        );
+        assert_eq!(ImageRef::parse("Debian/Bookworm").unwrap().reference, "Debian/Bookworm");
         for bad in [
             "",
             "  ",

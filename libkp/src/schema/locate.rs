@@ -51,9 +51,7 @@ pub fn dotted(path: &[Seg]) -> String {
                 if !s.is_empty() {
                     s.push('.');
                 }
-                let bare = !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if bare {
                     s.push_str(k);
                 } else {
@@ -96,15 +94,11 @@ impl<'a> Spans<'a> {
         let mut found = None;
         for seg in path {
             let next = match (seg, node) {
-                (Seg::Key(k), Node::Table(t)) => t
-                    .get_key_value(k)
-                    .map(|(key, it)| (key.span(), Node::of_item(it))),
-                (Seg::Key(k), Node::Value(Value::InlineTable(t))) => t
-                    .get_key_value(k)
-                    .map(|(key, it)| (key.span(), Node::of_item(it))),
-                (Seg::Index(i), Node::Value(Value::Array(a))) => {
-                    a.get(*i).map(|v| (None, Some(Node::Value(v))))
+                (Seg::Key(k), Node::Table(t)) => t.get_key_value(k).map(|(key, it)| (key.span(), Node::of_item(it))),
+                (Seg::Key(k), Node::Value(Value::InlineTable(t))) => {
+                    t.get_key_value(k).map(|(key, it)| (key.span(), Node::of_item(it)))
                 }
+                (Seg::Index(i), Node::Value(Value::Array(a))) => a.get(*i).map(|v| (None, Some(Node::Value(v)))),
                 (Seg::Index(i), Node::Tables(a)) => a.get(*i).map(|t| (None, Some(Node::Table(t)))),
                 _ => None,
             };

@@ -13,9 +13,7 @@ use super::image::{is_digest, ImageRef};
 use super::locate::{Seg, Spans};
 use super::manifest::Manifest;
 use super::normalize::{self, toml_str};
-use super::settings::{
-    Gui, Hardware, Integration, Mount, Runtime, Settings, System, CPU_SHARES_RANGE,
-};
+use super::settings::{Gui, Hardware, Integration, Mount, Runtime, Settings, System, CPU_SHARES_RANGE};
 use super::{file, identity};
 
 pub const LOCK_VERSION: i64 = 1;
@@ -102,14 +100,8 @@ impl Lock {
     pub fn to_toml(&self) -> String {
         let s = &self.settings;
         let q = toml_str;
-        let list = |v: &[String]| {
-            format!(
-                "[{}]",
-                v.iter().map(|x| q(x)).collect::<Vec<_>>().join(", ")
-            )
-        };
-        let mut out =
-            String::from("# Written by Karapace (kp-resolve). Do not edit: see docs/lock.md.\n");
+        let list = |v: &[String]| format!("[{}]", v.iter().map(|x| q(x)).collect::<Vec<_>>().join(", "));
+        let mut out = String::from("# Written by Karapace (kp-resolve). Do not edit: see docs/lock.md.\n");
         out += &format!(
             "lock_version = {LOCK_VERSION}\nenv_id = {}\nshort_id = {}\n",
             q(&self.env_id),
@@ -122,10 +114,7 @@ impl Lock {
         );
         out += &format!("\n[system]\npackages = {}\n", list(&s.system.packages));
         out += &format!("\n[gui]\napps = {}\n", list(&s.gui.apps));
-        out += &format!(
-            "\n[hardware]\ngpu = {}\naudio = {}\n",
-            s.hardware.gpu, s.hardware.audio
-        );
+        out += &format!("\n[hardware]\ngpu = {}\naudio = {}\n", s.hardware.gpu, s.hardware.audio);
         out += "\n[integration]\n";
         for (name, on) in s.integration.fields() {
             out += &format!("{name} = {on}\n");
@@ -193,10 +182,7 @@ impl Lock {
             at: spans.locate(file, e.span(), None),
             message: e.message().trim().to_string(),
         };
-        match toml::from_str::<VersionOnly>(text)
-            .map_err(toml_err)?
-            .lock_version
-        {
+        match toml::from_str::<VersionOnly>(text).map_err(toml_err)?.lock_version {
             Some(toml::Value::Integer(LOCK_VERSION)) => {}
             None => {
                 return Err(err(
@@ -213,10 +199,7 @@ impl Lock {
         }
         let raw: Raw = toml::from_str(text).map_err(toml_err)?;
         if !is_digest(&raw.env_id) {
-            return Err(err(
-                &["env_id".into()],
-                "expected 64 lowercase hex digits".into(),
-            ));
+            return Err(err(&["env_id".into()], "expected 64 lowercase hex digits".into()));
         }
         if !is_digest(&raw.base.digest) {
             return Err(err(
@@ -235,11 +218,7 @@ impl Lock {
             Err(m) => return Err(err(&["base".into(), "image".into()], m)),
         }
         for (i, p) in raw.packages.iter().enumerate() {
-            for (field, v) in [
-                ("name", &p.name),
-                ("version", &p.version),
-                ("arch", &p.arch),
-            ] {
+            for (field, v) in [("name", &p.name), ("version", &p.version), ("arch", &p.arch)] {
                 if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(err(
                         &["packages".into(), i.into(), field.into()],
@@ -273,11 +252,7 @@ impl Lock {
             .filter(|n| !CPU_SHARES_RANGE.contains(n))
         {
             return Err(err(
-                &[
-                    "runtime".into(),
-                    "resource_limits".into(),
-                    "cpu_shares".into(),
-                ],
+                &["runtime".into(), "resource_limits".into(), "cpu_shares".into()],
                 format!("{n} out of range"),
             ));
         }
@@ -329,19 +304,10 @@ impl Lock {
             &serde_json::to_value(&manifest.settings).expect("settings serialise"),
             &mut wanted,
         );
-        locked.insert(
-            "base.image".to_string(),
-            Value::from(self.base.image.clone()),
-        );
-        wanted.insert(
-            "base.image".to_string(),
-            Value::from(manifest.base.reference.clone()),
-        );
+        locked.insert("base.image".to_string(), Value::from(self.base.image.clone()));
+        wanted.insert("base.image".to_string(), Value::from(manifest.base.reference.clone()));
         if let Some(d) = &manifest.base.digest {
-            locked.insert(
-                "base.digest".to_string(),
-                Value::from(self.base.digest.clone()),
-            );
+            locked.insert("base.digest".to_string(), Value::from(self.base.digest.clone()));
             wanted.insert("base.digest".to_string(), Value::from(d.clone()));
         }
         let mut fields: Vec<&String> = locked.keys().chain(wanted.keys()).collect();

@@ -11,8 +11,7 @@ use super::image::ImageRef;
 use super::locate::{Seg, Spans};
 use super::normalize;
 use super::settings::{
-    Backend, Gui, Hardware, Integration, IntegrationDecl, ResourceLimits, Runtime, Settings,
-    System, CPU_SHARES_RANGE,
+    Backend, Gui, Hardware, Integration, IntegrationDecl, ResourceLimits, Runtime, Settings, System, CPU_SHARES_RANGE,
 };
 
 pub const MANIFEST_VERSION: i64 = 1;
@@ -102,10 +101,7 @@ pub fn load(path: &Path) -> Result<Manifest> {
             column: 1,
             key: None,
         },
-        message: format!(
-            "not UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
+        message: format!("not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
     })?;
     parse(&text, path)
 }
@@ -123,27 +119,24 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
         None => {
             return Err(Error::Manifest {
                 at: spans.locate(file, None, Some("manifest_version".into())),
-                message: format!(
-                    "missing; expected `manifest_version = {MANIFEST_VERSION}` at the top"
-                ),
+                message: format!("missing; expected `manifest_version = {MANIFEST_VERSION}` at the top"),
             })
         }
         Some(toml::Value::Integer(MANIFEST_VERSION)) => {}
-        Some(v) => return Err(err(
-            &["manifest_version".into()],
-            format!(
-                "unsupported version {v}; this build reads manifest_version = {MANIFEST_VERSION}"
-            ),
-        )),
+        Some(v) => {
+            return Err(err(
+                &["manifest_version".into()],
+                format!("unsupported version {v}; this build reads manifest_version = {MANIFEST_VERSION}"),
+            ))
+        }
     }
     let raw: Raw = toml::from_str(text).map_err(|e| toml_error(&spans, file, e))?;
 
-    let base =
-        ImageRef::parse(&raw.base.image).map_err(|m| err(&["base".into(), "image".into()], m))?;
+    let base = ImageRef::parse(&raw.base.image).map_err(|m| err(&["base".into(), "image".into()], m))?;
     let packages = normalize::names(&raw.system.packages, "package")
         .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
-    let apps = normalize::names(&raw.gui.apps, "app")
-        .map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
+    let apps =
+        normalize::names(&raw.gui.apps, "app").map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
 
     let mut mounts = BTreeMap::new();
     let mut targets: BTreeMap<String, String> = BTreeMap::new();
@@ -170,32 +163,27 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
             )
         })?,
     };
-    let limit =
-        |name: &str, v: Option<i64>, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
-            match v {
-                None => Ok(None),
-                Some(n) => u64::try_from(n)
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        err(
-                            &["runtime".into(), "resource_limits".into(), name.into()],
-                            format!(
-                                "{n} is out of range; expected an integer from {} to {}",
-                                range.start(),
-                                range.end()
-                            ),
-                        )
-                    }),
-            }
-        };
+    let limit = |name: &str, v: Option<i64>, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
+        match v {
+            None => Ok(None),
+            Some(n) => u64::try_from(n)
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    err(
+                        &["runtime".into(), "resource_limits".into(), name.into()],
+                        format!(
+                            "{n} is out of range; expected an integer from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+        }
+    };
     let resource_limits = ResourceLimits {
-        cpu_shares: limit(
-            "cpu_shares",
-            raw.runtime.resource_limits.cpu_shares,
-            CPU_SHARES_RANGE,
-        )?,
+        cpu_shares: limit("cpu_shares", raw.runtime.resource_limits.cpu_shares, CPU_SHARES_RANGE)?,
         memory_limit_mb: limit(
             "memory_limit_mb",
             raw.runtime.resource_limits.memory_limit_mb,
@@ -247,22 +235,14 @@ impl Manifest {
     pub fn to_toml(&self) -> String {
         let s = &self.settings;
         let q = normalize::toml_str;
-        let list = |v: &[String]| {
-            format!(
-                "[{}]",
-                v.iter().map(|x| q(x)).collect::<Vec<_>>().join(", ")
-            )
-        };
+        let list = |v: &[String]| format!("[{}]", v.iter().map(|x| q(x)).collect::<Vec<_>>().join(", "));
         let mut out = format!(
             "manifest_version = {MANIFEST_VERSION}\n\n[base]\nimage = {}\n",
             q(&self.base.to_string())
         );
         out += &format!("\n[system]\npackages = {}\n", list(&s.system.packages));
         out += &format!("\n[gui]\napps = {}\n", list(&s.gui.apps));
-        out += &format!(
-            "\n[hardware]\ngpu = {}\naudio = {}\n",
-            s.hardware.gpu, s.hardware.audio
-        );
+        out += &format!("\n[hardware]\ngpu = {}\naudio = {}\n", s.hardware.gpu, s.hardware.audio);
         out += "\n[integration]\n";
         for (name, on) in s.integration.fields() {
             if name != "gpu_devices" && name != "sound_devices" {
@@ -272,10 +252,7 @@ impl Manifest {
         out += "\n[mounts]\n";
         for (label, m) in &s.mounts {
             let ro = if m.read_only { ":ro" } else { "" };
-            out += &format!(
-                "{label} = {}\n",
-                q(&format!("{}:{}{ro}", m.host, m.container))
-            );
+            out += &format!("{label} = {}\n", q(&format!("{}:{}{ro}", m.host, m.container)));
         }
         let rt = &s.runtime;
         out += &format!(

@@ -42,9 +42,7 @@ pub fn existing_lock(manifest: &Path) -> Result<Option<Lock>, Error> {
     let path = lock::path_for(manifest);
     match Lock::load(&path) {
         Ok(l) => Ok(Some(l)),
-        Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(None)
-        }
+        Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }

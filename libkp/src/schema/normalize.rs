@@ -70,20 +70,14 @@ pub fn mount(spec: &str) -> Result<Mount, String> {
         ));
     }
     if !container.starts_with('/') {
-        return Err(format!(
-            "mount {spec:?}: container path {container:?} must be absolute"
-        ));
+        return Err(format!("mount {spec:?}: container path {container:?} must be absolute"));
     }
     let container = clean(container);
     if container.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "mount {spec:?}: container path must not contain \"..\""
-        ));
+        return Err(format!("mount {spec:?}: container path must not contain \"..\""));
     }
     if container == "/" {
-        return Err(format!(
-            "mount {spec:?}: cannot mount over the container's root"
-        ));
+        return Err(format!("mount {spec:?}: cannot mount over the container's root"));
     }
     Ok(Mount {
         host: clean(host),
@@ -96,10 +90,7 @@ pub fn mount(spec: &str) -> Result<Mount, String> {
 /// kept (it may leave a relative base on purpose; no symlinks are followed).
 pub fn clean(path: &str) -> String {
     let absolute = path.starts_with('/');
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     let joined = parts.join("/");
     match (absolute, joined.is_empty()) {
         (true, _) => format!("/{joined}"),
@@ -157,15 +148,9 @@ mod tests {
 
     #[test]
     fn name_lists() {
-        let v: Vec<String> = [" git", "curl", "git "]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let v: Vec<String> = [" git", "curl", "git "].iter().map(|s| s.to_string()).collect();
         assert_eq!(names(&v, "package").unwrap(), ["curl", "git"]);
         assert_eq!(names(&["a b".into()], "package").unwrap_err().0, 0);
-        assert_eq!(
-            names(&["a".into(), " ".into()], "package").unwrap_err().0,
-            1
-        );
+        assert_eq!(names(&["a".into(), " ".into()], "package").unwrap_err().0, 1);
     }
 }

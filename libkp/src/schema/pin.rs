@@ -69,9 +69,7 @@ pub fn pin(path: &Path, images: &dyn ImageResolver) -> Result<Pinned> {
 /// Replaces the value of `base.image` in `text` (a `[base]` table, an inline
 /// table or a dotted key), keeping its surrounding spaces and comment.
 pub fn rewrite_image(text: &str, image: &str) -> std::result::Result<String, String> {
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
     let base = doc
         .get_mut("base")
         .and_then(|b| b.as_table_like_mut())
@@ -94,10 +92,7 @@ mod tests {
     fn rewrite_keeps_layout() {
         let text = "# top\nmanifest_version = 1\n\n[base]   # the base\nimage  =  'debian/bookworm'   # comment\n\n[system]\npackages = [ \"git\" ]\n";
         let out = rewrite_image(text, "debian/bookworm@blake3:x").unwrap();
-        assert_eq!(
-            out,
-            text.replace("'debian/bookworm'", "\"debian/bookworm@blake3:x\"")
-        );
+        assert_eq!(out, text.replace("'debian/bookworm'", "\"debian/bookworm@blake3:x\""));
         let inline = "manifest_version = 1\nbase = { image = \"a\" } # c\n";
         assert_eq!(
             rewrite_image(inline, "b").unwrap(),

@@ -17,19 +17,11 @@ pub trait ImageResolver {
 
 /// Computes the full installed closure of `requested` on `base`.
 pub trait PackageResolver {
-    fn resolve_packages(
-        &self,
-        base: &LockedBase,
-        requested: &[String],
-    ) -> Result<Vec<LockedPackage>>;
+    fn resolve_packages(&self, base: &LockedBase, requested: &[String]) -> Result<Vec<LockedPackage>>;
 }
 
 /// Resolves `manifest` into a lock, identity included.
-pub fn resolve(
-    manifest: &Manifest,
-    images: &dyn ImageResolver,
-    packages: &dyn PackageResolver,
-) -> Result<Lock> {
+pub fn resolve(manifest: &Manifest, images: &dyn ImageResolver, packages: &dyn PackageResolver) -> Result<Lock> {
     let digest = match &manifest.base.digest {
         Some(d) => d.clone(),
         None => images.resolve_image(&manifest.base.reference)?,
@@ -77,11 +69,7 @@ pub struct KnownPackages {
 }
 
 impl PackageResolver for KnownPackages {
-    fn resolve_packages(
-        &self,
-        base: &LockedBase,
-        requested: &[String],
-    ) -> Result<Vec<LockedPackage>> {
+    fn resolve_packages(&self, base: &LockedBase, requested: &[String]) -> Result<Vec<LockedPackage>> {
         if let Some(c) = &self.explicit {
             return Ok(c.clone());
         }
@@ -136,8 +124,6 @@ pub fn check_digest(s: &str) -> std::result::Result<(), String> {
     if is_digest(s) {
         Ok(())
     } else {
-        Err(format!(
-            "image digest {s:?}: expected 64 lowercase hex digits"
-        ))
+        Err(format!("image digest {s:?}: expected 64 lowercase hex digits"))
     }
 }

@@ -41,7 +41,14 @@ enum Mode {
 fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
     let (mut mode, mut manifest, mut digest, mut closure) = (Mode::Write, None, None, None);
     while let Some(arg) = p.next()? {
-        let mut set = |m: Mode| if mode == Mode::Write { mode = m; Ok(()) } else { usage("choose one of --stdout, --canonical, --check, --normalize") };
+        let mut set = |m: Mode| {
+            if mode == Mode::Write {
+                mode = m;
+                Ok(())
+            } else {
+                usage("choose one of --stdout, --canonical, --check, --normalize")
+            }
+        };
         match arg {
             lexopt::Arg::Long("image-digest") => digest = Some(kp_plumbing::utf8(p.value()?, "digest")?),
             lexopt::Arg::Long("closure") => closure = Some(PathBuf::from(p.value()?)),
@@ -80,7 +87,10 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
                 None => None,
                 Some(f) => Some(read_closure(&f)?),
             };
-            let images = KnownImages { explicit: digest, previous: previous.as_ref().map(|l| l.base.clone()) };
+            let images = KnownImages {
+                explicit: digest,
+                previous: previous.as_ref().map(|l| l.base.clone()),
+            };
             let packages = KnownPackages { explicit, previous };
             let l = resolve::resolve(&m, &images, &packages).map_err(libkp::Error::from)?;
             match mode {
@@ -104,7 +114,11 @@ fn read_closure(f: &std::path::Path) -> Result<Vec<schema::LockedPackage>> {
     } else {
         std::fs::File::open(f).and_then(|mut h| h.read_to_string(&mut text))
     };
-    read.map_err(|source| libkp::Error::Input { op: "read closure", path: f.into(), source })?;
+    read.map_err(|source| libkp::Error::Input {
+        op: "read closure",
+        path: f.into(),
+        source,
+    })?;
     Ok(resolve::parse_closure(&text, f).map_err(libkp::Error::from)?)
 }
 

@@ -32,10 +32,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 const DEFAULT_TEMPLATE: &str = "minimal";
 
 fn template(name: &str) -> Result<&'static str> {
-    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        let all: Vec<_> = TEMPLATES.iter().map(|(n, _)| *n).collect();
-        Fail::Usage(format!("unknown template {name:?}; expected one of {}", all.join(", ")))
-    })
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let all: Vec<_> = TEMPLATES.iter().map(|(n, _)| *n).collect();
+            Fail::Usage(format!("unknown template {name:?}; expected one of {}", all.join(", ")))
+        })
 }
 
 pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
@@ -43,7 +47,11 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Long("template") | lexopt::Arg::Short('t') => {
-                tmpl = Some(p.value()?.into_string().map_err(|v| Fail::Usage(format!("template {v:?}")))?)
+                tmpl = Some(
+                    p.value()?
+                        .into_string()
+                        .map_err(|v| Fail::Usage(format!("template {v:?}")))?,
+                )
             }
             lexopt::Arg::Long("force") | lexopt::Arg::Short('f') => force = true,
             lexopt::Arg::Value(v) if name.is_none() => name = Some(v.into()),
@@ -104,7 +112,11 @@ fn ask_template() -> Result<String> {
     let all: Vec<_> = TEMPLATES.iter().map(|(n, _)| *n).collect();
     loop {
         let answer = ask(&format!("Template ({}) [{DEFAULT_TEMPLATE}]: ", all.join(", ")))?;
-        let answer = if answer.is_empty() { DEFAULT_TEMPLATE.to_string() } else { answer };
+        let answer = if answer.is_empty() {
+            DEFAULT_TEMPLATE.to_string()
+        } else {
+            answer
+        };
         if template(&answer).is_ok() {
             return Ok(answer);
         }

@@ -43,7 +43,10 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         return Ok(0);
     }
     let previous = schema::existing_lock(&path)?;
-    let images = KnownImages { explicit: None, previous: previous.map(|l| l.base) };
+    let images = KnownImages {
+        explicit: None,
+        previous: previous.map(|l| l.base),
+    };
     let outcome = pin::pin(&path, &images)?;
     let (image, changed) = match &outcome {
         pin::Pinned::Already(r) => (r, false),
