@@ -80,11 +80,42 @@ impl<'a> Spans<'a> {
 
     /// The deepest key whose key or value span contains `offset`.
     pub fn key_at(&self, offset: usize) -> Option<String> {
+        self.path_at(offset).map(|p| dotted(&p))
+    }
+
+    fn path_at(&self, offset: usize) -> Option<Vec<Seg>> {
         let doc = self.doc.as_ref()?;
         let mut best: Option<Vec<Seg>> = None;
         let mut path = Vec::new();
         walk_table(doc.as_table(), offset, &mut path, &mut best);
-        best.map(|p| dotted(&p))
+        best
+    }
+
+    /// The innermost table at `offset` (the root when none is), as a dotted
+    /// key prefix: where a "missing field" is missing from.
+    pub fn table_at(&self, offset: usize) -> Option<String> {
+        let mut path = self.path_at(offset)?;
+        while !path.is_empty() && !self.is_table(&path) {
+            path.pop();
+        }
+        Some(dotted(&path)).filter(|p| !p.is_empty())
+    }
+
+    fn is_table(&self, path: &[Seg]) -> bool {
+        let Some(doc) = self.doc.as_ref() else { return false };
+        let mut node = Node::Table(doc.as_table());
+        for seg in path {
+            let next = match (seg, node) {
+                (Seg::Key(k), Node::Table(t)) => t.get(k).and_then(Node::of_item),
+                (Seg::Key(k), Node::Value(Value::InlineTable(t))) => t.get(k).map(Node::Value),
+                (Seg::Index(i), Node::Tables(a)) => a.get(*i).map(Node::Table),
+                (Seg::Index(i), Node::Value(Value::Array(a))) => a.get(*i).map(Node::Value),
+                _ => None,
+            };
+            let Some(next) = next else { return false };
+            node = next;
+        }
+        matches!(node, Node::Table(_) | Node::Value(Value::InlineTable(_)))
     }
 
     /// The span of the value at `path`, else of the nearest ancestor that has one.

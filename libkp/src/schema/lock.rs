@@ -178,9 +178,9 @@ impl Lock {
             at: spans.locate_path(file, path),
             message,
         };
-        let toml_err = |e: toml::de::Error| Error::Lock {
-            at: spans.locate(file, e.span(), None),
-            message: e.message().trim().to_string(),
+        let toml_err = |e: toml::de::Error| {
+            let (at, message) = super::manifest::toml_location(&spans, file, e);
+            Error::Lock { at, message }
         };
         match toml::from_str::<VersionOnly>(text).map_err(toml_err)?.lock_version {
             Some(toml::Value::Integer(LOCK_VERSION)) => {}

@@ -215,18 +215,24 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
 /// A `toml` error as a located manifest error. `toml` says "missing field `x`"
 /// with the span of the enclosing table; name the missing key itself.
 fn toml_error(spans: &Spans, file: &Path, e: toml::de::Error) -> Error {
+    let (at, message) = toml_location(spans, file, e);
+    Error::Manifest { at, message }
+}
+
+pub(super) fn toml_location(spans: &Spans, file: &Path, e: toml::de::Error) -> (super::error::Location, String) {
     let message = e.message().trim().to_string();
     let mut at = spans.locate(file, e.span(), None);
     if let Some(field) = message
         .strip_prefix("missing field `")
         .and_then(|m| m.split('`').next())
     {
-        at.key = Some(match at.key.take() {
+        let table = e.span().and_then(|s| spans.table_at(s.start));
+        at.key = Some(match table {
             Some(parent) => format!("{parent}.{field}"),
             None => field.to_string(),
         });
     }
-    Error::Manifest { at, message }
+    (at, message)
 }
 
 impl Manifest {

@@ -46,3 +46,6 @@ pub fn existing_lock(manifest: &Path) -> Result<Option<Lock>, Error> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests;
