@@ -49,8 +49,9 @@ pub struct Lock {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    #[allow(dead_code)] // checked before the full parse, kept so the key is known
-    lock_version: i64,
+    // Checked before the full parse; named here so the key is known.
+    #[serde(rename = "lock_version")]
+    _version: i64,
     env_id: String,
     short_id: String,
     base: LockedBase,

@@ -33,8 +33,9 @@ struct VersionOnly {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    #[allow(dead_code)] // checked before the full parse, kept so the key is known
-    manifest_version: i64,
+    // Checked before the full parse; named here so the key is known.
+    #[serde(rename = "manifest_version")]
+    _version: i64,
     base: RawBase,
     #[serde(default)]
     system: RawSystem,

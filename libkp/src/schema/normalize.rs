@@ -130,7 +130,7 @@ mod tests {
             ("~/src/x", "/work/src", true)
         );
         assert_eq!(mount("./data:/data").unwrap().host, "data");
-        assert_eq!(mount("/a:/b:rw").unwrap().read_only, false);
+        assert!(!mount("/a:/b:rw").unwrap().read_only);
         for bad in [
             "/a",
             "/a:",
