@@ -193,7 +193,11 @@ fn contains(span: Option<Range<usize>>, offset: usize) -> bool {
 }
 
 fn consider(path: &[Seg], best: &mut Option<Vec<Seg>>) {
-    if best.as_ref().is_none_or(|b| path.len() >= b.len()) {
+    let deeper = match best {
+        Some(b) => path.len() >= b.len(),
+        None => true,
+    };
+    if deeper {
         *best = Some(path.to_vec());
     }
 }
