@@ -81,6 +81,9 @@ pub enum Error {
     Changed { path: PathBuf },
     #[error("interrupted")]
     Interrupted,
+    /// A manifest, lock or resolution problem (exit code per variant).
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
 }
 
 fn show_opt(id: &Option<ObjectId>) -> String {
@@ -100,6 +103,7 @@ impl Error {
             | Error::CorruptMeta { .. }
             | Error::Missing { .. } => exit::STORE,
             Error::Interrupted => 130,
+            Error::Schema(e) => e.exit_code(),
             _ => exit::FAILURE,
         }
     }

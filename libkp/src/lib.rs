@@ -21,3 +21,4 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod schema;

@@ -33,6 +33,12 @@ impl From<libkp::Error> for Fail {
     }
 }
 
+impl From<libkp::schema::Error> for Fail {
+    fn from(e: libkp::schema::Error) -> Self {
+        Fail::Lib(e.into())
+    }
+}
+
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
         Fail::Output(e)

@@ -42,6 +42,22 @@ pub static COMMANDS: &[Command] = &[
         needs_store: false,
         run: cmd::help::version,
     },
+    Command {
+        name: "new",
+        summary: "Create NAME/karapace.toml from a template",
+        args: "NAME [--template T] [--force]",
+        help: cmd::new::HELP,
+        needs_store: false,
+        run: cmd::new::run,
+    },
+    Command {
+        name: "pin",
+        summary: "Pin the manifest's base image to its digest",
+        args: "[MANIFEST] [--check]",
+        help: cmd::pin::HELP,
+        needs_store: false,
+        run: cmd::pin::run,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -2,3 +2,5 @@
 
 pub mod help;
 pub mod init;
+pub mod new;
+pub mod pin;
