@@ -81,6 +81,8 @@ pub enum Error {
     Changed { path: PathBuf },
     #[error("interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Env(crate::env::EnvError),
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]
     Schema(#[from] crate::schema::Error),

@@ -64,7 +64,6 @@ pub struct Ctx {
 
 impl Ctx {
     /// The store opened for this verb (verbs whose entry says `needs_store`).
-    #[allow(dead_code)] // the store verbs arrive with their issues
     pub fn store(&self) -> &Store {
         self.store
             .as_ref()
