@@ -136,5 +136,30 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
             }
         }
     }
+    let checkouts = store.path("cache/checkouts");
+    if checkouts.exists() {
+        for (name, path) in crate::store_dir_entries(&checkouts)? {
+            if ObjectId::from_hex(&name).is_none_or(|id| !keep.contains(&(Kind::Layer, id))) {
+                remove_tree(&path)?;
+                n += 1;
+            }
+        }
+    }
     Ok(n)
+}
+
+/// Removes a directory tree, making read-only directories (a checkout of
+/// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
+pub(crate) fn remove_tree(path: &std::path::Path) -> Result<()> {
+    if fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        if let Ok(entries) = fs::read_dir(&dir) {
+            dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+    }
+    fs::remove_dir_all(path).map_err(Error::store("remove", path))
 }
