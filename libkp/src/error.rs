@@ -2,7 +2,7 @@
 //! step, so a message alone is enough to act on.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::hash::ObjectId;
 use crate::object::Kind;
@@ -111,14 +111,14 @@ impl Error {
     }
 
     /// Wraps an io error on a store path.
-    pub fn store(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
-        let path = path.into();
+    pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let path = path.to_path_buf();
         move |source| Error::Store { op, path, source }
     }
 
     /// Wraps an io error on a path the user gave.
-    pub fn input(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
-        let path = path.into();
+    pub fn input(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let path = path.to_path_buf();
         move |source| Error::Input { op, path, source }
     }
 }

@@ -55,7 +55,7 @@ impl Store {
         match fs::read(&path) {
             Ok(bytes) => verify_meta(&path, &bytes).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::store("read", path)(e)),
+            Err(e) => Err(Error::store("read", &path)(e)),
         }
     }
 
@@ -64,7 +64,7 @@ impl Store {
         match fs::remove_file(&path) {
             Ok(()) => crate::store::sync_parent(&path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::store("remove", path)(e)),
+            Err(e) => Err(Error::store("remove", &path)(e)),
         }
     }
 }

@@ -158,7 +158,12 @@ pub(crate) fn remove_tree(path: &std::path::Path) -> Result<()> {
     while let Some(dir) = dirs.pop() {
         let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
         if let Ok(entries) = fs::read_dir(&dir) {
-            dirs.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
         }
     }
     fs::remove_dir_all(path).map_err(Error::store("remove", path))

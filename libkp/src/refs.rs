@@ -83,7 +83,7 @@ impl Store {
                 let _ = e;
                 Ok(None)
             }
-            Err(e) => Err(Error::store("read", path)(e)),
+            Err(e) => Err(Error::store("read", &path)(e)),
         }
     }
 

@@ -106,6 +106,22 @@ pub static COMMANDS: &[Command] = &[
         needs_store: true,
         run: cmd::lifecycle::destroy,
     },
+    Command {
+        name: "completions",
+        summary: "Print a shell completion script (bash, zsh, fish)",
+        args: "SHELL",
+        help: cmd::completions::COMPLETIONS_HELP,
+        needs_store: false,
+        run: cmd::completions::completions,
+    },
+    Command {
+        name: "man-pages",
+        summary: "Write the man pages into a directory",
+        args: "DIR",
+        help: cmd::completions::MAN_HELP,
+        needs_store: false,
+        run: cmd::completions::man_pages,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

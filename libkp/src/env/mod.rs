@@ -114,7 +114,7 @@ impl Store {
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::store("remove", dir)(e)),
+            Err(e) => Err(Error::store("remove", &dir)(e)),
         }
     }
 

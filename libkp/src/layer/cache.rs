@@ -34,7 +34,13 @@ impl Store {
         match fs::rename(&dest, &target) {
             Ok(()) => Ok(target),
             // Another builder finished first: its checkout is the same tree.
-            Err(e) if target.is_dir() && matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty) => {
+            Err(e)
+                if target.is_dir()
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty
+                    ) =>
+            {
                 Ok(target)
             }
             Err(e) => Err(Error::store("rename into place", &target)(e)),

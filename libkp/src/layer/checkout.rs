@@ -88,11 +88,6 @@ pub fn checkout_tree(
     Ok(ctx.report)
 }
 
-fn out_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
-    let path = path.to_path_buf();
-    move |source| Error::Input { op, path, source }
-}
-
 fn errno(op: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
     let path = path.to_path_buf();
     move |e| Error::Input {
@@ -112,9 +107,9 @@ impl Ctx<'_> {
             let p = path.join(OsStr::from_bytes(&e.name));
             match &e.kind {
                 EntryKind::Dir { tree } => {
-                    fs::create_dir(&p).map_err(out_err("create directory", &p))?;
+                    fs::create_dir(&p).map_err(Error::input("create directory", &p))?;
                     // Owner-writable while we fill it; the real mode comes last.
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(out_err("chmod", &p))?;
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(Error::input("chmod", &p))?;
                     self.dir(tree, &p)?;
                     self.finish_dir(&p, e.mode, e.uid, e.gid, &e.xattrs)?;
                 }
@@ -152,14 +147,14 @@ impl Ctx<'_> {
 
     fn finish_node(&mut self, e: &Entry, p: &Path) -> Result<()> {
         self.chown(p, e.uid, e.gid)?;
-        fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(out_err("chmod", p))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(Error::input("chmod", p))?;
         self.xattrs(p, &e.xattrs)
     }
 
     fn finish_dir(&mut self, p: &Path, mode: u32, uid: u32, gid: u32, xattrs: &[Xattr]) -> Result<()> {
         self.xattrs(p, xattrs)?;
         self.chown(p, uid, gid)?;
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(out_err("chmod", p))
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(Error::input("chmod", p))
     }
 
     fn chown(&mut self, p: &Path, uid: u32, gid: u32) -> Result<()> {
@@ -195,10 +190,10 @@ impl Ctx<'_> {
     /// overlay with `userxattr` reads), `trusted.overlay.*` too when privileged.
     fn set_overlay_xattr(&mut self, p: &Path, what: &str, value: &[u8]) -> Result<()> {
         let user = format!("user.overlay.{what}");
-        xattr::set(p, user.as_bytes(), value).map_err(out_err("setxattr", p))?;
+        xattr::set(p, user.as_bytes(), value).map_err(Error::input("setxattr", p))?;
         if self.privileged {
             let trusted = format!("trusted.overlay.{what}");
-            xattr::set(p, trusted.as_bytes(), value).map_err(out_err("setxattr", p))?;
+            xattr::set(p, trusted.as_bytes(), value).map_err(Error::input("setxattr", p))?;
         }
         Ok(())
     }
@@ -209,8 +204,8 @@ impl Ctx<'_> {
             Err(Errno::PERM) => {
                 // Without CAP_MKNOD: an overlayfs "xwhiteout" (Linux 6.7+), an empty
                 // file carrying the whiteout xattr in a directory marked "x".
-                File::create(p).map_err(out_err("create", p))?;
-                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"").map_err(out_err("setxattr", p))?;
+                File::create(p).map_err(Error::input("create", p))?;
+                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"").map_err(Error::input("setxattr", p))?;
                 if !dir_opaque {
                     self.set_overlay_xattr(dir, "opaque", b"x")?;
                 }
@@ -239,7 +234,7 @@ impl Ctx<'_> {
             {
                 self.copy_file(e, blob, p)
             }
-            Err(err) => Err(out_err("link", p)(err)),
+            Err(err) => Err(Error::input("link", p)(err)),
         }
     }
 
@@ -251,7 +246,7 @@ impl Ctx<'_> {
                 id: *blob,
             });
         }
-        fs::copy(&src, p).map_err(out_err("copy to", p))?;
+        fs::copy(&src, p).map_err(Error::input("copy to", p))?;
         self.report.copied += 1;
         self.finish_node(e, p)
     }

@@ -116,7 +116,7 @@ impl Store {
         tempfile::Builder::new()
             .prefix("kp-")
             .tempfile_in(&dir)
-            .map_err(Error::store("create temporary file in", dir))
+            .map_err(Error::store("create temporary file in", &dir))
     }
 
     /// A new temporary directory on the store's filesystem.
@@ -125,7 +125,7 @@ impl Store {
         tempfile::Builder::new()
             .prefix("kp-")
             .tempdir_in(&dir)
-            .map_err(Error::store("create temporary directory in", dir))
+            .map_err(Error::store("create temporary directory in", &dir))
     }
 
     /// Writes small data durably and atomically: temp file, fsync, rename, fsync of

@@ -48,7 +48,7 @@ impl Store {
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.missing(kind, id)),
-            Err(e) => return Err(Error::store("read", path)(e)),
+            Err(e) => return Err(Error::store("read", &path)(e)),
         };
         if ObjectId::of(&data) != *id {
             return Err(Error::Corrupt {
@@ -96,7 +96,7 @@ impl Store {
         let path = self.object_path(Kind::Blob, id);
         File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => self.missing(Kind::Blob, id),
-            _ => Error::store("open", path)(e),
+            _ => Error::store("open", &path)(e),
         })
     }
 
@@ -166,7 +166,7 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::input("read", "<stream>")(e)),
+                Err(e) => return Err(Error::input("read", Path::new("<stream>"))(e)),
             };
             hasher.update(&buf[..n]);
             tmp.write_all(&buf[..n]).map_err(Error::store("write", tmp.path()))?;

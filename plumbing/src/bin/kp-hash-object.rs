@@ -48,7 +48,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
             Some(s) => s.write_blob_from_reader(io::stdin().lock(), 0o644)?.0,
             None => {
                 libkp::hash::hash_reader(io::stdin().lock())
-                    .map_err(Error::input("read", "<stdin>"))?
+                    .map_err(Error::input("read", std::path::Path::new("<stdin>")))?
                     .0
             }
         };
@@ -56,7 +56,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
     }
     if stdin_paths {
         for line in io::stdin().lock().lines() {
-            let line = line.map_err(|e| Fail::Lib(Error::input("read", "<stdin>")(e)))?;
+            let line = line.map_err(|e| Fail::Lib(Error::input("read", std::path::Path::new("<stdin>"))(e)))?;
             writeln!(out, "{}", hash_one(store.as_ref(), Path::new(&line))?)?;
         }
     }
