@@ -41,9 +41,18 @@ pub enum Error {
     #[error("{}: not a Karapace store (no version file); create one with `kp-init {}`", path.display(), path.display())]
     NotAStore { path: PathBuf },
     #[error("{}: store format {found:?} is not supported; this build reads {supported:?}", path.display())]
-    UnsupportedVersion { path: PathBuf, found: String, supported: &'static str },
+    UnsupportedVersion {
+        path: PathBuf,
+        found: String,
+        supported: &'static str,
+    },
     #[error("corrupt {kind} {id} at {}: {reason}", path.display())]
-    Corrupt { kind: Kind, id: ObjectId, path: PathBuf, reason: String },
+    Corrupt {
+        kind: Kind,
+        id: ObjectId,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("corrupt metadata {}: {reason}", path.display())]
     CorruptMeta { path: PathBuf, reason: String },
     #[error("{kind} {id} is not in the store")]
@@ -57,8 +66,12 @@ pub enum Error {
     #[error("invalid ref name {name:?}: {reason}")]
     InvalidRefName { name: String, reason: &'static str },
     #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
-    RefMismatch { name: String, expected: Option<ObjectId>, actual: Option<ObjectId> },
-    #[error("ref {name} is being updated by process {pid} (lock file {}); retry when it is done", lock.display())]
+    RefMismatch {
+        name: String,
+        expected: Option<ObjectId>,
+        actual: Option<ObjectId>,
+    },
+    #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
     RefLocked { name: String, lock: PathBuf, pid: String },
     #[error("{}: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },

@@ -66,7 +66,10 @@ pub fn checkout_tree(
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Unsupported { path: dest.to_path_buf(), what: "destination is not empty".into() });
+                return Err(Error::Unsupported {
+                    path: dest.to_path_buf(),
+                    what: "destination is not empty".into(),
+                });
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -74,7 +77,12 @@ pub fn checkout_tree(
         }
         Err(e) => return Err(Error::input("open directory", dest)(e)),
     }
-    let mut ctx = Ctx { store, opts, privileged: rustix::process::geteuid().is_root(), report: CheckoutReport::default() };
+    let mut ctx = Ctx {
+        store,
+        opts,
+        privileged: rustix::process::geteuid().is_root(),
+        report: CheckoutReport::default(),
+    };
     ctx.dir(tree, dest)?;
     ctx.finish_dir(dest, root.mode, root.uid, root.gid, &[])?;
     Ok(ctx.report)
@@ -87,7 +95,11 @@ fn out_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + u
 
 fn errno(op: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
     let path = path.to_path_buf();
-    move |e| Error::Input { op, path, source: e.into() }
+    move |e| Error::Input {
+        op,
+        path,
+        source: e.into(),
+    }
 }
 
 impl Ctx<'_> {
@@ -118,7 +130,11 @@ impl Ctx<'_> {
                     self.finish_node(e, &p)?;
                 }
                 EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) { FileType::CharacterDevice } else { FileType::BlockDevice };
+                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) {
+                        FileType::CharacterDevice
+                    } else {
+                        FileType::BlockDevice
+                    };
                     let dev = rustix::fs::makedev(*major, *minor);
                     match rustix::fs::mknodat(rustix::fs::CWD, &p, ft, Mode::from_raw_mode(e.mode), dev) {
                         Ok(()) => self.finish_node(e, &p)?,
@@ -215,7 +231,12 @@ impl Ctx<'_> {
                 self.report.linked += 1;
                 Ok(())
             }
-            Err(err) if matches!(err.raw_os_error(), Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)) => {
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)
+                ) =>
+            {
                 self.copy_file(e, blob, p)
             }
             Err(err) => Err(out_err("link", p)(err)),
@@ -225,7 +246,10 @@ impl Ctx<'_> {
     fn copy_file(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<()> {
         let src = self.store.object_path(Kind::Blob, blob);
         if !src.exists() {
-            return Err(Error::Missing { kind: Kind::Blob, id: *blob });
+            return Err(Error::Missing {
+                kind: Kind::Blob,
+                id: *blob,
+            });
         }
         fs::copy(&src, p).map_err(out_err("copy to", p))?;
         self.report.copied += 1;
@@ -237,7 +261,10 @@ impl Ctx<'_> {
     fn link_source(&mut self, e: &Entry, blob: &ObjectId) -> Result<PathBuf> {
         let obj = self.store.object_path(Kind::Blob, blob);
         let m = fs::symlink_metadata(&obj).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => Error::Missing { kind: Kind::Blob, id: *blob },
+            io::ErrorKind::NotFound => Error::Missing {
+                kind: Kind::Blob,
+                id: *blob,
+            },
             _ => Error::store("stat", &obj)(err),
         })?;
         let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
@@ -246,7 +273,11 @@ impl Ctx<'_> {
         }
         let key = variant_key(e, self.privileged);
         let hex = blob.to_hex();
-        let variant = self.store.path("cache/variants").join(&hex[..2]).join(format!("{}.{key}", &hex[2..]));
+        let variant = self
+            .store
+            .path("cache/variants")
+            .join(&hex[..2])
+            .join(format!("{}.{key}", &hex[2..]));
         if variant.exists() {
             return Ok(variant);
         }
@@ -258,7 +289,8 @@ impl Ctx<'_> {
         self.chown(&tpath, e.uid, e.gid)?;
         fs::set_permissions(&tpath, fs::Permissions::from_mode(e.mode)).map_err(Error::store("chmod", &tpath))?;
         self.xattrs(&tpath, &e.xattrs)?;
-        tmp.persist(&variant).map_err(|err| Error::store("rename into place", &variant)(err.error))?;
+        tmp.persist(&variant)
+            .map_err(|err| Error::store("rename into place", &variant)(err.error))?;
         Ok(variant)
     }
 }
