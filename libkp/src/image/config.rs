@@ -37,11 +37,7 @@ impl Default for Config {
 
 /// `$XDG_CONFIG_HOME/karapace/config.toml`, else `$HOME/.config/karapace/config.toml`.
 pub fn config_path() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(x) = env("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
         return Some(x.join("karapace/config.toml"));
     }
@@ -82,9 +78,7 @@ impl Config {
             path: path.to_path_buf(),
             reason,
         };
-        let doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| fail(e.to_string()))?;
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
         let mut config = Config::default();
         let Some(images) = doc.get("images") else {
             return Ok(config);
@@ -100,7 +94,9 @@ impl Config {
         for (key, value) in images {
             match key.as_str() {
                 "servers" => {
-                    let list = value.as_array().ok_or_else(|| fail("images.servers must be an array of URLs".into()))?;
+                    let list = value
+                        .as_array()
+                        .ok_or_else(|| fail("images.servers must be an array of URLs".into()))?;
                     config.servers = list
                         .iter()
                         .map(|s| match s.as_str() {
@@ -130,9 +126,7 @@ impl Config {
 
 fn check_server(s: &str, path: &Path) -> Result<String> {
     let lower = s.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://"))
-        || s.len() <= "http://".len()
-    {
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) || s.len() <= "http://".len() {
         return Err(ImageError::Config {
             path: path.to_path_buf(),
             reason: format!("image server {s:?} is not an http(s) URL"),

@@ -107,16 +107,11 @@ impl Fetcher {
             Ok(r) => {
                 let html = r.content_type().eq_ignore_ascii_case("text/html");
                 if html {
-                    return Err(ImageError::HtmlAnswer {
-                        url: url.to_string(),
-                    }
-                    .into());
+                    return Err(ImageError::HtmlAnswer { url: url.to_string() }.into());
                 }
                 Ok(Attempt::Done(Some(r)))
             }
-            Err(ureq::Error::Status(code, r))
-                if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) =>
-            {
+            Err(ureq::Error::Status(code, r)) if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) => {
                 Ok(Attempt::Retry(format!("HTTP {code} {}", r.status_text())))
             }
             Err(ureq::Error::Status(status, r)) => Err(ImageError::Http {
@@ -134,9 +129,7 @@ impl Fetcher {
         self.retrying(url, || {
             let r = match self.get(url, &Validators::default())? {
                 Attempt::Done(Some(r)) => r,
-                Attempt::Done(None) => {
-                    return Ok(Attempt::Retry("unexpected 304 Not Modified".into()))
-                }
+                Attempt::Done(None) => return Ok(Attempt::Retry("unexpected 304 Not Modified".into())),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
             };
             let mut body = Vec::new();
@@ -168,9 +161,7 @@ impl Fetcher {
                 Attempt::Done(None) => return Ok(Attempt::Done(None)),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
             };
-            let length = r
-                .header("Content-Length")
-                .and_then(|v| v.parse::<u64>().ok());
+            let length = r.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
             let etag = r.header("ETag").map(str::to_string);
             let last_modified = r.header("Last-Modified").map(str::to_string);
             out.set_len(0)
@@ -188,23 +179,17 @@ impl Fetcher {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         bar.abandon();
-                        return Ok(Attempt::Retry(format!(
-                            "download cut short after {size} bytes: {e}"
-                        )));
+                        return Ok(Attempt::Retry(format!("download cut short after {size} bytes: {e}")));
                     }
                 };
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])
-                    .map_err(Error::store("write", "<download>"))?;
+                out.write_all(&buf[..n]).map_err(Error::store("write", "<download>"))?;
                 size += n as u64;
                 bar.set_position(size);
             }
             bar.finish_and_clear();
             if length.is_some_and(|l| l != size) {
-                return Ok(Attempt::Retry(format!(
-                    "got {size} of {} bytes",
-                    length.unwrap_or(0)
-                )));
+                return Ok(Attempt::Retry(format!("got {size} of {} bytes", length.unwrap_or(0))));
             }
             let sha256 = hex(&hasher.finalize());
             Ok(Attempt::Done(Some(Downloaded {
@@ -233,11 +218,10 @@ impl Fetcher {
             return indicatif::ProgressBar::hidden();
         }
         let name = url.rsplit('/').next().unwrap_or(url).to_string();
-        let style = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> ");
+        let style =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> ");
         let bar = match length {
             Some(l) => indicatif::ProgressBar::new(l).with_style(style),
             None => indicatif::ProgressBar::new_spinner(),

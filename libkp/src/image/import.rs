@@ -127,8 +127,7 @@ pub fn resolve(reference: &str, config: &Config) -> Result<Resolved> {
     match r {
         Reference::Distro(d) => {
             let fetcher = Fetcher::new(config, false);
-            let found =
-                simplestreams::find(&fetcher, &config.servers, &d, super::host_arch(), reference)?;
+            let found = simplestreams::find(&fetcher, &config.servers, &d, super::host_arch(), reference)?;
             out.kind = "distro";
             out.pinned = format!("{}#sha256={}", found.url, found.sha256);
             out.source = found.url;
@@ -196,13 +195,7 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
         }
         Reference::Distro(d) => {
             let fetcher = Fetcher::new(&opts.config, opts.progress);
-            let found = simplestreams::find(
-                &fetcher,
-                &opts.config.servers,
-                &d,
-                super::host_arch(),
-                reference,
-            )?;
+            let found = simplestreams::find(&fetcher, &opts.config.servers, &d, super::host_arch(), reference)?;
             crate::log!(
                 crate::log::Level::Info,
                 "{reference}: {} build {} ({})",
@@ -211,14 +204,7 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
                 found.url
             );
             info.archive_size = found.size;
-            from_url(
-                store,
-                &fetcher,
-                &found.url,
-                Some(&found.sha256),
-                opts,
-                &mut info,
-            )?
+            from_url(store, &fetcher, &found.url, Some(&found.sha256), opts, &mut info)?
         }
         Reference::Url { url, sha256 } => {
             let fetcher = Fetcher::new(&opts.config, opts.progress);
@@ -308,10 +294,7 @@ fn from_url(
     }) = got
     else {
         let r = record.expect("a conditional request was made only with a record");
-        crate::log!(
-            crate::log::Level::Info,
-            "{url}: not modified since the last import"
-        );
+        crate::log!(crate::log::Level::Info, "{url}: not modified since the last import");
         info.sha256 = Some(r.sha256.clone());
         info.archive_size = Some(r.size);
         let id = cached_layer(store, &r.sha256).expect("checked before asking");
@@ -362,17 +345,10 @@ fn reuse(store: &Store, id: ObjectId, info: &mut ImageInfo) -> Result<bool> {
 }
 
 fn find_by_digest(store: &Store, id: &ObjectId) -> Result<Option<ImageInfo>> {
-    Ok(list(store)?
-        .into_iter()
-        .find(|i| i.digest == *id && i.files.is_some()))
+    Ok(list(store)?.into_iter().find(|i| i.digest == *id && i.files.is_some()))
 }
 
-fn write_base_layer(
-    store: &Store,
-    sha256: &str,
-    report: tar::TarReport,
-    info: &mut ImageInfo,
-) -> Result<ObjectId> {
+fn write_base_layer(store: &Store, sha256: &str, report: tar::TarReport, info: &mut ImageInfo) -> Result<ObjectId> {
     let id = base_layer(store, report.tree, report.root)?;
     info.files = Some(report.files);
     info.bytes = Some(report.bytes);
@@ -408,12 +384,7 @@ fn base_layer(store: &Store, tree: ObjectId, root: RootMeta) -> Result<ObjectId>
     store.write_layer_object(&layer)
 }
 
-fn from_path(
-    store: &Store,
-    path: &Path,
-    opts: &ImportOptions,
-    info: &mut ImageInfo,
-) -> Result<bool> {
+fn from_path(store: &Store, path: &Path, opts: &ImportOptions, info: &mut ImageInfo) -> Result<bool> {
     let abs: PathBuf = fs::canonicalize(path).map_err(Error::input("open", path))?;
     info.source = Some(abs.display().to_string());
     if abs.is_dir() {
@@ -484,9 +455,7 @@ pub fn list(store: &Store) -> Result<Vec<ImageInfo>> {
 /// Removes the name (ref, then metadata). The layer stays until prune finds
 /// nothing else uses it.
 pub fn remove(store: &Store, name: &str) -> Result<ImageInfo> {
-    let info = lookup(store, name)?.ok_or_else(|| ImageError::NoSuchImage {
-        name: name.to_string(),
-    })?;
+    let info = lookup(store, name)?.ok_or_else(|| ImageError::NoSuchImage { name: name.to_string() })?;
     store.update_ref(&ref_name(name), None, Expect::Is(info.digest))?;
     store.remove_meta(&meta_name(name))?;
     Ok(info)

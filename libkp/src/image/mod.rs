@@ -16,9 +16,7 @@ mod tar;
 
 pub use config::{Config, DEFAULT_SERVER, ENV_SERVER};
 pub use fetch::host_arch;
-pub use import::{
-    import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved,
-};
+pub use import::{import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
 pub use reference::{parse, Reference};
 pub use tar::{import_tar, Limits, TarReport};
 
@@ -38,17 +36,9 @@ pub enum ImageError {
     #[error("{url}: {reason}")]
     Index { url: String, reason: String },
     #[error("{url}: HTTP {status} {reason}")]
-    Http {
-        url: String,
-        status: u16,
-        reason: String,
-    },
+    Http { url: String, status: u16, reason: String },
     #[error("{url}: {reason} (after {attempts} attempts)")]
-    Transport {
-        url: String,
-        reason: String,
-        attempts: u32,
-    },
+    Transport { url: String, reason: String, attempts: u32 },
     #[error("{url}: the server answered with an HTML page, not an archive")]
     HtmlAnswer { url: String },
     #[error("{source_name}: not a tar archive (plain, gzip, xz or zstd); it starts with {start}")]
@@ -81,10 +71,7 @@ pub enum ImageError {
         key: &'static str,
     },
     #[error("{}: {reason}", path.display())]
-    Config {
-        path: std::path::PathBuf,
-        reason: String,
-    },
+    Config { path: std::path::PathBuf, reason: String },
 }
 
 impl From<ImageError> for crate::Error {

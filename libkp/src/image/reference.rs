@@ -143,9 +143,7 @@ const TAR_SUFFIXES: &[&str] = &[
 /// Whether a file name looks like a tarball (used to tell `rootfs.tar.xz` the
 /// path from `rootfs` the image name).
 pub fn has_tar_suffix(s: &str) -> bool {
-    TAR_SUFFIXES
-        .iter()
-        .any(|suf| s.len() > suf.len() && s.ends_with(suf))
+    TAR_SUFFIXES.iter().any(|suf| s.len() > suf.len() && s.ends_with(suf))
 }
 
 /// The name without its tarball suffix.
@@ -176,11 +174,7 @@ pub fn parse(reference: &str) -> Result<Reference, ImageError> {
     if lower.contains("://") {
         return Err(bad("only http:// and https:// URLs are fetched"));
     }
-    if reference.starts_with('/')
-        || reference.starts_with("./")
-        || reference.starts_with("../")
-        || reference == "."
-    {
+    if reference.starts_with('/') || reference.starts_with("./") || reference.starts_with("../") || reference == "." {
         return Ok(Reference::Path(PathBuf::from(reference)));
     }
     if !reference.contains('/') && has_tar_suffix(reference) {
@@ -271,11 +265,13 @@ pub fn check_image_name(name: &str) -> Result<(), String> {
     {
         return Err("an image name uses ASCII letters, digits and - _ . / + only".into());
     }
-    let ok_parts = name.split('/').all(|c| {
-        !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock") && !c.ends_with(".json")
-    });
+    let ok_parts = name
+        .split('/')
+        .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock") && !c.ends_with(".json"));
     if !ok_parts || name.contains("..") {
-        return Err("each /-separated part is non-empty, does not start with '.' and does not end with .lock or .json".into());
+        return Err(
+            "each /-separated part is non-empty, does not start with '.' and does not end with .lock or .json".into(),
+        );
     }
     if name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err("64 hex digits would read as an object id".into());
@@ -367,18 +363,9 @@ mod tests {
     #[test]
     fn paths_and_names() {
         assert_eq!(parse("./r.tar").unwrap(), Reference::Path("./r.tar".into()));
-        assert_eq!(
-            parse("rootfs.tar.xz").unwrap(),
-            Reference::Path("rootfs.tar.xz".into())
-        );
-        assert_eq!(
-            parse("/srv/root").unwrap(),
-            Reference::Path("/srv/root".into())
-        );
-        assert_eq!(
-            parse("my-base").unwrap(),
-            Reference::Named("my-base".into())
-        );
+        assert_eq!(parse("rootfs.tar.xz").unwrap(), Reference::Path("rootfs.tar.xz".into()));
+        assert_eq!(parse("/srv/root").unwrap(), Reference::Path("/srv/root".into()));
+        assert_eq!(parse("my-base").unwrap(), Reference::Named("my-base".into()));
         for bad in [
             "",
             " x",

@@ -77,13 +77,7 @@ struct Item {
 const ROOTFS: &[&str] = &["rootfs.tar.xz", "root.tar.xz"];
 
 /// Finds the newest build of `distro` for `arch` on the first server that has one.
-pub fn find(
-    fetcher: &Fetcher,
-    servers: &[String],
-    distro: &Distro,
-    arch: &str,
-    reference: &str,
-) -> Result<Found> {
+pub fn find(fetcher: &Fetcher, servers: &[String], distro: &Distro, arch: &str, reference: &str) -> Result<Found> {
     let mut last_err = None;
     for server in servers {
         match find_on(fetcher, server, distro, arch) {
@@ -120,11 +114,7 @@ fn parse<'a, T: Deserialize<'a>>(url: &str, bytes: &'a [u8]) -> Result<T> {
 fn find_on(fetcher: &Fetcher, server: &str, distro: &Distro, arch: &str) -> Result<Option<Found>> {
     let index_url = format!("{server}/streams/v1/index.json");
     let index: Index = parse(&index_url, &fetcher.get_bytes(&index_url)?)?;
-    for entry in index
-        .index
-        .values()
-        .filter(|e| e.datatype == "image-downloads")
-    {
+    for entry in index.index.values().filter(|e| e.datatype == "image-downloads") {
         let url = format!("{server}/{}", entry.path.trim_start_matches('/'));
         let products: Products = parse(&url, &fetcher.get_bytes(&url)?)?;
         if let Some((product, build, item)) = pick(&products, distro, arch) {
@@ -154,11 +144,7 @@ fn find_on(fetcher: &Fetcher, server: &str, distro: &Distro, arch: &str) -> Resu
 
 /// The product matching `distro` and `arch` (variant `default`), and its newest
 /// build that has a rootfs tarball.
-fn pick<'p>(
-    products: &'p Products,
-    distro: &Distro,
-    arch: &str,
-) -> Option<(&'p str, &'p str, &'p Item)> {
+fn pick<'p>(products: &'p Products, distro: &Distro, arch: &str) -> Option<(&'p str, &'p str, &'p Item)> {
     let candidates = products.products.iter().filter(|(key, p)| {
         let os = if p.os.is_empty() {
             key.split(':').next().unwrap_or("")
@@ -176,9 +162,10 @@ fn pick<'p>(
     };
     let (key, product) = chosen?;
     product.versions.iter().rev().find_map(|(build, v)| {
-        let item = v.items.iter().find(|(name, item)| {
-            ROOTFS.contains(&name.as_str()) || ROOTFS.contains(&item.ftype.as_str())
-        })?;
+        let item = v
+            .items
+            .iter()
+            .find(|(name, item)| ROOTFS.contains(&name.as_str()) || ROOTFS.contains(&item.ftype.as_str()))?;
         Some((key.as_str(), build.as_str(), item.1))
     })
 }
@@ -239,16 +226,7 @@ mod tests {
         }
         assert!(pick(&p, &distro("ubuntu/noble"), "arm64").is_none());
         assert!(pick(&p, &distro("ubuntu/22.04"), "amd64").is_none());
-        assert_eq!(
-            pick(&p, &distro("opensuse/leap"), "amd64").unwrap().2.path,
-            "l156"
-        );
-        assert_eq!(
-            pick(&p, &distro("opensuse/rolling"), "amd64")
-                .unwrap()
-                .2
-                .path,
-            "tw"
-        );
+        assert_eq!(pick(&p, &distro("opensuse/leap"), "amd64").unwrap().2.path, "l156");
+        assert_eq!(pick(&p, &distro("opensuse/rolling"), "amd64").unwrap().2.path, "tw");
     }
 }

@@ -73,12 +73,7 @@ const BLOCK: u64 = 512;
 
 /// Detects the compression from the first bytes, decompresses, and writes the
 /// archive's content into the store. The caller holds a write guard.
-pub fn import_tar(
-    store: &Store,
-    mut input: impl Read,
-    source: &str,
-    limits: &Limits,
-) -> Result<TarReport> {
+pub fn import_tar(store: &Store, mut input: impl Read, source: &str, limits: &Limits) -> Result<TarReport> {
     let mut head = Vec::with_capacity(BLOCK as usize);
     (&mut input)
         .take(BLOCK)
@@ -90,9 +85,7 @@ pub fn import_tar(
         "plain" => Box::new(raw),
         "gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(raw)),
-        "zstd" => {
-            Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| read_error(source, e))?)
-        }
+        "zstd" => Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| read_error(source, e))?),
         _ => unreachable!("detect names one of these"),
     };
     let mut counted = Counted {
@@ -104,8 +97,7 @@ pub fn import_tar(
     let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
     let rx = Mutex::new(rx);
     std::thread::scope(|scope| -> Result<()> {
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
         let handles: Vec<_> = (0..workers)
             .map(|_| scope.spawn(|| write_jobs(store, &rx, &failed)))
             .collect();
@@ -178,20 +170,13 @@ fn detect(head: &[u8], source: &str) -> Result<&'static str> {
 /// A pre-POSIX (v7) tar header has no magic, only a checksum of its own bytes.
 fn old_tar_checksum_ok(h: &[u8]) -> bool {
     let field = String::from_utf8_lossy(&h[148..156]);
-    let Ok(stored) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
-    else {
+    let Ok(stored) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8) else {
         return false;
     };
     let sum: u32 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                b as u32
-            }
-        })
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
         .sum();
     h[0] != 0 && sum == stored
 }
@@ -199,9 +184,7 @@ fn old_tar_checksum_ok(h: &[u8]) -> bool {
 pub(super) fn looks_like_html(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(&head[..head.len().min(256)]).to_ascii_lowercase();
     let t = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-    t.starts_with("<!doctype html")
-        || t.starts_with("<html")
-        || (t.starts_with('<') && t.contains("<html"))
+    t.starts_with("<!doctype html") || t.starts_with("<html") || (t.starts_with('<') && t.contains("<html"))
 }
 
 fn read_error(source: &str, e: io::Error) -> Error {
@@ -360,11 +343,7 @@ impl<'a> Builder<'a> {
         .into()
     }
 
-    fn read_archive<R: Read>(
-        &mut self,
-        input: &mut Counted<R>,
-        tx: mpsc::SyncSender<Job>,
-    ) -> Result<()> {
+    fn read_archive<R: Read>(&mut self, input: &mut Counted<R>, tx: mpsc::SyncSender<Job>) -> Result<()> {
         let mut archive = tar::Archive::new(&mut *input);
         let mut data_end = 0u64;
         let entries = archive.entries().map_err(|e| truncated(self.source, e))?;
@@ -389,11 +368,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn member<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        tx: &mpsc::SyncSender<Job>,
-    ) -> Result<()> {
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, tx: &mpsc::SyncSender<Job>) -> Result<()> {
         use tar::EntryType as T;
         let path = entry.path_bytes().into_owned();
         let header = entry.header();
@@ -431,19 +406,13 @@ impl<'a> Builder<'a> {
             T::Regular | T::Continuous | T::GNUSparse => {
                 let size = entry.size();
                 if self.bytes.saturating_add(size) > self.limits.max_bytes {
-                    return Err(self.too_large(
-                        "bytes of file content",
-                        self.limits.max_bytes,
-                        "max_unpacked_bytes",
-                    ));
+                    return Err(self.too_large("bytes of file content", self.limits.max_bytes, "max_unpacked_bytes"));
                 }
                 self.files += 1;
                 self.bytes += size;
                 if size <= SMALL {
                     let mut data = Vec::with_capacity(size as usize);
-                    entry
-                        .read_to_end(&mut data)
-                        .map_err(|e| truncated(self.source, e))?;
+                    entry.read_to_end(&mut data).map_err(|e| truncated(self.source, e))?;
                     let slot = self.blobs.len();
                     self.blobs.push(None);
                     // A closed channel means a writer failed; its error is reported.
@@ -470,21 +439,14 @@ impl<'a> Builder<'a> {
                 }
             }
             T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 if target.is_empty() || target.len() > MAX_TARGET || target.contains(&0) {
-                    return Err(self
-                        .unsafe_member(&path, "symlink target is empty, too long or holds a NUL"));
+                    return Err(self.unsafe_member(&path, "symlink target is empty, too long or holds a NUL"));
                 }
                 Member::Leaf(EntryKind::Symlink { target }, None)
             }
             T::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 Member::HardLink(target)
             }
             T::Char => match dev(entry.header())? {
@@ -497,10 +459,7 @@ impl<'a> Builder<'a> {
             }
             T::Fifo => Member::Leaf(EntryKind::Fifo, None),
             other => {
-                return Err(self.unsafe_member(
-                    &path,
-                    format!("unsupported member type {:?}", other.as_byte() as char),
-                ));
+                return Err(self.unsafe_member(&path, format!("unsupported member type {:?}", other.as_byte() as char)));
             }
         };
         if absolute {
@@ -521,16 +480,9 @@ impl<'a> Builder<'a> {
 
     /// `SCHILY.xattr.NAME` PAX records (GNU tar `--xattrs`, bsdtar), kept by the
     /// same rule as xattrs read from a directory.
-    fn pax_xattrs<R: Read>(
-        &self,
-        entry: &mut tar::Entry<'_, R>,
-        path: &[u8],
-    ) -> Result<Vec<Xattr>> {
+    fn pax_xattrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>, path: &[u8]) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
-        let Some(exts) = entry
-            .pax_extensions()
-            .map_err(|e| truncated(self.source, e))?
-        else {
+        let Some(exts) = entry.pax_extensions().map_err(|e| truncated(self.source, e))? else {
             return Ok(out);
         };
         for ext in exts {
@@ -549,14 +501,7 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
-    fn place(
-        &mut self,
-        path: &[u8],
-        comps: &[&[u8]],
-        member: Member,
-        meta: Meta,
-        xattrs: Vec<Xattr>,
-    ) -> Result<()> {
+    fn place(&mut self, path: &[u8], comps: &[&[u8]], member: Member, meta: Meta, xattrs: Vec<Xattr>) -> Result<()> {
         let Some((&name, parents)) = comps.split_last() else {
             return match member {
                 Member::Dir => {
@@ -564,10 +509,7 @@ impl<'a> Builder<'a> {
                     self.root_dir.xattrs = xattrs;
                     Ok(())
                 }
-                _ => {
-                    Err(self
-                        .unsafe_member(path, "only a directory can stand for the archive's top"))
-                }
+                _ => Err(self.unsafe_member(path, "only a directory can stand for the archive's top")),
             };
         };
         let linked = match &member {
@@ -670,8 +612,7 @@ impl<'a> Builder<'a> {
             }
             .into()
         };
-        let (comps, _) = components(target)
-            .map_err(|r| self.unsafe_member(path, format!("hard link target: {r}")))?;
+        let (comps, _) = components(target).map_err(|r| self.unsafe_member(path, format!("hard link target: {r}")))?;
         let Some((&name, parents)) = comps.split_last() else {
             return Err(missing());
         };
@@ -683,9 +624,7 @@ impl<'a> Builder<'a> {
             }
         }
         match dir.children.get(name) {
-            Some(Node::Leaf { entry, pending }) if entry.kind != EntryKind::Whiteout => {
-                Ok((entry.clone(), *pending))
-            }
+            Some(Node::Leaf { entry, pending }) if entry.kind != EntryKind::Whiteout => Ok((entry.clone(), *pending)),
             Some(Node::Dir(_)) => Err(self.unsafe_member(path, "hard link to a directory")),
             _ => Err(missing()),
         }
@@ -708,10 +647,7 @@ impl<'a> Builder<'a> {
                     gid: d.meta.gid,
                     xattrs: d.xattrs.clone(),
                 },
-                Node::Leaf {
-                    entry,
-                    pending: None,
-                } => entry.clone(),
+                Node::Leaf { entry, pending: None } => entry.clone(),
                 Node::Leaf {
                     entry,
                     pending: Some(slot),
@@ -739,9 +675,7 @@ fn components(path: &[u8]) -> std::result::Result<(Vec<&[u8]>, bool), String> {
         match comp {
             b"" | b"." => {}
             b".." => return Err("path contains '..'".into()),
-            c if c.len() > MAX_NAME => {
-                return Err(format!("a path component is longer than {MAX_NAME} bytes"))
-            }
+            c if c.len() > MAX_NAME => return Err(format!("a path component is longer than {MAX_NAME} bytes")),
             c if c.contains(&0) => return Err("path contains a NUL byte".into()),
             c => out.push(c),
         }
@@ -811,10 +745,7 @@ mod tests {
             ("./sbin", EntryType::Symlink, b"", "bin"),
         ]);
         let (store, plain, _d) = import(&tar).unwrap();
-        assert_eq!(
-            (plain.files, plain.entries, plain.compression),
-            (2, 6, "plain")
-        );
+        assert_eq!((plain.files, plain.entries, plain.compression), (2, 6, "plain"));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&tar).unwrap();
         let xz = {
@@ -850,11 +781,7 @@ mod tests {
             err(&through)
         );
         let link = archive(&[("a", EntryType::Link, b"", "missing")]);
-        assert!(
-            err(&link).contains("hard link to missing"),
-            "{}",
-            err(&link)
-        );
+        assert!(err(&link).contains("hard link to missing"), "{}", err(&link));
         let mut cut = archive(&[("f", EntryType::Regular, &[1u8; 3000], "")]);
         cut.truncate(1024);
         assert!(err(&cut).contains("truncated"), "{}", err(&cut));
@@ -876,16 +803,10 @@ mod tests {
         dev.set_device_minor(3).unwrap();
         dev.set_cksum();
         b.append(&dev, &b""[..]).unwrap();
-        b.append(
-            &header("/etc/hosts", EntryType::Regular, 0, 0o644),
-            &b""[..],
-        )
-        .unwrap();
-        b.append(
-            &header("etc/.wh.gone", EntryType::Regular, 0, 0o644),
-            &b""[..],
-        )
-        .unwrap();
+        b.append(&header("/etc/hosts", EntryType::Regular, 0, 0o644), &b""[..])
+            .unwrap();
+        b.append(&header("etc/.wh.gone", EntryType::Regular, 0, 0o644), &b""[..])
+            .unwrap();
         let bytes = b.into_inner().unwrap();
         let (store, r, _d) = import(&bytes).unwrap();
         assert_eq!(r.absolute, 1);
@@ -911,9 +832,7 @@ mod tests {
             max_entries: 2,
             max_bytes: 1 << 20,
         };
-        let e = import_tar(&store, &bytes[..], "t", &small)
-            .unwrap_err()
-            .to_string();
+        let e = import_tar(&store, &bytes[..], "t", &small).unwrap_err().to_string();
         assert!(e.contains("more than 2 archive members"), "{e}");
     }
 }
