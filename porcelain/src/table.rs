@@ -42,6 +42,14 @@ pub static COMMANDS: &[Command] = &[
         needs_store: false,
         run: cmd::help::version,
     },
+    Command {
+        name: "image",
+        summary: "Import, list and remove base images",
+        args: "import SOURCE [NAME] | list | rm NAME...",
+        help: cmd::image::HELP,
+        needs_store: true,
+        run: cmd::image::run,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -1,4 +1,5 @@
 //! One file per verb: parse its options, call libkp, print.
 
 pub mod help;
+pub mod image;
 pub mod init;
