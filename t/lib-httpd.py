@@ -27,7 +27,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         with lock, open(logfile, "a") as f:
-            f.write(f"{self.command} {self.path} {code}\n")
+            f.write(f"{self.command} {getattr(self, 'asked', self.path)} {code}\n")
 
     def page(self, ctype):
         self.send_response(200)
@@ -37,6 +37,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(PAGE)
 
     def do_GET(self):
+        self.asked = self.path
         if self.path.startswith("/html/"):
             return self.page("text/html; charset=utf-8")
         if self.path.startswith("/htmlbody/"):

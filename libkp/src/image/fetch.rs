@@ -120,7 +120,17 @@ impl Fetcher {
                 reason: r.status_text().to_string(),
             }
             .into()),
-            Err(ureq::Error::Transport(t)) => Ok(Attempt::Retry(t.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                // ureq's own Display repeats the URL, which our error already names.
+                let mut why = t.kind().to_string();
+                for part in [
+                    t.message().map(str::to_string),
+                    std::error::Error::source(&t).map(|s| s.to_string()),
+                ] {
+                    why.extend(part.map(|p| format!(": {p}")));
+                }
+                Ok(Attempt::Retry(why))
+            }
         }
     }
 

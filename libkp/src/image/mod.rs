@@ -37,7 +37,7 @@ pub enum ImageError {
     Index { url: String, reason: String },
     #[error("{url}: HTTP {status} {reason}")]
     Http { url: String, status: u16, reason: String },
-    #[error("{url}: {reason} (after {attempts} attempts)")]
+    #[error("{url}: {reason} (after {attempts} {})", if *attempts == 1 { "attempt" } else { "attempts" })]
     Transport { url: String, reason: String, attempts: u32 },
     #[error("{url}: the server answered with an HTML page, not an archive")]
     HtmlAnswer { url: String },

@@ -84,7 +84,9 @@ pub fn find(fetcher: &Fetcher, servers: &[String], distro: &Distro, arch: &str, 
             Ok(Some(found)) => return Ok(found),
             Ok(None) => {}
             Err(e) => {
-                crate::log!(crate::log::Level::Warn, "{e}");
+                if servers.len() > 1 {
+                    crate::log!(crate::log::Level::Warn, "{e}");
+                }
                 last_err = Some(e);
             }
         }
