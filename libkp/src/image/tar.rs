@@ -413,6 +413,9 @@ impl<'a> Builder<'a> {
                 if size <= SMALL {
                     let mut data = Vec::with_capacity(size as usize);
                     entry.read_to_end(&mut data).map_err(|e| truncated(self.source, e))?;
+                    if data.len() as u64 != size {
+                        return Err(truncated(self.source, io::ErrorKind::UnexpectedEof.into()));
+                    }
                     let slot = self.blobs.len();
                     self.blobs.push(None);
                     // A closed channel means a writer failed; its error is reported.
