@@ -64,3 +64,18 @@ image_httpd_stop() {
 }
 
 test_lazy_prereq PYTHON3 'command -v python3'
+
+# image_debian_tarball: prints the path of rootfs.tar.xz packed from the cached
+# debootstrap minbase tree (built once, cached beside it). Prereq DEBOOTSTRAP.
+image_debian_tarball() {
+	src=$(fixture_debian_minbase) || return 1
+	out="$KP_TEST_CACHE/debian-bookworm-minbase.rootfs.tar.xz"
+	(
+		flock 9 &&
+		if ! test -f "$out" || test "$src/.complete" -nt "$out"; then
+			tar -C "$src" --numeric-owner --exclude=./.complete -cf - . | xz -T2 -6 >"$out.tmp" &&
+			mv "$out.tmp" "$out"
+		fi
+	) 9>"$KP_TEST_CACHE/.debian-tarball.lock" || return 1
+	echo "$out"
+}
