@@ -103,7 +103,16 @@ impl Fetcher {
             req = req.set("If-Modified-Since", m);
         }
         match req.call() {
-            Ok(r) if r.status() == 304 => Ok(Attempt::Done(None)),
+            // 304 answers only a conditional request; to any other it is nonsense.
+            Ok(r) if r.status() == 304 && (since.etag.is_some() || since.last_modified.is_some()) => {
+                Ok(Attempt::Done(None))
+            }
+            Ok(r) if r.status() != 200 => Err(ImageError::Http {
+                url: url.to_string(),
+                status: r.status(),
+                reason: format!("{} (expected 200)", r.status_text()),
+            }
+            .into()),
             Ok(r) => {
                 let html = r.content_type().eq_ignore_ascii_case("text/html");
                 if html {
@@ -139,7 +148,7 @@ impl Fetcher {
         self.retrying(url, || {
             let r = match self.get(url, &Validators::default())? {
                 Attempt::Done(Some(r)) => r,
-                Attempt::Done(None) => return Ok(Attempt::Retry("unexpected 304 Not Modified".into())),
+                Attempt::Done(None) => unreachable!("304 only answers a conditional request"),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
             };
             let mut body = Vec::new();
