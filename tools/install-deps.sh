@@ -6,7 +6,7 @@ set -eu
 # Runtime: user namespaces and overlays need these helpers.
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner.
-TEST="attr b3sum busybox-static debootstrap python3 perl xz-utils zstd util-linux"
+TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl xz-utils zstd util-linux"
 # Benchmarks compare with these peers.
 BENCH="hyperfine ostree bubblewrap time"
 

@@ -83,6 +83,11 @@ pub enum Error {
     Interrupted,
     #[error(transparent)]
     Image(Box<crate::image::ImageError>),
+    #[error(transparent)]
+    Env(crate::env::EnvError),
+    /// A manifest, lock or resolution problem (exit code per variant).
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
 }
 
 fn show_opt(id: &Option<ObjectId>) -> String {
@@ -102,6 +107,7 @@ impl Error {
             | Error::CorruptMeta { .. }
             | Error::Missing { .. } => exit::STORE,
             Error::Interrupted => 130,
+            Error::Schema(e) => e.exit_code(),
             _ => exit::FAILURE,
         }
     }

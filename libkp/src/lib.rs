@@ -1,6 +1,7 @@
 //! libkp: the Karapace library. Every Karapace program (the `kp-*` plumbing, the
 //! `karapace` porcelain) is a thin shell over these modules.
 
+pub mod env;
 pub mod error;
 pub mod fsck;
 pub mod hash;
@@ -9,6 +10,7 @@ pub mod layer;
 pub mod log;
 pub mod meta;
 pub mod object;
+pub mod pkg;
 pub mod prune;
 pub mod refs;
 pub mod revparse;
@@ -21,3 +23,4 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod schema;

@@ -33,6 +33,12 @@ impl From<libkp::Error> for Fail {
     }
 }
 
+impl From<libkp::schema::Error> for Fail {
+    fn from(e: libkp::schema::Error) -> Self {
+        Fail::Lib(e.into())
+    }
+}
+
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
         Fail::Output(e)
@@ -58,7 +64,6 @@ pub struct Ctx {
 
 impl Ctx {
     /// The store opened for this verb (verbs whose entry says `needs_store`).
-    #[allow(dead_code)] // the store verbs arrive with their issues
     pub fn store(&self) -> &Store {
         self.store
             .as_ref()

@@ -1,6 +1,7 @@
 //! Layers as filesystems: writing a directory into the store, checking one out,
 //! listing and comparing them.
 
+mod cache;
 mod checkout;
 mod diff;
 mod ls;
