@@ -103,14 +103,27 @@ test_expect_success 'prune cleans temporary files left by a crash' '
 	test_path_is_missing store/tmp/kp-crashed
 '
 
-test_expect_success 'write-layer and prune: objects of a layer in progress are never removed' '
+# Prune waits for writers: without the lock it would remove the blobs written so
+# far, and the tree written after them would name missing objects. Once the
+# write is done its layer is unreachable, so prune may remove all of it, never
+# part of it: fsck must pass whatever the interleaving.
+test_expect_success 'prune during write-layer never leaves a partial layer' '
 	mkdir -p many && for i in $(seq 1 400); do echo $i >many/f$i; done &&
-	for round in 1 2 3; do
+	for round in 1 2 3 4 5; do
+		echo $round >many/round &&
 		(kp-write-layer many >L$round) & w=$! &&
 		kp-prune >/dev/null 2>&1 &&
 		wait $w &&
-		kp-update-ref refs/tags/many$round $(cat L$round) || return 1
-	done &&
+		kp-fsck || return 1
+	done
+'
+
+test_expect_success 'prune --expire keeps a layer just written for its ref' '
+	echo 6 >many/round &&
+	(kp-write-layer many >L6) & w=$! &&
+	kp-prune --expire 3600 >/dev/null 2>&1 &&
+	wait $w &&
+	kp-update-ref refs/tags/many $(cat L6) &&
 	kp-fsck
 '
 

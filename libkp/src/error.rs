@@ -82,6 +82,8 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
     #[error(transparent)]
+    Image(Box<crate::image::ImageError>),
+    #[error(transparent)]
     Env(crate::env::EnvError),
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]

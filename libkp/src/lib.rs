@@ -5,6 +5,7 @@ pub mod env;
 pub mod error;
 pub mod fsck;
 pub mod hash;
+pub mod image;
 pub mod layer;
 pub mod log;
 pub mod meta;

@@ -107,6 +107,14 @@ pub static COMMANDS: &[Command] = &[
         run: cmd::lifecycle::destroy,
     },
     Command {
+        name: "image",
+        summary: "Import, list and remove base images",
+        args: "import SOURCE [NAME] | list | rm NAME...",
+        help: cmd::image::HELP,
+        needs_store: true,
+        run: cmd::image::run,
+    },
+    Command {
         name: "completions",
         summary: "Print a shell completion script (bash, zsh, fish)",
         args: "SHELL",

@@ -1,6 +1,7 @@
 //! One file per verb: parse its options, call libkp, print.
 
 pub mod help;
+pub mod image;
 pub mod init;
 pub mod inspect;
 pub mod lifecycle;
