@@ -85,6 +85,8 @@ pub enum Error {
     Image(Box<crate::image::ImageError>),
     #[error(transparent)]
     Env(crate::env::EnvError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]
     Schema(#[from] crate::schema::Error),

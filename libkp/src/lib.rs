@@ -1,6 +1,7 @@
 //! libkp: the Karapace library. Every Karapace program (the `kp-*` plumbing, the
 //! `karapace` porcelain) is a thin shell over these modules.
 
+pub mod build;
 pub mod env;
 pub mod error;
 pub mod fsck;

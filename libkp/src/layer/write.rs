@@ -33,6 +33,9 @@ pub struct WriteOptions {
     pub kind: LayerKind,
     pub parents: Vec<ObjectId>,
     pub provenance: BTreeMap<String, String>,
+    /// Host (uid, gid) to record as root (0, 0): what a sandbox with a single-id
+    /// map wrote appears as root's inside, and is stored so, whoever built it.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for WriteOptions {
@@ -41,6 +44,7 @@ impl Default for WriteOptions {
             kind: LayerKind::Base,
             parents: Vec::new(),
             provenance: BTreeMap::new(),
+            owner: None,
         }
     }
 }
@@ -64,6 +68,16 @@ struct Stats {
     bytes: AtomicU64,
     dirs: AtomicU64,
     skipped: Mutex<Vec<(PathBuf, String)>>,
+    owner: Option<(u32, u32)>,
+}
+
+impl Stats {
+    fn map(&self, uid: u32, gid: u32) -> (u32, u32) {
+        match self.owner {
+            Some((u, g)) => (if uid == u { 0 } else { uid }, if gid == g { 0 } else { gid }),
+            None => (uid, gid),
+        }
+    }
 }
 
 /// Writes `dir` as a layer object and returns what was written.
@@ -77,7 +91,7 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
         }
     }
     let _guard = store.write_guard()?;
-    let mut report = write_dir(store, dir)?;
+    let mut report = write_dir_as(store, dir, opts.owner)?;
     let layer = Layer {
         kind: opts.kind,
         tree: report.tree,
@@ -91,6 +105,10 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
 
 /// Writes `dir`'s content as trees and blobs; the caller holds a write guard.
 pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
+    write_dir_as(store, dir, None)
+}
+
+fn write_dir_as(store: &Store, dir: &Path, owner: Option<(u32, u32)>) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
         return Err(Error::Unsupported {
@@ -98,15 +116,19 @@ pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
             what: "not a directory".into(),
         });
     }
-    let stats = Stats::default();
+    let stats = Stats {
+        owner,
+        ..Stats::default()
+    };
     let tree = write_tree(store, dir, &stats)?;
+    let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(WriteReport {
         layer: None,
         tree,
         root: RootMeta {
             mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
+            uid,
+            gid,
         },
         files: stats.files.into_inner(),
         bytes: stats.bytes.into_inner(),
@@ -216,12 +238,13 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
         return Ok(Child::Skip);
     };
     let xattrs = kept_xattrs(&path, ft.is_symlink())?;
+    let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(Child::Entry(Entry {
         name: bytes.to_vec(),
         kind,
         mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        uid,
+        gid,
         xattrs,
     }))
 }
