@@ -25,10 +25,9 @@ pub use install::{install_packages, Installed};
 /// Runs commands over a root made of layers (the sandbox, in real use).
 pub trait Runner {
     fn run(&self, job: &Job) -> Result<RunOutput>;
-    /// How the sandbox maps ids: `(host_uid, host_gid)` that appear as root
-    /// inside, so what the install wrote can be recorded as the environment
-    /// sees it, whoever built it.
-    fn root_owner(&self) -> (u32, u32);
+    /// How the sandbox maps ids, so what the install wrote is recorded as the
+    /// environment sees it, whoever built it.
+    fn ids(&self) -> Result<crate::layer::IdShift>;
 }
 
 /// One command inside an overlay of `lowers` (top-most first) under `upper`.
