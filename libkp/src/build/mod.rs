@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::env::{check_name, EnvRecord};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::image::{self, ImportOptions};
+use crate::image;
 use crate::pkg::Package;
 use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
 use crate::store::Store;
@@ -248,13 +248,13 @@ fn absolute(p: &Path) -> PathBuf {
 /// its digest against the pin and the lock.
 fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &BuildOptions) -> Result<ObjectId> {
     let reference = &manifest.base.reference;
-    // A relative path means relative to the manifest, not to wherever the
-    // command runs; the lock keeps the reference as written.
-    let source = match image::reference::parse(reference) {
-        Ok(image::Reference::Path(p)) if p.is_relative() => manifest.dir().join(p).display().to_string(),
-        _ => reference.clone(),
+    let images = image::StoreImages {
+        store,
+        config: image::Config::load()?,
+        base_dir: manifest.dir().to_path_buf(),
+        progress: opts.progress,
     };
-    let parsed = image::reference::parse(&source).map_err(|e| Error::Image(Box::new(e)))?;
+    let parsed = image::reference::parse(reference).map_err(|e| Error::Image(Box::new(e)))?;
     let digest = match (&parsed, opts.offline) {
         // Offline, a remote image must already be in the store.
         (image::Reference::Url { .. } | image::Reference::Distro(_), true) => {
@@ -270,15 +270,7 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
                 }
             }
         }
-        _ => {
-            let config = image::Config::load()?;
-            let import_opts = ImportOptions {
-                name: None,
-                progress: opts.progress,
-                config,
-            };
-            image::import(store, &source, &import_opts)?.digest
-        }
+        _ => images.import(reference)?,
     };
     let actual = digest.to_hex();
     let checks = [
