@@ -20,3 +20,4 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod sandbox;
