@@ -1,4 +1,5 @@
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -163,7 +164,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
     };
     let plan = sandbox::plan(&req, &HostFacts::current()).map_err(refused)?;
     if print_plan {
-        print!("{plan}");
+        std::io::stdout().write_all(plan.to_string().as_bytes())?;
         return Ok(0);
     }
     sandbox::run(&plan).map_err(refused)
