@@ -41,49 +41,25 @@ pub enum Error {
     #[error("{}: not a Karapace store (no version file); create one with `kp-init {}`", path.display(), path.display())]
     NotAStore { path: PathBuf },
     #[error("{}: store format {found:?} is not supported; this build reads {supported:?}", path.display())]
-    UnsupportedVersion {
-        path: PathBuf,
-        found: String,
-        supported: &'static str,
-    },
+    UnsupportedVersion { path: PathBuf, found: String, supported: &'static str },
     #[error("corrupt {kind} {id} at {}: {reason}", path.display())]
-    Corrupt {
-        kind: Kind,
-        id: ObjectId,
-        path: PathBuf,
-        reason: String,
-    },
+    Corrupt { kind: Kind, id: ObjectId, path: PathBuf, reason: String },
     #[error("corrupt metadata {}: {reason}", path.display())]
     CorruptMeta { path: PathBuf, reason: String },
     #[error("{kind} {id} is not in the store")]
     Missing { kind: Kind, id: ObjectId },
     #[error("object {id} is a {actual}, not a {expected}")]
-    WrongKind {
-        id: ObjectId,
-        expected: Kind,
-        actual: Kind,
-    },
+    WrongKind { id: ObjectId, expected: Kind, actual: Kind },
     #[error("unknown revision {rev:?}: no object, prefix or ref by that name")]
     UnknownRev { rev: String },
     #[error("ambiguous id prefix {prefix:?}; candidates:\n{}", candidates.join("\n"))]
-    Ambiguous {
-        prefix: String,
-        candidates: Vec<String>,
-    },
+    Ambiguous { prefix: String, candidates: Vec<String> },
     #[error("invalid ref name {name:?}: {reason}")]
     InvalidRefName { name: String, reason: &'static str },
     #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
-    RefMismatch {
-        name: String,
-        expected: Option<ObjectId>,
-        actual: Option<ObjectId>,
-    },
+    RefMismatch { name: String, expected: Option<ObjectId>, actual: Option<ObjectId> },
     #[error("ref {name} is being updated by process {pid} (lock file {}); retry when it is done", lock.display())]
-    RefLocked {
-        name: String,
-        lock: PathBuf,
-        pid: String,
-    },
+    RefLocked { name: String, lock: PathBuf, pid: String },
     #[error("{}: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },
     #[error("path {path:?} not found in {rev}")]

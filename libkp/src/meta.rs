@@ -21,17 +21,10 @@ fn canonical(value: &Value) -> Vec<u8> {
 
 fn check_name(name: &str) -> Result<PathBuf> {
     let ok = !name.is_empty()
-        && name
-            .split('/')
-            .all(|c| !c.is_empty() && !c.starts_with('.'))
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_./@".contains(&c));
+        && name.split('/').all(|c| !c.is_empty() && !c.starts_with('.'))
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./@".contains(&c));
     if !ok {
-        return Err(Error::Unsupported {
-            path: PathBuf::from(name),
-            what: "not a valid metadata name".into(),
-        });
+        return Err(Error::Unsupported { path: PathBuf::from(name), what: "not a valid metadata name".into() });
     }
     Ok(PathBuf::from(format!("{name}.json")))
 }
@@ -75,19 +68,10 @@ impl Store {
 
 /// Checks one metadata file's bytes and returns its data.
 pub fn verify_meta(path: &Path, bytes: &[u8]) -> Result<Value> {
-    let corrupt = |reason: &str| Error::CorruptMeta {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| corrupt(&format!("not JSON: {e}")))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| corrupt("not a JSON object"))?;
-    let sum = obj
-        .get("b3")
-        .and_then(Value::as_str)
-        .ok_or_else(|| corrupt("no \"b3\" checksum"))?;
+    let corrupt = |reason: &str| Error::CorruptMeta { path: path.to_path_buf(), reason: reason.to_string() };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&format!("not JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| corrupt("not a JSON object"))?;
+    let sum = obj.get("b3").and_then(Value::as_str).ok_or_else(|| corrupt("no \"b3\" checksum"))?;
     let data = obj.get("data").ok_or_else(|| corrupt("no \"data\""))?;
     if obj.len() != 2 {
         return Err(corrupt("unexpected keys beside \"b3\" and \"data\""));
@@ -112,10 +96,7 @@ mod tests {
         let p = store.meta_path("envs/abc").unwrap();
         let text = fs::read_to_string(&p).unwrap().replace("built", "broke");
         fs::write(&p, text).unwrap();
-        assert!(matches!(
-            store.read_meta("envs/abc"),
-            Err(Error::CorruptMeta { .. })
-        ));
+        assert!(matches!(store.read_meta("envs/abc"), Err(Error::CorruptMeta { .. })));
         assert!(store.meta_path("../x").is_err());
         assert_eq!(store.read_meta("none").unwrap(), None);
     }

@@ -68,19 +68,13 @@ pub fn ref_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
 }
 
 /// Removes unreachable objects (or lists them in a dry run).
-pub fn prune(
-    store: &Store,
-    extra_roots: &[(Kind, ObjectId)],
-    opts: &PruneOptions,
-) -> Result<PruneReport> {
+pub fn prune(store: &Store, extra_roots: &[(Kind, ObjectId)], opts: &PruneOptions) -> Result<PruneReport> {
     let _lock = store.gc_guard()?;
     let mut roots = ref_roots(store)?;
     roots.extend_from_slice(extra_roots);
     let keep = reachable(store, &roots)?;
     let (objects, _) = store.list_objects()?;
-    let cutoff = SystemTime::now()
-        .checked_sub(opts.expire)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = SystemTime::now().checked_sub(opts.expire).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = PruneReport::default();
     for o in objects {
         if keep.contains(&(o.kind, o.id)) {
@@ -108,11 +102,7 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
     let mut n = 0;
     let tmp = store.path("tmp");
     for (_, path) in crate::store_dir_entries(&tmp)? {
-        let r = if path.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
+        let r = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
         r.map_err(Error::store("remove", &path))?;
         n += 1;
     }
@@ -120,9 +110,7 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
     if variants.exists() {
         for (fan, dir) in crate::store_dir_entries(&variants)? {
             for (name, path) in crate::store_dir_entries(&dir)? {
-                let id = name
-                    .split_once('.')
-                    .and_then(|(rest, _)| ObjectId::from_hex(&format!("{fan}{rest}")));
+                let id = name.split_once('.').and_then(|(rest, _)| ObjectId::from_hex(&format!("{fan}{rest}")));
                 if id.is_none_or(|id| !keep.contains(&(Kind::Blob, id))) {
                     fs::remove_file(&path).map_err(Error::store("remove", &path))?;
                     n += 1;

@@ -24,12 +24,7 @@ pub enum Expect {
 
 /// Checks a full ref name such as `refs/tags/v1`, by rules close to git's.
 pub fn check_name(name: &str) -> Result<()> {
-    let fail = |reason| {
-        Err(Error::InvalidRefName {
-            name: name.to_string(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(Error::InvalidRefName { name: name.to_string(), reason });
     if !name.starts_with("refs/") {
         return fail("must start with refs/");
     }
@@ -50,10 +45,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if name.split('/').count() < 2 || name == "refs" {
         return fail("names nothing below refs/");
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-_./@+".contains(*c)))
-    {
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_./@+".contains(*c))) {
         let _ = c;
         return fail("only ASCII letters, digits and - _ . / @ + are allowed");
     }
@@ -73,20 +65,11 @@ impl Store {
         check_name(name)?;
         let path = self.ref_path(name);
         match fs::read_to_string(&path) {
-            Ok(text) => parse_ref(&text)
-                .map(Some)
-                .ok_or_else(|| Error::CorruptMeta {
-                    path,
-                    reason: "a ref holds 64 lowercase hex digits and a newline".into(),
-                }),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Ok(None)
-            }
+            Ok(text) => parse_ref(&text).map(Some).ok_or_else(|| Error::CorruptMeta {
+                path,
+                reason: "a ref holds 64 lowercase hex digits and a newline".into(),
+            }),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
             Err(e) if path.is_dir() => {
                 let _ = e;
                 Ok(None)
@@ -140,11 +123,7 @@ impl Store {
                 Expect::Is(id) => Some(id),
                 _ => None,
             };
-            return Err(Error::RefMismatch {
-                name: name.to_string(),
-                expected,
-                actual: current,
-            });
+            return Err(Error::RefMismatch { name: name.to_string(), expected, actual: current });
         }
         match new {
             Some(id) => {
@@ -181,10 +160,7 @@ fn walk_refs(dir: &Path, name: &str, f: &mut dyn FnMut(&str, &Path) -> Result<()
     let mut list = Vec::new();
     for entry in entries {
         let entry = entry.map_err(Error::store("read directory", dir))?;
-        list.push((
-            entry.file_name().to_string_lossy().into_owned(),
-            entry.path(),
-        ));
+        list.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
     }
     list.sort();
     for (child, path) in list {
@@ -215,27 +191,16 @@ impl RefLock {
             match OpenOptions::new().write(true).create_new(true).open(&lock) {
                 Ok(mut f) => {
                     writeln!(f, "{}", std::process::id()).map_err(Error::store("write", &lock))?;
-                    return Ok(RefLock {
-                        lock,
-                        target: target.to_path_buf(),
-                        done: false,
-                    });
+                    return Ok(RefLock { lock, target: target.to_path_buf(), done: false });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let pid = fs::read_to_string(&lock)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string();
+                    let pid = fs::read_to_string(&lock).unwrap_or_default().trim().to_string();
                     // A lock whose writer is gone was left by a crash: take it over once.
                     if attempt == 0 && !pid_alive(&pid) {
                         let _ = fs::remove_file(&lock);
                         continue;
                     }
-                    return Err(Error::RefLocked {
-                        name: name.to_string(),
-                        lock,
-                        pid,
-                    });
+                    return Err(Error::RefLocked { name: name.to_string(), lock, pid });
                 }
                 Err(e) => return Err(Error::store("create lock", &lock)(e)),
             }
@@ -244,16 +209,10 @@ impl RefLock {
     }
 
     fn commit(mut self, data: &[u8]) -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&self.lock)
-            .map_err(Error::store("open", &self.lock))?;
-        f.write_all(data)
-            .map_err(Error::store("write", &self.lock))?;
+        let mut f = OpenOptions::new().write(true).truncate(true).open(&self.lock).map_err(Error::store("open", &self.lock))?;
+        f.write_all(data).map_err(Error::store("write", &self.lock))?;
         f.sync_all().map_err(Error::store("fsync", &self.lock))?;
-        fs::rename(&self.lock, &self.target)
-            .map_err(Error::store("rename into place", &self.target))?;
+        fs::rename(&self.lock, &self.target).map_err(Error::store("rename into place", &self.target))?;
         self.done = true;
         crate::store::sync_parent(&self.target)
     }
@@ -268,14 +227,9 @@ impl Drop for RefLock {
 }
 
 fn pid_alive(pid: &str) -> bool {
-    let Ok(n) = pid.parse::<i32>() else {
-        return false;
-    };
+    let Ok(n) = pid.parse::<i32>() else { return false };
     match rustix::process::Pid::from_raw(n) {
-        Some(p) => !matches!(
-            rustix::process::test_kill_process(p),
-            Err(rustix::io::Errno::SRCH)
-        ),
+        Some(p) => !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)),
         None => false,
     }
 }
@@ -290,16 +244,7 @@ mod tests {
         for ok in ["refs/a", "refs/tags/v1.0", "refs/envs/my-env@latest"] {
             check_name(ok).unwrap();
         }
-        for bad in [
-            "a",
-            "refs/",
-            "refs//a",
-            "refs/.a",
-            "refs/a.lock",
-            "refs/a..b",
-            "refs/a b",
-            "/refs/a",
-        ] {
+        for bad in ["a", "refs/", "refs//a", "refs/.a", "refs/a.lock", "refs/a..b", "refs/a b", "/refs/a"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }
@@ -311,20 +256,11 @@ mod tests {
         let a = store.write_bytes(Kind::Blob, b"a").unwrap();
         let b = store.write_bytes(Kind::Blob, b"b").unwrap();
         store.update_ref("refs/x", Some(a), Expect::Absent).unwrap();
-        assert!(matches!(
-            store.update_ref("refs/x", Some(b), Expect::Absent),
-            Err(Error::RefMismatch { .. })
-        ));
-        assert!(matches!(
-            store.update_ref("refs/x", Some(b), Expect::Is(b)),
-            Err(Error::RefMismatch { .. })
-        ));
+        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Absent), Err(Error::RefMismatch { .. })));
+        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Is(b)), Err(Error::RefMismatch { .. })));
         store.update_ref("refs/x", Some(b), Expect::Is(a)).unwrap();
         assert_eq!(store.read_ref("refs/x").unwrap(), Some(b));
-        assert_eq!(
-            store.list_refs("refs/").unwrap(),
-            vec![("refs/x".to_string(), b)]
-        );
+        assert_eq!(store.list_refs("refs/").unwrap(), vec![("refs/x".to_string(), b)]);
         store.update_ref("refs/x", None, Expect::Is(b)).unwrap();
         assert_eq!(store.read_ref("refs/x").unwrap(), None);
     }
@@ -336,14 +272,7 @@ mod tests {
         let a = store.write_bytes(Kind::Blob, b"a").unwrap();
         fs::write(dir.path().join("refs/y.lock"), "999999999\n").unwrap();
         store.update_ref("refs/y", Some(a), Expect::Any).unwrap();
-        fs::write(
-            dir.path().join("refs/y.lock"),
-            format!("{}\n", std::process::id()),
-        )
-        .unwrap();
-        assert!(matches!(
-            store.update_ref("refs/y", Some(a), Expect::Any),
-            Err(Error::RefLocked { .. })
-        ));
+        fs::write(dir.path().join("refs/y.lock"), format!("{}\n", std::process::id())).unwrap();
+        assert!(matches!(store.update_ref("refs/y", Some(a), Expect::Any), Err(Error::RefLocked { .. })));
     }
 }

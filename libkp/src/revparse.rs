@@ -37,35 +37,19 @@ fn root_tree(store: &Store, kind: Kind, id: ObjectId, rev: &str) -> Result<Objec
     match kind {
         Kind::Layer => Ok(store.read_layer(&id)?.tree),
         Kind::Tree => Ok(id),
-        Kind::Blob => Err(Error::WrongKind {
-            id,
-            expected: Kind::Tree,
-            actual: Kind::Blob,
-        })
-        .map_err(|e| {
+        Kind::Blob => Err(Error::WrongKind { id, expected: Kind::Tree, actual: Kind::Blob }).map_err(|e| {
             let _ = rev;
             e
         }),
     }
 }
 
-fn lookup_path(
-    store: &Store,
-    mut tree: ObjectId,
-    path: &str,
-    rev: &str,
-) -> Result<(Kind, ObjectId)> {
-    let comps: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+fn lookup_path(store: &Store, mut tree: ObjectId, path: &str, rev: &str) -> Result<(Kind, ObjectId)> {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     if comps.is_empty() {
         return Ok((Kind::Tree, tree));
     }
-    let not_found = || Error::NoSuchPath {
-        rev: rev.to_string(),
-        path: path.to_string(),
-    };
+    let not_found = || Error::NoSuchPath { rev: rev.to_string(), path: path.to_string() };
     for (i, comp) in comps.iter().enumerate() {
         let t = store.read_tree(&tree)?;
         let e = t.get(comp.as_bytes()).ok_or_else(not_found)?;
@@ -82,12 +66,7 @@ fn lookup_path(
 fn resolve_base(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
     if rev.len() == HEX_LEN {
         if let Some(id) = ObjectId::from_hex(rev) {
-            return store
-                .kind_of(&id)
-                .map(|k| (k, id))
-                .ok_or_else(|| Error::UnknownRev {
-                    rev: rev.to_string(),
-                });
+            return store.kind_of(&id).map(|k| (k, id)).ok_or_else(|| Error::UnknownRev { rev: rev.to_string() });
         }
     }
     if rev.starts_with("refs/") {
@@ -117,17 +96,12 @@ fn resolve_base(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
             _ => {
                 return Err(Error::Ambiguous {
                     prefix: rev.to_string(),
-                    candidates: found
-                        .iter()
-                        .map(|o| format!("  {} {}", o.id, o.kind))
-                        .collect(),
+                    candidates: found.iter().map(|o| format!("  {} {}", o.id, o.kind)).collect(),
                 })
             }
         }
     }
-    Err(Error::UnknownRev {
-        rev: rev.to_string(),
-    })
+    Err(Error::UnknownRev { rev: rev.to_string() })
 }
 
 fn kind_of_ref(store: &Store, name: &str, id: ObjectId) -> Result<(Kind, ObjectId)> {
@@ -153,64 +127,27 @@ mod tests {
         let sub = store
             .write_tree(&Tree {
                 opaque: false,
-                entries: vec![Entry {
-                    name: b"f".to_vec(),
-                    kind: EntryKind::File { blob, size: 1 },
-                    mode: 0o644,
-                    uid: 0,
-                    gid: 0,
-                    xattrs: vec![],
-                }],
+                entries: vec![Entry { name: b"f".to_vec(), kind: EntryKind::File { blob, size: 1 }, mode: 0o644, uid: 0, gid: 0, xattrs: vec![] }],
             })
             .unwrap();
         let top = store
             .write_tree(&Tree {
                 opaque: false,
-                entries: vec![Entry {
-                    name: b"d".to_vec(),
-                    kind: EntryKind::Dir { tree: sub },
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    xattrs: vec![],
-                }],
+                entries: vec![Entry { name: b"d".to_vec(), kind: EntryKind::Dir { tree: sub }, mode: 0o755, uid: 0, gid: 0, xattrs: vec![] }],
             })
             .unwrap();
         let layer = store
-            .write_layer_object(&Layer {
-                kind: LayerKind::Base,
-                tree: top,
-                root: RootMeta::default(),
-                parents: vec![],
-                provenance: Default::default(),
-            })
+            .write_layer_object(&Layer { kind: LayerKind::Base, tree: top, root: RootMeta::default(), parents: vec![], provenance: Default::default() })
             .unwrap();
-        store
-            .update_ref("refs/tags/t", Some(layer), crate::refs::Expect::Absent)
-            .unwrap();
+        store.update_ref("refs/tags/t", Some(layer), crate::refs::Expect::Absent).unwrap();
         assert_eq!(resolve(&store, "t").unwrap(), (Kind::Layer, layer));
-        assert_eq!(
-            resolve(&store, "refs/tags/t").unwrap(),
-            (Kind::Layer, layer)
-        );
-        assert_eq!(
-            resolve(&store, &layer.short(8)).unwrap(),
-            (Kind::Layer, layer)
-        );
+        assert_eq!(resolve(&store, "refs/tags/t").unwrap(), (Kind::Layer, layer));
+        assert_eq!(resolve(&store, &layer.short(8)).unwrap(), (Kind::Layer, layer));
         assert_eq!(resolve(&store, "t^{tree}").unwrap(), (Kind::Tree, top));
         assert_eq!(resolve(&store, "t:d").unwrap(), (Kind::Tree, sub));
         assert_eq!(resolve(&store, "t:d/f").unwrap(), (Kind::Blob, blob));
-        assert!(matches!(
-            resolve(&store, "t:d/g"),
-            Err(Error::NoSuchPath { .. })
-        ));
-        assert!(matches!(
-            resolve(&store, "nope"),
-            Err(Error::UnknownRev { .. })
-        ));
-        assert!(matches!(
-            resolve(&store, "abc"),
-            Err(Error::UnknownRev { .. })
-        ));
+        assert!(matches!(resolve(&store, "t:d/g"), Err(Error::NoSuchPath { .. })));
+        assert!(matches!(resolve(&store, "nope"), Err(Error::UnknownRev { .. })));
+        assert!(matches!(resolve(&store, "abc"), Err(Error::UnknownRev { .. })));
     }
 }

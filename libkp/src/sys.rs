@@ -13,12 +13,7 @@ pub fn map_readonly(file: &File, offset: u64, len: usize) -> io::Result<memmap2:
     // named, so a racing writer cannot put a wrong id in the store). Truncation below
     // the mapped range raises SIGBUS; we only map regular files we are reading right
     // now, the same exposure `b3sum` accepts.
-    unsafe {
-        memmap2::MmapOptions::new()
-            .offset(offset)
-            .len(len)
-            .map(file)
-    }
+    unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file) }
 }
 
 // ---- Process, signal and mount calls for the sandbox (libkp/src/sandbox/) ----

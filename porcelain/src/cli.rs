@@ -60,9 +60,7 @@ impl Ctx {
     /// The store opened for this verb (verbs whose entry says `needs_store`).
     #[allow(dead_code)] // the store verbs arrive with their issues
     pub fn store(&self) -> &Store {
-        self.store
-            .as_ref()
-            .expect("the command table opens the store for this verb")
+        self.store.as_ref().expect("the command table opens the store for this verb")
     }
 
     /// Where the store is or would be.
@@ -105,9 +103,7 @@ fn take_globals(args: Vec<OsString>) -> std::result::Result<(Globals, Vec<OsStri
 fn log_level(g: &Globals) -> std::result::Result<Level, String> {
     if let Some(v) = std::env::var_os("KARAPACE_LOG").filter(|v| !v.is_empty()) {
         let v = v.to_string_lossy();
-        return v.parse().map_err(|_| {
-            format!("KARAPACE_LOG={v:?}: expected error, warn, info, debug or trace")
-        });
+        return v.parse().map_err(|_| format!("KARAPACE_LOG={v:?}: expected error, warn, info, debug or trace"));
     }
     Ok(match (g.trace, g.verbose) {
         (true, _) => Level::Trace,
@@ -151,18 +147,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
-    if args
-        .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a == "-h" || a == "--help")
-    {
+    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
         print!("{}", table::usage(cmd));
         return Ok(exit::OK);
     }
-    let mut ctx = Ctx {
-        globals,
-        store: None,
-    };
+    let mut ctx = Ctx { globals, store: None };
     if cmd.needs_store {
         let path = ctx.store_path()?;
         ctx.store = Some(Store::open(&path)?);
@@ -210,10 +199,7 @@ mod tests {
 
     #[test]
     fn globals_anywhere_before_double_dash() {
-        let (g, rest) = take_globals(os(&[
-            "--json", "init", "--store", "/s", "-v", "--", "--json",
-        ]))
-        .unwrap();
+        let (g, rest) = take_globals(os(&["--json", "init", "--store", "/s", "-v", "--", "--json"])).unwrap();
         assert!(g.json);
         assert_eq!(g.store, Some(PathBuf::from("/s")));
         assert_eq!(g.verbose, 1);

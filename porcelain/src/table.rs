@@ -59,10 +59,7 @@ Global options (before or after the command):
 ";
 
 pub fn usage(cmd: &Command) -> String {
-    let mut s = format!(
-        "usage: karapace {} {}\n\n{}\n",
-        cmd.name, cmd.args, cmd.summary
-    );
+    let mut s = format!("usage: karapace {} {}\n\n{}\n", cmd.name, cmd.args, cmd.summary);
     if !cmd.help.is_empty() {
         s.push('\n');
         s.push_str(cmd.help);
@@ -73,9 +70,7 @@ pub fn usage(cmd: &Command) -> String {
 }
 
 pub fn overview() -> String {
-    let mut s = String::from(
-        "usage: karapace [--store PATH] [--json] [-v] [--trace] COMMAND [ARGS]\n\nCommands:\n",
-    );
+    let mut s = String::from("usage: karapace [--store PATH] [--json] [-v] [--trace] COMMAND [ARGS]\n\nCommands:\n");
     let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in COMMANDS {
         s.push_str(&format!("  {:width$}  {}\n", c.name, c.summary));

@@ -51,12 +51,7 @@ struct Ctx<'a> {
 }
 
 /// Checks out a layer's tree into `dest`, which must not exist or be empty.
-pub fn checkout_layer(
-    store: &Store,
-    layer: &ObjectId,
-    dest: &Path,
-    opts: &CheckoutOptions,
-) -> Result<CheckoutReport> {
+pub fn checkout_layer(store: &Store, layer: &ObjectId, dest: &Path, opts: &CheckoutOptions) -> Result<CheckoutReport> {
     let layer = store.read_layer(layer)?;
     checkout_tree(store, &layer.tree, layer.root, dest, opts)
 }
@@ -71,10 +66,7 @@ pub fn checkout_tree(
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Unsupported {
-                    path: dest.to_path_buf(),
-                    what: "destination is not empty".into(),
-                });
+                return Err(Error::Unsupported { path: dest.to_path_buf(), what: "destination is not empty".into() });
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -82,12 +74,7 @@ pub fn checkout_tree(
         }
         Err(e) => return Err(Error::input("open directory", dest)(e)),
     }
-    let mut ctx = Ctx {
-        store,
-        opts,
-        privileged: rustix::process::geteuid().is_root(),
-        report: CheckoutReport::default(),
-    };
+    let mut ctx = Ctx { store, opts, privileged: rustix::process::geteuid().is_root(), report: CheckoutReport::default() };
     ctx.dir(tree, dest)?;
     ctx.finish_dir(dest, root.mode, root.uid, root.gid, &[])?;
     Ok(ctx.report)
@@ -100,11 +87,7 @@ fn out_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + u
 
 fn errno(op: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
     let path = path.to_path_buf();
-    move |e| Error::Input {
-        op,
-        path,
-        source: e.into(),
-    }
+    move |e| Error::Input { op, path, source: e.into() }
 }
 
 impl Ctx<'_> {
@@ -119,44 +102,25 @@ impl Ctx<'_> {
                 EntryKind::Dir { tree } => {
                     fs::create_dir(&p).map_err(out_err("create directory", &p))?;
                     // Owner-writable while we fill it; the real mode comes last.
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
-                        .map_err(out_err("chmod", &p))?;
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(out_err("chmod", &p))?;
                     self.dir(tree, &p)?;
                     self.finish_dir(&p, e.mode, e.uid, e.gid, &e.xattrs)?;
                 }
                 EntryKind::File { blob, size } => self.file(e, blob, *size, &p)?,
                 EntryKind::Symlink { target } => {
-                    rustix::fs::symlink(OsStr::from_bytes(target), &p)
-                        .map_err(errno("symlink", &p))?;
+                    rustix::fs::symlink(OsStr::from_bytes(target), &p).map_err(errno("symlink", &p))?;
                     self.chown(&p, e.uid, e.gid)?;
                 }
                 EntryKind::Whiteout => self.whiteout(path, &p, tree.opaque)?,
                 EntryKind::Fifo => {
-                    rustix::fs::mknodat(
-                        rustix::fs::CWD,
-                        &p,
-                        FileType::Fifo,
-                        Mode::from_raw_mode(e.mode),
-                        0,
-                    )
-                    .map_err(errno("mkfifo", &p))?;
+                    rustix::fs::mknodat(rustix::fs::CWD, &p, FileType::Fifo, Mode::from_raw_mode(e.mode), 0)
+                        .map_err(errno("mkfifo", &p))?;
                     self.finish_node(e, &p)?;
                 }
-                EntryKind::CharDevice { major, minor }
-                | EntryKind::BlockDevice { major, minor } => {
-                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) {
-                        FileType::CharacterDevice
-                    } else {
-                        FileType::BlockDevice
-                    };
+                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) { FileType::CharacterDevice } else { FileType::BlockDevice };
                     let dev = rustix::fs::makedev(*major, *minor);
-                    match rustix::fs::mknodat(
-                        rustix::fs::CWD,
-                        &p,
-                        ft,
-                        Mode::from_raw_mode(e.mode),
-                        dev,
-                    ) {
+                    match rustix::fs::mknodat(rustix::fs::CWD, &p, ft, Mode::from_raw_mode(e.mode), dev) {
                         Ok(()) => self.finish_node(e, &p)?,
                         Err(Errno::PERM) => self.report.warnings.push(format!(
                             "{}: device node {major}:{minor} not created (needs CAP_MKNOD)",
@@ -176,14 +140,7 @@ impl Ctx<'_> {
         self.xattrs(p, &e.xattrs)
     }
 
-    fn finish_dir(
-        &mut self,
-        p: &Path,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-        xattrs: &[Xattr],
-    ) -> Result<()> {
+    fn finish_dir(&mut self, p: &Path, mode: u32, uid: u32, gid: u32, xattrs: &[Xattr]) -> Result<()> {
         self.xattrs(p, xattrs)?;
         self.chown(p, uid, gid)?;
         fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(out_err("chmod", p))
@@ -231,20 +188,13 @@ impl Ctx<'_> {
     }
 
     fn whiteout(&mut self, dir: &Path, p: &Path, dir_opaque: bool) -> Result<()> {
-        match rustix::fs::mknodat(
-            rustix::fs::CWD,
-            p,
-            FileType::CharacterDevice,
-            Mode::empty(),
-            0,
-        ) {
+        match rustix::fs::mknodat(rustix::fs::CWD, p, FileType::CharacterDevice, Mode::empty(), 0) {
             Ok(()) => Ok(()),
             Err(Errno::PERM) => {
                 // Without CAP_MKNOD: an overlayfs "xwhiteout" (Linux 6.7+), an empty
                 // file carrying the whiteout xattr in a directory marked "x".
                 File::create(p).map_err(out_err("create", p))?;
-                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"")
-                    .map_err(out_err("setxattr", p))?;
+                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"").map_err(out_err("setxattr", p))?;
                 if !dir_opaque {
                     self.set_overlay_xattr(dir, "opaque", b"x")?;
                 }
@@ -265,12 +215,7 @@ impl Ctx<'_> {
                 self.report.linked += 1;
                 Ok(())
             }
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)
-                ) =>
-            {
+            Err(err) if matches!(err.raw_os_error(), Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)) => {
                 self.copy_file(e, blob, p)
             }
             Err(err) => Err(out_err("link", p)(err)),
@@ -280,10 +225,7 @@ impl Ctx<'_> {
     fn copy_file(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<()> {
         let src = self.store.object_path(Kind::Blob, blob);
         if !src.exists() {
-            return Err(Error::Missing {
-                kind: Kind::Blob,
-                id: *blob,
-            });
+            return Err(Error::Missing { kind: Kind::Blob, id: *blob });
         }
         fs::copy(&src, p).map_err(out_err("copy to", p))?;
         self.report.copied += 1;
@@ -295,10 +237,7 @@ impl Ctx<'_> {
     fn link_source(&mut self, e: &Entry, blob: &ObjectId) -> Result<PathBuf> {
         let obj = self.store.object_path(Kind::Blob, blob);
         let m = fs::symlink_metadata(&obj).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => Error::Missing {
-                kind: Kind::Blob,
-                id: *blob,
-            },
+            io::ErrorKind::NotFound => Error::Missing { kind: Kind::Blob, id: *blob },
             _ => Error::store("stat", &obj)(err),
         })?;
         let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
@@ -307,11 +246,7 @@ impl Ctx<'_> {
         }
         let key = variant_key(e, self.privileged);
         let hex = blob.to_hex();
-        let variant = self
-            .store
-            .path("cache/variants")
-            .join(&hex[..2])
-            .join(format!("{}.{key}", &hex[2..]));
+        let variant = self.store.path("cache/variants").join(&hex[..2]).join(format!("{}.{key}", &hex[2..]));
         if variant.exists() {
             return Ok(variant);
         }
@@ -321,11 +256,9 @@ impl Ctx<'_> {
         fs::copy(&obj, tmp.path()).map_err(Error::store("copy to", tmp.path()))?;
         let tpath = tmp.path().to_path_buf();
         self.chown(&tpath, e.uid, e.gid)?;
-        fs::set_permissions(&tpath, fs::Permissions::from_mode(e.mode))
-            .map_err(Error::store("chmod", &tpath))?;
+        fs::set_permissions(&tpath, fs::Permissions::from_mode(e.mode)).map_err(Error::store("chmod", &tpath))?;
         self.xattrs(&tpath, &e.xattrs)?;
-        tmp.persist(&variant)
-            .map_err(|err| Error::store("rename into place", &variant)(err.error))?;
+        tmp.persist(&variant).map_err(|err| Error::store("rename into place", &variant)(err.error))?;
         Ok(variant)
     }
 }

@@ -37,11 +37,7 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions {
-            kind: LayerKind::Base,
-            parents: Vec::new(),
-            provenance: BTreeMap::new(),
-        }
+        WriteOptions { kind: LayerKind::Base, parents: Vec::new(), provenance: BTreeMap::new() }
     }
 }
 
@@ -70,10 +66,7 @@ struct Stats {
 pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<WriteReport> {
     for p in &opts.parents {
         if !store.has(crate::Kind::Layer, p) {
-            return Err(Error::Missing {
-                kind: crate::Kind::Layer,
-                id: *p,
-            });
+            return Err(Error::Missing { kind: crate::Kind::Layer, id: *p });
         }
     }
     let _guard = store.write_guard()?;
@@ -93,21 +86,14 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
 pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
-        return Err(Error::Unsupported {
-            path: dir.to_path_buf(),
-            what: "not a directory".into(),
-        });
+        return Err(Error::Unsupported { path: dir.to_path_buf(), what: "not a directory".into() });
     }
     let stats = Stats::default();
     let tree = write_tree(store, dir, &stats)?;
     Ok(WriteReport {
         layer: None,
         tree,
-        root: RootMeta {
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-        },
+        root: RootMeta { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() },
         files: stats.files.into_inner(),
         bytes: stats.bytes.into_inner(),
         dirs: stats.dirs.into_inner(),
@@ -125,20 +111,11 @@ fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
     stats.dirs.fetch_add(1, Ordering::Relaxed);
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::input("read directory", dir))? {
-        names.push(
-            entry
-                .map_err(Error::input("read directory", dir))?
-                .file_name(),
-        );
+        names.push(entry.map_err(Error::input("read directory", dir))?.file_name());
     }
-    let children: Vec<Child> = names
-        .par_iter()
-        .map(|name| child(store, dir, name, stats))
-        .collect::<Result<_>>()?;
-    let mut tree = Tree {
-        opaque: is_opaque_dir(dir)?,
-        entries: Vec::with_capacity(children.len()),
-    };
+    let children: Vec<Child> =
+        names.par_iter().map(|name| child(store, dir, name, stats)).collect::<Result<_>>()?;
+    let mut tree = Tree { opaque: is_opaque_dir(dir)?, entries: Vec::with_capacity(children.len()) };
     for c in children {
         match c {
             Child::Entry(e) => tree.entries.push(e),
@@ -184,9 +161,7 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
     }
     let whiteout = || Ok(Child::Entry(Entry::whiteout(bytes.to_vec())));
     let kind = if ft.is_dir() {
-        EntryKind::Dir {
-            tree: write_tree(store, &path, stats)?,
-        }
+        EntryKind::Dir { tree: write_tree(store, &path, stats)? }
     } else if ft.is_file() {
         if meta.len() == 0 && is_xwhiteout(&path)? {
             return whiteout();
@@ -197,9 +172,7 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
         EntryKind::File { blob, size }
     } else if ft.is_symlink() {
         let target = fs::read_link(&path).map_err(Error::input("readlink", &path))?;
-        EntryKind::Symlink {
-            target: target.into_os_string().into_vec(),
-        }
+        EntryKind::Symlink { target: target.into_os_string().into_vec() }
     } else if ft.is_char_device() {
         let (major, minor) = dev_numbers(&meta);
         if major == 0 && minor == 0 {
@@ -212,11 +185,7 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
     } else if ft.is_fifo() {
         EntryKind::Fifo
     } else {
-        stats
-            .skipped
-            .lock()
-            .expect("no poisoned lock")
-            .push((path, "socket: not stored".into()));
+        stats.skipped.lock().expect("no poisoned lock").push((path, "socket: not stored".into()));
         return Ok(Child::Skip);
     };
     let xattrs = kept_xattrs(&path, ft.is_symlink())?;

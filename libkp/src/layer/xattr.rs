@@ -20,9 +20,7 @@ pub fn keep(name: &[u8]) -> bool {
     if name.starts_with(b"user.overlay.") {
         return false;
     }
-    name.starts_with(b"user.")
-        || name == b"security.capability"
-        || name.starts_with(b"system.posix_acl_")
+    name.starts_with(b"user.") || name == b"security.capability" || name.starts_with(b"system.posix_acl_")
 }
 
 fn unsupported(e: Errno) -> bool {
@@ -42,11 +40,7 @@ pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
         match rustix::fs::llistxattr(path, &mut buf[..]) {
             Ok(n) => {
                 buf.truncate(n);
-                return Ok(buf
-                    .split(|b| *b == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect());
+                return Ok(buf.split(|b| *b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect());
             }
             // The list grew between the two calls: ask again.
             Err(Errno::RANGE) => continue,
@@ -57,8 +51,7 @@ pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
 
 /// One xattr's value, `None` when absent.
 pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
-    let name =
-        std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     loop {
         let size = match rustix::fs::lgetxattr_query(path, &name) {
             Ok(n) => n,
@@ -82,7 +75,6 @@ pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
 }
 
 pub fn set(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let name =
-        std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::fs::lsetxattr(path, &name, value, rustix::fs::XattrFlags::empty()).map_err(Into::into)
 }

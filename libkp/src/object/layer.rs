@@ -40,9 +40,7 @@ impl std::str::FromStr for LayerKind {
             "base" => Ok(LayerKind::Base),
             "dependency" => Ok(LayerKind::Dependency),
             "snapshot" => Ok(LayerKind::Snapshot),
-            _ => Err(format!(
-                "unknown layer kind {s:?} (expected base, dependency or snapshot)"
-            )),
+            _ => Err(format!("unknown layer kind {s:?} (expected base, dependency or snapshot)")),
         }
     }
 }
@@ -58,11 +56,7 @@ pub struct RootMeta {
 
 impl Default for RootMeta {
     fn default() -> Self {
-        RootMeta {
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-        }
+        RootMeta { mode: 0o755, uid: 0, gid: 0 }
     }
 }
 
@@ -81,10 +75,7 @@ pub struct Layer {
 impl Layer {
     pub fn serialize(&self) -> Result<Vec<u8>, FormatError> {
         if self.root.mode & !0o7777 != 0 {
-            return bad(format!(
-                "root mode {:o} has bits outside 07777",
-                self.root.mode
-            ));
+            return bad(format!("root mode {:o} has bits outside 07777", self.root.mode));
         }
         let mut out = MAGIC.to_vec();
         serde_json::to_writer(&mut out, self).map_err(|e| FormatError(e.to_string()))?;
@@ -95,8 +86,7 @@ impl Layer {
         let Some(json) = data.strip_prefix(MAGIC) else {
             return bad("not a layer (bad magic)");
         };
-        let layer: Layer =
-            serde_json::from_slice(json).map_err(|e| FormatError(format!("layer JSON: {e}")))?;
+        let layer: Layer = serde_json::from_slice(json).map_err(|e| FormatError(format!("layer JSON: {e}")))?;
         if layer.serialize()? != data {
             return bad("layer bytes are not canonical");
         }
@@ -136,9 +126,7 @@ mod tests {
             provenance: BTreeMap::new(),
         };
         let bytes = layer.serialize().unwrap();
-        let spaced = String::from_utf8(bytes.clone())
-            .unwrap()
-            .replacen(",", ", ", 1);
+        let spaced = String::from_utf8(bytes.clone()).unwrap().replacen(",", ", ", 1);
         assert!(Layer::parse(spaced.as_bytes()).is_err());
         assert!(Layer::parse(&bytes[1..]).is_err());
     }

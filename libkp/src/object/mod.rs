@@ -44,9 +44,7 @@ impl FromStr for Kind {
             "blob" => Ok(Kind::Blob),
             "tree" => Ok(Kind::Tree),
             "layer" => Ok(Kind::Layer),
-            _ => Err(format!(
-                "unknown object kind {s:?} (expected blob, tree or layer)"
-            )),
+            _ => Err(format!("unknown object kind {s:?} (expected blob, tree or layer)")),
         }
     }
 }

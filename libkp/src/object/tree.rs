@@ -24,29 +24,16 @@ const FLAG_OPAQUE: u8 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// A regular file: its content's blob and size.
-    File {
-        blob: ObjectId,
-        size: u64,
-    },
+    File { blob: ObjectId, size: u64 },
     /// A subdirectory: its tree.
-    Dir {
-        tree: ObjectId,
-    },
+    Dir { tree: ObjectId },
     /// A symbolic link and its target bytes, kept exactly.
-    Symlink {
-        target: Vec<u8>,
-    },
+    Symlink { target: Vec<u8> },
     /// An overlay whiteout: the name is deleted relative to lower layers.
     Whiteout,
     Fifo,
-    CharDevice {
-        major: u32,
-        minor: u32,
-    },
-    BlockDevice {
-        major: u32,
-        minor: u32,
-    },
+    CharDevice { major: u32, minor: u32 },
+    BlockDevice { major: u32, minor: u32 },
 }
 
 impl EntryKind {
@@ -112,14 +99,7 @@ impl Entry {
     /// A whiteout for `name`. Whiteouts carry no metadata: overlayfs ignores it, and
     /// keeping it out makes the same deletion hash the same whoever made it.
     pub fn whiteout(name: Vec<u8>) -> Self {
-        Entry {
-            name,
-            kind: EntryKind::Whiteout,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            xattrs: Vec::new(),
-        }
+        Entry { name, kind: EntryKind::Whiteout, mode: 0, uid: 0, gid: 0, xattrs: Vec::new() }
     }
 
     /// `mode` with the file-type bits, as `stat` shows it.
@@ -140,16 +120,10 @@ pub struct Tree {
 /// Checks a file name as a tree may hold it.
 pub fn check_name(name: &[u8]) -> Result<(), FormatError> {
     if name.is_empty() || name.len() > MAX_NAME {
-        return bad(format!(
-            "entry name length {} outside 1..={MAX_NAME}",
-            name.len()
-        ));
+        return bad(format!("entry name length {} outside 1..={MAX_NAME}", name.len()));
     }
     if name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-        return bad(format!(
-            "invalid entry name {:?}",
-            String::from_utf8_lossy(name)
-        ));
+        return bad(format!("invalid entry name {:?}", String::from_utf8_lossy(name)));
     }
     Ok(())
 }
@@ -209,8 +183,7 @@ impl Tree {
                     out.extend_from_slice(target);
                 }
                 EntryKind::Whiteout | EntryKind::Fifo => {}
-                EntryKind::CharDevice { major, minor }
-                | EntryKind::BlockDevice { major, minor } => {
+                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
                     put_u32(&mut out, *major);
                     put_u32(&mut out, *minor);
                 }
@@ -260,20 +233,12 @@ impl Tree {
                 2 => EntryKind::Dir { tree: r.id()? },
                 3 => {
                     let len = r.u32()? as usize;
-                    EntryKind::Symlink {
-                        target: r.take(len)?.to_vec(),
-                    }
+                    EntryKind::Symlink { target: r.take(len)?.to_vec() }
                 }
                 4 => EntryKind::Whiteout,
                 5 => EntryKind::Fifo,
-                6 => EntryKind::CharDevice {
-                    major: r.u32()?,
-                    minor: r.u32()?,
-                },
-                7 => EntryKind::BlockDevice {
-                    major: r.u32()?,
-                    minor: r.u32()?,
-                },
+                6 => EntryKind::CharDevice { major: r.u32()?, minor: r.u32()? },
+                7 => EntryKind::BlockDevice { major: r.u32()?, minor: r.u32()? },
                 _ => return bad(format!("unknown entry type {code}")),
             };
             let nx = r.u16()? as usize;
@@ -285,22 +250,12 @@ impl Tree {
                 let value = r.take(v)?.to_vec();
                 xattrs.push(Xattr { name, value });
             }
-            entries.push(Entry {
-                name,
-                kind,
-                mode,
-                uid,
-                gid,
-                xattrs,
-            });
+            entries.push(Entry { name, kind, mode, uid, gid, xattrs });
         }
         if r.pos != data.len() {
             return bad(format!("{} trailing bytes", data.len() - r.pos));
         }
-        let tree = Tree {
-            opaque: flags & FLAG_OPAQUE != 0,
-            entries,
-        };
+        let tree = Tree { opaque: flags & FLAG_OPAQUE != 0, entries };
         // The serialiser is the one definition of canonical; a tree whose bytes it
         // would not reproduce is refused, so one tree never has two ids.
         if tree.serialize()? != data {
@@ -326,10 +281,7 @@ fn check_meta(e: &Entry) -> Result<(), FormatError> {
     }
     match &e.kind {
         EntryKind::Symlink { target } if target.is_empty() || target.len() > MAX_TARGET => {
-            return bad(format!(
-                "{name}: symlink target length {} outside 1..={MAX_TARGET}",
-                target.len()
-            ))
+            return bad(format!("{name}: symlink target length {} outside 1..={MAX_TARGET}", target.len()))
         }
         EntryKind::Symlink { target } if target.contains(&0) => {
             return bad(format!("{name}: symlink target contains NUL"))
@@ -386,19 +338,13 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16, FormatError> {
-        Ok(u16::from_be_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
     }
     fn u32(&mut self) -> Result<u32, FormatError> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
     fn id(&mut self) -> Result<ObjectId, FormatError> {
-        Ok(ObjectId::from_bytes(
-            self.take(ID_LEN)?.try_into().expect("32 bytes"),
-        ))
+        Ok(ObjectId::from_bytes(self.take(ID_LEN)?.try_into().expect("32 bytes")))
     }
 }
 
@@ -408,11 +354,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_name() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(
-            any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
-            1..20,
-        )
-        .prop_filter("not . or ..", |n| n != b"." && n != b"..")
+        proptest::collection::vec(any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0), 1..20)
+            .prop_filter("not . or ..", |n| n != b"." && n != b"..")
     }
 
     fn arb_id() -> impl Strategy<Value = ObjectId> {
@@ -423,13 +366,10 @@ mod tests {
         prop_oneof![
             (arb_id(), any::<u64>()).prop_map(|(blob, size)| EntryKind::File { blob, size }),
             arb_id().prop_map(|tree| EntryKind::Dir { tree }),
-            proptest::collection::vec(1u8..=255, 1..50)
-                .prop_map(|target| EntryKind::Symlink { target }),
+            proptest::collection::vec(1u8..=255, 1..50).prop_map(|target| EntryKind::Symlink { target }),
             Just(EntryKind::Fifo),
-            (any::<u32>(), any::<u32>())
-                .prop_map(|(major, minor)| EntryKind::CharDevice { major, minor }),
-            (any::<u32>(), any::<u32>())
-                .prop_map(|(major, minor)| EntryKind::BlockDevice { major, minor }),
+            (any::<u32>(), any::<u32>()).prop_map(|(major, minor)| EntryKind::CharDevice { major, minor }),
+            (any::<u32>(), any::<u32>()).prop_map(|(major, minor)| EntryKind::BlockDevice { major, minor }),
         ]
     }
 
@@ -439,43 +379,24 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..10),
             0..3,
         );
-        (
-            arb_name(),
-            arb_kind(),
-            0u32..=0o7777,
-            any::<u32>(),
-            any::<u32>(),
-            xattrs,
-            any::<bool>(),
-        )
-            .prop_map(|(name, kind, mode, uid, gid, xattrs, whiteout)| {
+        (arb_name(), arb_kind(), 0u32..=0o7777, any::<u32>(), any::<u32>(), xattrs, any::<bool>()).prop_map(
+            |(name, kind, mode, uid, gid, xattrs, whiteout)| {
                 if whiteout {
                     return Entry::whiteout(name);
                 }
-                let xattrs = xattrs
-                    .into_iter()
-                    .map(|(name, value)| Xattr { name, value })
-                    .collect();
-                Entry {
-                    name,
-                    kind,
-                    mode,
-                    uid,
-                    gid,
-                    xattrs,
-                }
-            })
+                let xattrs = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
+                Entry { name, kind, mode, uid, gid, xattrs }
+            },
+        )
     }
 
     fn arb_tree() -> impl Strategy<Value = Tree> {
-        (any::<bool>(), proptest::collection::vec(arb_entry(), 0..12)).prop_map(
-            |(opaque, entries)| {
-                let mut t = Tree { opaque, entries };
-                t.sort();
-                t.entries.dedup_by(|a, b| a.name == b.name);
-                t
-            },
-        )
+        (any::<bool>(), proptest::collection::vec(arb_entry(), 0..12)).prop_map(|(opaque, entries)| {
+            let mut t = Tree { opaque, entries };
+            t.sort();
+            t.entries.dedup_by(|a, b| a.name == b.name);
+            t
+        })
     }
 
     proptest! {
@@ -522,37 +443,18 @@ mod tests {
 
     #[test]
     fn refuses_unsorted_and_duplicates() {
-        let e = |n: &[u8]| Entry {
-            name: n.to_vec(),
-            kind: EntryKind::Fifo,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            xattrs: vec![],
-        };
-        let t = Tree {
-            opaque: false,
-            entries: vec![e(b"b"), e(b"a")],
-        };
+        let e = |n: &[u8]| Entry { name: n.to_vec(), kind: EntryKind::Fifo, mode: 0o644, uid: 0, gid: 0, xattrs: vec![] };
+        let t = Tree { opaque: false, entries: vec![e(b"b"), e(b"a")] };
         assert!(t.serialize().is_err());
-        let t = Tree {
-            opaque: false,
-            entries: vec![e(b"a"), e(b"a")],
-        };
+        let t = Tree { opaque: false, entries: vec![e(b"a"), e(b"a")] };
         assert!(t.serialize().is_err());
-        let t = Tree {
-            opaque: false,
-            entries: vec![e(b"..")],
-        };
+        let t = Tree { opaque: false, entries: vec![e(b"..")] };
         assert!(t.serialize().is_err());
     }
 
     #[test]
     fn refuses_trailing_and_truncated() {
-        let t = Tree {
-            opaque: true,
-            entries: vec![Entry::whiteout(b"gone".to_vec())],
-        };
+        let t = Tree { opaque: true, entries: vec![Entry::whiteout(b"gone".to_vec())] };
         let mut bytes = t.serialize().unwrap();
         assert_eq!(Tree::parse(&bytes).unwrap(), t);
         bytes.push(0);

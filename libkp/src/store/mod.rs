@@ -4,8 +4,8 @@ mod lock;
 mod objects;
 
 pub use lock::{GcGuard, WriteGuard};
-pub(crate) use objects::read_dir_sorted;
 pub use objects::ObjectInfo;
+pub(crate) use objects::read_dir_sorted;
 
 use std::fs;
 use std::io::Write;
@@ -27,11 +27,7 @@ pub struct Store {
 /// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
 /// `$XDG_DATA_HOME/karapace`, else `$HOME/.local/share/karapace`.
 pub fn default_location() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(p) = env(ENV_STORE) {
         return Some(p);
     }
@@ -64,16 +60,10 @@ impl Store {
             return Ok((store, true));
         }
         fs::create_dir_all(root).map_err(Error::store("create directory", root))?;
-        let store = Store {
-            root: root.to_path_buf(),
-        };
+        let store = Store { root: root.to_path_buf() };
         store.ensure_dirs()?;
         // The version file goes last: a store is a store once it names its version.
-        store.write_atomic(
-            &root.join("version"),
-            format!("{VERSION}\n").as_bytes(),
-            0o444,
-        )?;
+        store.write_atomic(&root.join("version"), format!("{VERSION}\n").as_bytes(), 0o444)?;
         Ok((store, false))
     }
 
@@ -91,9 +81,7 @@ impl Store {
         let text = match fs::read_to_string(&vpath) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotAStore {
-                    path: root.to_path_buf(),
-                })
+                return Err(Error::NotAStore { path: root.to_path_buf() })
             }
             Err(e) => return Err(Error::store("read", &vpath)(e)),
         };
@@ -105,9 +93,7 @@ impl Store {
                 supported: VERSION,
             });
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(Store { root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -140,14 +126,10 @@ impl Store {
     /// the directory.
     pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
         let mut tmp = self.temp_file()?;
-        tmp.write_all(data)
-            .map_err(Error::store("write", tmp.path()))?;
+        tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(Error::store("fsync", tmp.path()))?;
-        tmp.persist(target)
-            .map_err(|e| Error::store("rename into place", target)(e.error))?;
+        tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
+        tmp.persist(target).map_err(|e| Error::store("rename into place", target)(e.error))?;
         sync_parent(target)
     }
 
@@ -182,19 +164,9 @@ mod tests {
         assert!(!existed);
         assert!(Store::init(&root).unwrap().1);
         Store::open(&root).unwrap();
-        fs::set_permissions(
-            root.join("version"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .unwrap();
+        fs::set_permissions(root.join("version"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         fs::write(root.join("version"), "karapace-store 99\n").unwrap();
-        assert!(matches!(
-            Store::open(&root),
-            Err(Error::UnsupportedVersion { .. })
-        ));
-        assert!(matches!(
-            Store::open(dir.path()),
-            Err(Error::NotAStore { .. })
-        ));
+        assert!(matches!(Store::open(&root), Err(Error::UnsupportedVersion { .. })));
+        assert!(matches!(Store::open(dir.path()), Err(Error::NotAStore { .. })));
     }
 }

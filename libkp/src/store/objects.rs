@@ -24,10 +24,7 @@ const META_MODE: u32 = 0o444;
 impl Store {
     pub fn object_path(&self, kind: Kind, id: &ObjectId) -> PathBuf {
         let hex = id.to_hex();
-        self.root
-            .join("objects")
-            .join(&hex[..2])
-            .join(format!("{}.{}", &hex[2..], kind))
+        self.root.join("objects").join(&hex[..2]).join(format!("{}.{}", &hex[2..], kind))
     }
 
     pub fn has(&self, kind: Kind, id: &ObjectId) -> bool {
@@ -37,9 +34,7 @@ impl Store {
     /// Which kind an id is stored as (layer, then tree, then blob, should the same
     /// bytes be stored under two kinds).
     pub fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
-        [Kind::Layer, Kind::Tree, Kind::Blob]
-            .into_iter()
-            .find(|k| self.has(*k, id))
+        [Kind::Layer, Kind::Tree, Kind::Blob].into_iter().find(|k| self.has(*k, id))
     }
 
     /// Reads a whole object and checks that it hashes to its name.
@@ -51,34 +46,20 @@ impl Store {
             Err(e) => return Err(Error::store("read", path)(e)),
         };
         if ObjectId::of(&data) != *id {
-            return Err(Error::Corrupt {
-                kind,
-                id: *id,
-                path,
-                reason: "content does not hash to its name".into(),
-            });
+            return Err(Error::Corrupt { kind, id: *id, path, reason: "content does not hash to its name".into() });
         }
         Ok(data)
     }
 
     fn missing(&self, kind: Kind, id: &ObjectId) -> Error {
         match self.kind_of(id) {
-            Some(actual) => Error::WrongKind {
-                id: *id,
-                expected: kind,
-                actual,
-            },
+            Some(actual) => Error::WrongKind { id: *id, expected: kind, actual },
             None => Error::Missing { kind, id: *id },
         }
     }
 
     fn corrupt(&self, kind: Kind, id: &ObjectId, e: FormatError) -> Error {
-        Error::Corrupt {
-            kind,
-            id: *id,
-            path: self.object_path(kind, id),
-            reason: e.0,
-        }
+        Error::Corrupt { kind, id: *id, path: self.object_path(kind, id), reason: e.0 }
     }
 
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
@@ -111,19 +92,17 @@ impl Store {
     /// Stores a tree and returns its id. Every object it names must be present:
     /// the caller writes bottom-up.
     pub fn write_tree(&self, tree: &Tree) -> Result<ObjectId> {
-        let bytes = tree.serialize().map_err(|e| Error::Unsupported {
-            path: PathBuf::from("<tree>"),
-            what: e.0,
-        })?;
+        let bytes = tree
+            .serialize()
+            .map_err(|e| Error::Unsupported { path: PathBuf::from("<tree>"), what: e.0 })?;
         self.write_bytes(Kind::Tree, &bytes)
     }
 
     /// Stores a layer after making everything below it durable.
     pub fn write_layer_object(&self, layer: &Layer) -> Result<ObjectId> {
-        let bytes = layer.serialize().map_err(|e| Error::Unsupported {
-            path: PathBuf::from("<layer>"),
-            what: e.0,
-        })?;
+        let bytes = layer
+            .serialize()
+            .map_err(|e| Error::Unsupported { path: PathBuf::from("<layer>"), what: e.0 })?;
         self.sync()?;
         self.write_bytes(Kind::Layer, &bytes)
     }
@@ -135,8 +114,7 @@ impl Store {
             return Ok(id);
         }
         let mut tmp = self.temp_file()?;
-        tmp.write_all(data)
-            .map_err(Error::store("write", tmp.path()))?;
+        tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         let mode = if kind == Kind::Blob { 0o644 } else { META_MODE };
         set_mode(tmp.as_file(), mode, tmp.path())?;
         self.persist(tmp, kind, &id)?;
@@ -151,17 +129,12 @@ impl Store {
                 return Err(Error::store("create directory", dir)(e));
             }
         }
-        tmp.persist(&target)
-            .map_err(|e| Error::store("rename into place", &target)(e.error))?;
+        tmp.persist(&target).map_err(|e| Error::store("rename into place", &target)(e.error))?;
         Ok(())
     }
 
     /// Stores a blob from everything a reader yields, hashing as it copies.
-    pub fn write_blob_from_reader(
-        &self,
-        mut reader: impl Read,
-        mode: u32,
-    ) -> Result<(ObjectId, u64)> {
+    pub fn write_blob_from_reader(&self, mut reader: impl Read, mode: u32) -> Result<(ObjectId, u64)> {
         let mut tmp = self.temp_file()?;
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; 256 << 10];
@@ -174,8 +147,7 @@ impl Store {
                 Err(e) => return Err(Error::input("read", "<stream>")(e)),
             };
             hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n])
-                .map_err(Error::store("write", tmp.path()))?;
+            tmp.write_all(&buf[..n]).map_err(Error::store("write", tmp.path()))?;
             size += n as u64;
         }
         let id = ObjectId::from_bytes(*hasher.finalize().as_bytes());
@@ -189,12 +161,7 @@ impl Store {
     /// Stores the content of the regular file at `src`. `known` is its id when the
     /// caller already hashed it; the stored copy is hashed again, so the name always
     /// matches the bytes even if the file changes meanwhile.
-    pub fn write_blob_from_path(
-        &self,
-        src: &Path,
-        mode: u32,
-        known: Option<(ObjectId, u64)>,
-    ) -> Result<(ObjectId, u64)> {
+    pub fn write_blob_from_path(&self, src: &Path, mode: u32, known: Option<(ObjectId, u64)>) -> Result<(ObjectId, u64)> {
         let (id, size) = match known {
             Some(k) => k,
             None => hash::hash_path(src).map_err(Error::input("read", src))?,
@@ -208,9 +175,7 @@ impl Store {
         let tmp = self.temp_file()?;
         let mut from = File::open(src).map_err(Error::input("open", src))?;
         io::copy(&mut from, &mut tmp.as_file()).map_err(|e| match e.kind() {
-            io::ErrorKind::StorageFull | io::ErrorKind::PermissionDenied => {
-                Error::store("write", tmp.path())(e)
-            }
+            io::ErrorKind::StorageFull | io::ErrorKind::PermissionDenied => Error::store("write", tmp.path())(e),
             _ => Error::input("copy", src)(e),
         })?;
         let (stored, stored_size) = {
@@ -218,9 +183,7 @@ impl Store {
             hash::hash_file(&f).map_err(Error::store("read", tmp.path()))?
         };
         if stored != id || stored_size != size {
-            return Err(Error::Changed {
-                path: src.to_path_buf(),
-            });
+            return Err(Error::Changed { path: src.to_path_buf() });
         }
         set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
         let target = self.object_path(Kind::Blob, &id);
@@ -239,9 +202,7 @@ impl Store {
         let top = self.root.join("objects");
         let mut fans: Vec<_> = read_dir_sorted(&top)?;
         fans.retain(|(name, path)| {
-            let ok = name.len() == 2
-                && hash::is_hex(name)
-                && name.bytes().all(|c| !c.is_ascii_uppercase());
+            let ok = name.len() == 2 && hash::is_hex(name) && name.bytes().all(|c| !c.is_ascii_uppercase());
             if !ok {
                 strays.push(path.clone());
             }
@@ -312,16 +273,10 @@ mod tests {
         let id = store.write_bytes(Kind::Blob, b"hello\n").unwrap();
         assert_eq!(store.read(Kind::Blob, &id).unwrap(), b"hello\n");
         assert_eq!(store.kind_of(&id), Some(Kind::Blob));
-        assert!(matches!(
-            store.read(Kind::Tree, &id),
-            Err(Error::WrongKind { .. })
-        ));
+        assert!(matches!(store.read(Kind::Tree, &id), Err(Error::WrongKind { .. })));
         let path = store.object_path(Kind::Blob, &id);
         fs::write(&path, b"hellO\n").unwrap();
-        assert!(matches!(
-            store.read(Kind::Blob, &id),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(store.read(Kind::Blob, &id), Err(Error::Corrupt { .. })));
         assert!(!store.verify(Kind::Blob, &id).unwrap());
         let (objs, strays) = store.list_objects().unwrap();
         assert_eq!(objs.len(), 1);
@@ -335,9 +290,7 @@ mod tests {
         let src = dir.path().join("f");
         fs::write(&src, b"content").unwrap();
         let (a, n) = store.write_blob_from_path(&src, 0o755, None).unwrap();
-        let (b, _) = store
-            .write_blob_from_reader(&b"content"[..], 0o644)
-            .unwrap();
+        let (b, _) = store.write_blob_from_reader(&b"content"[..], 0o644).unwrap();
         assert_eq!((a, n), (b, 7));
         assert_eq!(a, ObjectId::of(b"content"));
     }

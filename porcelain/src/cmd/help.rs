@@ -5,9 +5,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let mut topic = None;
     while let Some(arg) = p.next()? {
         match arg {
-            lexopt::Arg::Value(v) if topic.is_none() => {
-                topic = Some(v.to_string_lossy().into_owned())
-            }
+            lexopt::Arg::Value(v) if topic.is_none() => topic = Some(v.to_string_lossy().into_owned()),
             _ => return Err(arg.unexpected().into()),
         }
     }

@@ -21,10 +21,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     if ctx.globals.json {
         print_json(&serde_json::json!({"store": path, "created": !existed}))?;
     } else if existed {
-        println!(
-            "Reinitialized existing Karapace store in {}",
-            path.display()
-        );
+        println!("Reinitialized existing Karapace store in {}", path.display());
     } else {
         println!("Initialized empty Karapace store in {}", path.display());
     }
