@@ -2,7 +2,7 @@
 //! step, so a message alone is enough to act on.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::hash::ObjectId;
 use crate::object::Kind;
@@ -41,9 +41,18 @@ pub enum Error {
     #[error("{}: not a Karapace store (no version file); create one with `kp-init {}`", path.display(), path.display())]
     NotAStore { path: PathBuf },
     #[error("{}: store format {found:?} is not supported; this build reads {supported:?}", path.display())]
-    UnsupportedVersion { path: PathBuf, found: String, supported: &'static str },
+    UnsupportedVersion {
+        path: PathBuf,
+        found: String,
+        supported: &'static str,
+    },
     #[error("corrupt {kind} {id} at {}: {reason}", path.display())]
-    Corrupt { kind: Kind, id: ObjectId, path: PathBuf, reason: String },
+    Corrupt {
+        kind: Kind,
+        id: ObjectId,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("corrupt metadata {}: {reason}", path.display())]
     CorruptMeta { path: PathBuf, reason: String },
     #[error("{kind} {id} is not in the store")]
@@ -57,8 +66,12 @@ pub enum Error {
     #[error("invalid ref name {name:?}: {reason}")]
     InvalidRefName { name: String, reason: &'static str },
     #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
-    RefMismatch { name: String, expected: Option<ObjectId>, actual: Option<ObjectId> },
-    #[error("ref {name} is being updated by process {pid} (lock file {}); retry when it is done", lock.display())]
+    RefMismatch {
+        name: String,
+        expected: Option<ObjectId>,
+        actual: Option<ObjectId>,
+    },
+    #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
     RefLocked { name: String, lock: PathBuf, pid: String },
     #[error("{}: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },
@@ -68,6 +81,15 @@ pub enum Error {
     Changed { path: PathBuf },
     #[error("interrupted")]
     Interrupted,
+    #[error(transparent)]
+    Image(Box<crate::image::ImageError>),
+    #[error(transparent)]
+    Env(crate::env::EnvError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    /// A manifest, lock or resolution problem (exit code per variant).
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
 }
 
 fn show_opt(id: &Option<ObjectId>) -> String {
@@ -87,19 +109,20 @@ impl Error {
             | Error::CorruptMeta { .. }
             | Error::Missing { .. } => exit::STORE,
             Error::Interrupted => 130,
+            Error::Schema(e) => e.exit_code(),
             _ => exit::FAILURE,
         }
     }
 
     /// Wraps an io error on a store path.
-    pub fn store(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
-        let path = path.into();
+    pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let path = path.to_path_buf();
         move |source| Error::Store { op, path, source }
     }
 
     /// Wraps an io error on a path the user gave.
-    pub fn input(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
-        let path = path.into();
+    pub fn input(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let path = path.to_path_buf();
         move |source| Error::Input { op, path, source }
     }
 }

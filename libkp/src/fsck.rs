@@ -39,7 +39,9 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
     let (objects, strays) = store.list_objects()?;
     let mut report = FsckReport::default();
     for s in strays {
-        report.problems.push(format!("stray file {} (not an object name)", s.display()));
+        report
+            .problems
+            .push(format!("stray file {} (not an object name)", s.display()));
     }
     let checked: Vec<(u64, Checked)> = objects.par_iter().map(|o| check_one(store, o)).collect();
     let present: HashMap<(Kind, ObjectId), ()> = objects.iter().map(|o| ((o.kind, o.id), ())).collect();
@@ -48,7 +50,9 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
         report.bytes += size;
         let need = |kind: Kind, id: &ObjectId, report: &mut FsckReport| {
             if !present.contains_key(&(kind, *id)) {
-                report.problems.push(format!("missing {kind} {id}, named by {} {}", o.kind, o.id));
+                report
+                    .problems
+                    .push(format!("missing {kind} {id}, named by {} {}", o.kind, o.id));
             }
         };
         match c {
@@ -64,12 +68,16 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
                     need(Kind::Layer, p, &mut report);
                 }
             }
-            Checked::Bad(why) => report.problems.push(format!("bad {} {} ({}): {why}", o.kind, o.id, o.path.display())),
+            Checked::Bad(why) => report
+                .problems
+                .push(format!("bad {} {} ({}): {why}", o.kind, o.id, o.path.display())),
         }
     }
     for (name, id) in refs_or_problem(store, &mut report) {
         if store.kind_of(&id).is_none() {
-            report.problems.push(format!("broken ref {name}: points to {id}, which is not in the store"));
+            report
+                .problems
+                .push(format!("broken ref {name}: points to {id}, which is not in the store"));
         }
     }
     check_meta_dir(&store.path("meta"), &mut report);

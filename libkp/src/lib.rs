@@ -1,13 +1,17 @@
 //! libkp: the Karapace library. Every Karapace program (the `kp-*` plumbing, the
 //! `karapace` porcelain) is a thin shell over these modules.
 
+pub mod build;
+pub mod env;
 pub mod error;
 pub mod fsck;
 pub mod hash;
+pub mod image;
 pub mod layer;
 pub mod log;
 pub mod meta;
 pub mod object;
+pub mod pkg;
 pub mod prune;
 pub mod refs;
 pub mod revparse;
@@ -21,3 +25,4 @@ pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
 pub mod sandbox;
+pub mod schema;

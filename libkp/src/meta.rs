@@ -24,7 +24,10 @@ fn check_name(name: &str) -> Result<PathBuf> {
         && name.split('/').all(|c| !c.is_empty() && !c.starts_with('.'))
         && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./@".contains(&c));
     if !ok {
-        return Err(Error::Unsupported { path: PathBuf::from(name), what: "not a valid metadata name".into() });
+        return Err(Error::Unsupported {
+            path: PathBuf::from(name),
+            what: "not a valid metadata name".into(),
+        });
     }
     Ok(PathBuf::from(format!("{name}.json")))
 }
@@ -52,7 +55,7 @@ impl Store {
         match fs::read(&path) {
             Ok(bytes) => verify_meta(&path, &bytes).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::store("read", path)(e)),
+            Err(e) => Err(Error::store("read", &path)(e)),
         }
     }
 
@@ -61,17 +64,23 @@ impl Store {
         match fs::remove_file(&path) {
             Ok(()) => crate::store::sync_parent(&path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::store("remove", path)(e)),
+            Err(e) => Err(Error::store("remove", &path)(e)),
         }
     }
 }
 
 /// Checks one metadata file's bytes and returns its data.
 pub fn verify_meta(path: &Path, bytes: &[u8]) -> Result<Value> {
-    let corrupt = |reason: &str| Error::CorruptMeta { path: path.to_path_buf(), reason: reason.to_string() };
+    let corrupt = |reason: &str| Error::CorruptMeta {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
     let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&format!("not JSON: {e}")))?;
     let obj = value.as_object().ok_or_else(|| corrupt("not a JSON object"))?;
-    let sum = obj.get("b3").and_then(Value::as_str).ok_or_else(|| corrupt("no \"b3\" checksum"))?;
+    let sum = obj
+        .get("b3")
+        .and_then(Value::as_str)
+        .ok_or_else(|| corrupt("no \"b3\" checksum"))?;
     let data = obj.get("data").ok_or_else(|| corrupt("no \"data\""))?;
     if obj.len() != 2 {
         return Err(corrupt("unexpected keys beside \"b3\" and \"data\""));

@@ -1,5 +1,5 @@
-//! Removing what nothing reaches. Roots are the refs (and whatever the caller adds:
-//! environments, snapshots). Prune holds the store's exclusive lock, so no writer
+//! Removing what nothing reaches. Roots are the refs, the layers of every
+//! environment record, and whatever the caller adds. Prune holds the store's exclusive lock, so no writer
 //! is between writing objects and naming them.
 
 use std::collections::HashSet;
@@ -56,12 +56,22 @@ pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(K
     Ok(seen)
 }
 
-/// The roots every prune keeps: what each ref names.
-pub fn ref_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
+/// The roots every prune keeps: what each ref names, and every layer an
+/// environment record uses (whatever its state: archived ones included).
+pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
     let mut roots = Vec::new();
     for (_, id) in store.list_refs("refs/")? {
         if let Some(kind) = store.kind_of(&id) {
             roots.push((kind, id));
+        }
+    }
+    for env in store.list_envs()? {
+        for layer in &env.layers {
+            let id = ObjectId::from_hex(layer).ok_or_else(|| Error::CorruptMeta {
+                path: store.meta_path(&format!("envs/{}", env.env_id)).unwrap_or_default(),
+                reason: format!("layer {layer:?} is not an id"),
+            })?;
+            roots.push((Kind::Layer, id));
         }
     }
     Ok(roots)
@@ -70,11 +80,13 @@ pub fn ref_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
 /// Removes unreachable objects (or lists them in a dry run).
 pub fn prune(store: &Store, extra_roots: &[(Kind, ObjectId)], opts: &PruneOptions) -> Result<PruneReport> {
     let _lock = store.gc_guard()?;
-    let mut roots = ref_roots(store)?;
+    let mut roots = store_roots(store)?;
     roots.extend_from_slice(extra_roots);
     let keep = reachable(store, &roots)?;
     let (objects, _) = store.list_objects()?;
-    let cutoff = SystemTime::now().checked_sub(opts.expire).unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = SystemTime::now()
+        .checked_sub(opts.expire)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = PruneReport::default();
     for o in objects {
         if keep.contains(&(o.kind, o.id)) {
@@ -102,7 +114,11 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
     let mut n = 0;
     let tmp = store.path("tmp");
     for (_, path) in crate::store_dir_entries(&tmp)? {
-        let r = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        let r = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
         r.map_err(Error::store("remove", &path))?;
         n += 1;
     }
@@ -110,7 +126,9 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
     if variants.exists() {
         for (fan, dir) in crate::store_dir_entries(&variants)? {
             for (name, path) in crate::store_dir_entries(&dir)? {
-                let id = name.split_once('.').and_then(|(rest, _)| ObjectId::from_hex(&format!("{fan}{rest}")));
+                let id = name
+                    .split_once('.')
+                    .and_then(|(rest, _)| ObjectId::from_hex(&format!("{fan}{rest}")));
                 if id.is_none_or(|id| !keep.contains(&(Kind::Blob, id))) {
                     fs::remove_file(&path).map_err(Error::store("remove", &path))?;
                     n += 1;
@@ -118,5 +136,35 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64>
             }
         }
     }
+    let checkouts = store.path("cache/checkouts");
+    if checkouts.exists() {
+        for (name, path) in crate::store_dir_entries(&checkouts)? {
+            if ObjectId::from_hex(&name).is_none_or(|id| !keep.contains(&(Kind::Layer, id))) {
+                remove_tree(&path)?;
+                n += 1;
+            }
+        }
+    }
     Ok(n)
+}
+
+/// Removes a directory tree, making read-only directories (a checkout of
+/// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
+pub(crate) fn remove_tree(path: &std::path::Path) -> Result<()> {
+    if fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        if let Ok(entries) = fs::read_dir(&dir) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    fs::remove_dir_all(path).map_err(Error::store("remove", path))
 }

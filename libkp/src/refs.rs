@@ -3,8 +3,9 @@
 //! writer's pid), are compared-and-swapped against the expected old value, and land
 //! by rename, so a reader sees the old or the new value, never a mix.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -24,7 +25,12 @@ pub enum Expect {
 
 /// Checks a full ref name such as `refs/tags/v1`, by rules close to git's.
 pub fn check_name(name: &str) -> Result<()> {
-    let fail = |reason| Err(Error::InvalidRefName { name: name.to_string(), reason });
+    let fail = |reason| {
+        Err(Error::InvalidRefName {
+            name: name.to_string(),
+            reason,
+        })
+    };
     if !name.starts_with("refs/") {
         return fail("must start with refs/");
     }
@@ -45,7 +51,10 @@ pub fn check_name(name: &str) -> Result<()> {
     if name.split('/').count() < 2 || name == "refs" {
         return fail("names nothing below refs/");
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_./@+".contains(*c))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_./@+".contains(*c)))
+    {
         let _ = c;
         return fail("only ASCII letters, digits and - _ . / @ + are allowed");
     }
@@ -74,7 +83,7 @@ impl Store {
                 let _ = e;
                 Ok(None)
             }
-            Err(e) => Err(Error::store("read", path)(e)),
+            Err(e) => Err(Error::store("read", &path)(e)),
         }
     }
 
@@ -123,13 +132,17 @@ impl Store {
                 Expect::Is(id) => Some(id),
                 _ => None,
             };
-            return Err(Error::RefMismatch { name: name.to_string(), expected, actual: current });
+            return Err(Error::RefMismatch {
+                name: name.to_string(),
+                expected,
+                actual: current,
+            });
         }
         match new {
             Some(id) => {
                 // What the ref names must be durable before the ref is.
                 self.sync()?;
-                lock.commit(format!("{id}\n").as_bytes())?;
+                lock.commit(self, &path, format!("{id}\n").as_bytes())?;
             }
             None => {
                 if current.is_some() {
@@ -174,12 +187,14 @@ fn walk_refs(dir: &Path, name: &str, f: &mut dyn FnMut(&str, &Path) -> Result<()
     Ok(())
 }
 
-/// `<ref>.lock`: exists while one writer updates the ref. Removed on drop unless
-/// committed (renamed over the ref).
+/// `<ref>.lock`, held with `flock` while one writer updates the ref. The kernel
+/// drops a flock when its holder dies, so a crash never leaves a ref locked: a
+/// lock file nobody holds is simply taken. The new value goes to a temporary file
+/// renamed over the ref; the lock file is removed (while still held) last.
 struct RefLock {
+    /// Holds the flock until drop.
+    _file: File,
     lock: PathBuf,
-    target: PathBuf,
-    done: bool,
 }
 
 impl RefLock {
@@ -187,50 +202,51 @@ impl RefLock {
         let mut lock = target.as_os_str().to_owned();
         lock.push(".lock");
         let lock = PathBuf::from(lock);
-        for attempt in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&lock) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id()).map_err(Error::store("write", &lock))?;
-                    return Ok(RefLock { lock, target: target.to_path_buf(), done: false });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock)
+                .map_err(Error::store("create lock", &lock))?;
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
                     let pid = fs::read_to_string(&lock).unwrap_or_default().trim().to_string();
-                    // A lock whose writer is gone was left by a crash: take it over once.
-                    if attempt == 0 && !pid_alive(&pid) {
-                        let _ = fs::remove_file(&lock);
-                        continue;
-                    }
-                    return Err(Error::RefLocked { name: name.to_string(), lock, pid });
+                    return Err(Error::RefLocked {
+                        name: name.to_string(),
+                        lock,
+                        pid,
+                    });
                 }
-                Err(e) => return Err(Error::store("create lock", &lock)(e)),
+                Err(e) => return Err(Error::store("lock", &lock)(e.into())),
+            }
+            // The previous holder may have removed the file between our open and
+            // our flock: then we hold a lock on a name that no longer exists.
+            let held = rustix::fs::fstat(&file).map_err(|e| Error::store("stat", &lock)(e.into()))?;
+            match fs::symlink_metadata(&lock) {
+                Ok(m) if m.ino() == held.st_ino && m.dev() == held.st_dev => {
+                    let mut f = &file;
+                    let _ = f.set_len(0);
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(RefLock { _file: file, lock });
+                }
+                _ => continue,
             }
         }
-        unreachable!("second attempt returns")
     }
 
-    fn commit(mut self, data: &[u8]) -> Result<()> {
-        let mut f = OpenOptions::new().write(true).truncate(true).open(&self.lock).map_err(Error::store("open", &self.lock))?;
-        f.write_all(data).map_err(Error::store("write", &self.lock))?;
-        f.sync_all().map_err(Error::store("fsync", &self.lock))?;
-        fs::rename(&self.lock, &self.target).map_err(Error::store("rename into place", &self.target))?;
-        self.done = true;
-        crate::store::sync_parent(&self.target)
+    fn commit(self, store: &Store, target: &Path, data: &[u8]) -> Result<()> {
+        store.write_atomic(target, data, 0o644)
     }
 }
 
 impl Drop for RefLock {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.lock);
-        }
-    }
-}
-
-fn pid_alive(pid: &str) -> bool {
-    let Ok(n) = pid.parse::<i32>() else { return false };
-    match rustix::process::Pid::from_raw(n) {
-        Some(p) => !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)),
-        None => false,
+        // Remove the name while we still hold the lock, so a waiter that opened
+        // it notices (by inode) that it is stale.
+        let _ = fs::remove_file(&self.lock);
     }
 }
 
@@ -244,7 +260,16 @@ mod tests {
         for ok in ["refs/a", "refs/tags/v1.0", "refs/envs/my-env@latest"] {
             check_name(ok).unwrap();
         }
-        for bad in ["a", "refs/", "refs//a", "refs/.a", "refs/a.lock", "refs/a..b", "refs/a b", "/refs/a"] {
+        for bad in [
+            "a",
+            "refs/",
+            "refs//a",
+            "refs/.a",
+            "refs/a.lock",
+            "refs/a..b",
+            "refs/a b",
+            "/refs/a",
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }
@@ -256,8 +281,14 @@ mod tests {
         let a = store.write_bytes(Kind::Blob, b"a").unwrap();
         let b = store.write_bytes(Kind::Blob, b"b").unwrap();
         store.update_ref("refs/x", Some(a), Expect::Absent).unwrap();
-        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Absent), Err(Error::RefMismatch { .. })));
-        assert!(matches!(store.update_ref("refs/x", Some(b), Expect::Is(b)), Err(Error::RefMismatch { .. })));
+        assert!(matches!(
+            store.update_ref("refs/x", Some(b), Expect::Absent),
+            Err(Error::RefMismatch { .. })
+        ));
+        assert!(matches!(
+            store.update_ref("refs/x", Some(b), Expect::Is(b)),
+            Err(Error::RefMismatch { .. })
+        ));
         store.update_ref("refs/x", Some(b), Expect::Is(a)).unwrap();
         assert_eq!(store.read_ref("refs/x").unwrap(), Some(b));
         assert_eq!(store.list_refs("refs/").unwrap(), vec![("refs/x".to_string(), b)]);
@@ -272,7 +303,13 @@ mod tests {
         let a = store.write_bytes(Kind::Blob, b"a").unwrap();
         fs::write(dir.path().join("refs/y.lock"), "999999999\n").unwrap();
         store.update_ref("refs/y", Some(a), Expect::Any).unwrap();
-        fs::write(dir.path().join("refs/y.lock"), format!("{}\n", std::process::id())).unwrap();
-        assert!(matches!(store.update_ref("refs/y", Some(a), Expect::Any), Err(Error::RefLocked { .. })));
+        assert!(!dir.path().join("refs/y.lock").exists());
+        let held = RefLock::acquire("refs/y", &dir.path().join("refs/y")).unwrap();
+        assert!(matches!(
+            store.update_ref("refs/y", Some(a), Expect::Any),
+            Err(Error::RefLocked { .. })
+        ));
+        drop(held);
+        store.update_ref("refs/y", Some(a), Expect::Any).unwrap();
     }
 }

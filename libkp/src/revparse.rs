@@ -23,23 +23,24 @@ const SEARCH: &[&str] = &["refs/", "refs/tags/", "refs/images/", "refs/envs/"];
 pub fn resolve(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
     if let Some((base, path)) = rev.split_once(':') {
         let (kind, id) = resolve(store, base)?;
-        let tree = root_tree(store, kind, id, base)?;
+        let tree = root_tree(store, kind, id)?;
         return lookup_path(store, tree, path, rev);
     }
     if let Some(base) = rev.strip_suffix("^{tree}") {
         let (kind, id) = resolve(store, base)?;
-        return Ok((Kind::Tree, root_tree(store, kind, id, base)?));
+        return Ok((Kind::Tree, root_tree(store, kind, id)?));
     }
     resolve_base(store, rev)
 }
 
-fn root_tree(store: &Store, kind: Kind, id: ObjectId, rev: &str) -> Result<ObjectId> {
+fn root_tree(store: &Store, kind: Kind, id: ObjectId) -> Result<ObjectId> {
     match kind {
         Kind::Layer => Ok(store.read_layer(&id)?.tree),
         Kind::Tree => Ok(id),
-        Kind::Blob => Err(Error::WrongKind { id, expected: Kind::Tree, actual: Kind::Blob }).map_err(|e| {
-            let _ = rev;
-            e
+        Kind::Blob => Err(Error::WrongKind {
+            id,
+            expected: Kind::Tree,
+            actual: Kind::Blob,
         }),
     }
 }
@@ -49,7 +50,10 @@ fn lookup_path(store: &Store, mut tree: ObjectId, path: &str, rev: &str) -> Resu
     if comps.is_empty() {
         return Ok((Kind::Tree, tree));
     }
-    let not_found = || Error::NoSuchPath { rev: rev.to_string(), path: path.to_string() };
+    let not_found = || Error::NoSuchPath {
+        rev: rev.to_string(),
+        path: path.to_string(),
+    };
     for (i, comp) in comps.iter().enumerate() {
         let t = store.read_tree(&tree)?;
         let e = t.get(comp.as_bytes()).ok_or_else(not_found)?;
@@ -66,7 +70,10 @@ fn lookup_path(store: &Store, mut tree: ObjectId, path: &str, rev: &str) -> Resu
 fn resolve_base(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
     if rev.len() == HEX_LEN {
         if let Some(id) = ObjectId::from_hex(rev) {
-            return store.kind_of(&id).map(|k| (k, id)).ok_or_else(|| Error::UnknownRev { rev: rev.to_string() });
+            return store
+                .kind_of(&id)
+                .map(|k| (k, id))
+                .ok_or_else(|| Error::UnknownRev { rev: rev.to_string() });
         }
     }
     if rev.starts_with("refs/") {
@@ -127,19 +134,41 @@ mod tests {
         let sub = store
             .write_tree(&Tree {
                 opaque: false,
-                entries: vec![Entry { name: b"f".to_vec(), kind: EntryKind::File { blob, size: 1 }, mode: 0o644, uid: 0, gid: 0, xattrs: vec![] }],
+                entries: vec![Entry {
+                    name: b"f".to_vec(),
+                    kind: EntryKind::File { blob, size: 1 },
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    xattrs: vec![],
+                }],
             })
             .unwrap();
         let top = store
             .write_tree(&Tree {
                 opaque: false,
-                entries: vec![Entry { name: b"d".to_vec(), kind: EntryKind::Dir { tree: sub }, mode: 0o755, uid: 0, gid: 0, xattrs: vec![] }],
+                entries: vec![Entry {
+                    name: b"d".to_vec(),
+                    kind: EntryKind::Dir { tree: sub },
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    xattrs: vec![],
+                }],
             })
             .unwrap();
         let layer = store
-            .write_layer_object(&Layer { kind: LayerKind::Base, tree: top, root: RootMeta::default(), parents: vec![], provenance: Default::default() })
+            .write_layer_object(&Layer {
+                kind: LayerKind::Base,
+                tree: top,
+                root: RootMeta::default(),
+                parents: vec![],
+                provenance: Default::default(),
+            })
             .unwrap();
-        store.update_ref("refs/tags/t", Some(layer), crate::refs::Expect::Absent).unwrap();
+        store
+            .update_ref("refs/tags/t", Some(layer), crate::refs::Expect::Absent)
+            .unwrap();
         assert_eq!(resolve(&store, "t").unwrap(), (Kind::Layer, layer));
         assert_eq!(resolve(&store, "refs/tags/t").unwrap(), (Kind::Layer, layer));
         assert_eq!(resolve(&store, &layer.short(8)).unwrap(), (Kind::Layer, layer));

@@ -98,14 +98,20 @@ pub fn usage<T>(msg: impl Into<String>) -> Result<T> {
 
 /// A positional argument as a UTF-8 string, or a usage error naming it.
 pub fn utf8(value: OsString, what: &str) -> Result<String> {
-    value.into_string().map_err(|v| Fail::Usage(format!("{what} {v:?} is not valid UTF-8")))
+    value
+        .into_string()
+        .map_err(|v| Fail::Usage(format!("{what} {v:?} is not valid UTF-8")))
 }
 
 /// Resolves a revision and checks its kind.
 pub fn resolve_kind(store: &Store, rev: &str, want: libkp::Kind) -> Result<libkp::ObjectId> {
     let (kind, id) = libkp::revparse::resolve(store, rev)?;
     if kind != want {
-        return Err(Fail::Lib(Error::WrongKind { id, expected: want, actual: kind }));
+        return Err(Fail::Lib(Error::WrongKind {
+            id,
+            expected: want,
+            actual: kind,
+        }));
     }
     Ok(id)
 }

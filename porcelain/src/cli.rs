@@ -33,6 +33,12 @@ impl From<libkp::Error> for Fail {
     }
 }
 
+impl From<libkp::schema::Error> for Fail {
+    fn from(e: libkp::schema::Error) -> Self {
+        Fail::Lib(e.into())
+    }
+}
+
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
         Fail::Output(e)
@@ -58,9 +64,10 @@ pub struct Ctx {
 
 impl Ctx {
     /// The store opened for this verb (verbs whose entry says `needs_store`).
-    #[allow(dead_code)] // the store verbs arrive with their issues
     pub fn store(&self) -> &Store {
-        self.store.as_ref().expect("the command table opens the store for this verb")
+        self.store
+            .as_ref()
+            .expect("the command table opens the store for this verb")
     }
 
     /// Where the store is or would be.
@@ -103,7 +110,9 @@ fn take_globals(args: Vec<OsString>) -> std::result::Result<(Globals, Vec<OsStri
 fn log_level(g: &Globals) -> std::result::Result<Level, String> {
     if let Some(v) = std::env::var_os("KARAPACE_LOG").filter(|v| !v.is_empty()) {
         let v = v.to_string_lossy();
-        return v.parse().map_err(|_| format!("KARAPACE_LOG={v:?}: expected error, warn, info, debug or trace"));
+        return v
+            .parse()
+            .map_err(|_| format!("KARAPACE_LOG={v:?}: expected error, warn, info, debug or trace"));
     }
     Ok(match (g.trace, g.verbose) {
         (true, _) => Level::Trace,
@@ -147,7 +156,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
-    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
+    if args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h" || a == "--help")
+    {
         print!("{}", table::usage(cmd));
         return Ok(exit::OK);
     }

@@ -66,7 +66,10 @@ pub fn checkout_tree(
     match fs::read_dir(dest) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Unsupported { path: dest.to_path_buf(), what: "destination is not empty".into() });
+                return Err(Error::Unsupported {
+                    path: dest.to_path_buf(),
+                    what: "destination is not empty".into(),
+                });
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -74,20 +77,24 @@ pub fn checkout_tree(
         }
         Err(e) => return Err(Error::input("open directory", dest)(e)),
     }
-    let mut ctx = Ctx { store, opts, privileged: rustix::process::geteuid().is_root(), report: CheckoutReport::default() };
+    let mut ctx = Ctx {
+        store,
+        opts,
+        privileged: rustix::process::geteuid().is_root(),
+        report: CheckoutReport::default(),
+    };
     ctx.dir(tree, dest)?;
     ctx.finish_dir(dest, root.mode, root.uid, root.gid, &[])?;
     Ok(ctx.report)
 }
 
-fn out_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
-    let path = path.to_path_buf();
-    move |source| Error::Input { op, path, source }
-}
-
 fn errno(op: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
     let path = path.to_path_buf();
-    move |e| Error::Input { op, path, source: e.into() }
+    move |e| Error::Input {
+        op,
+        path,
+        source: e.into(),
+    }
 }
 
 impl Ctx<'_> {
@@ -100,9 +107,9 @@ impl Ctx<'_> {
             let p = path.join(OsStr::from_bytes(&e.name));
             match &e.kind {
                 EntryKind::Dir { tree } => {
-                    fs::create_dir(&p).map_err(out_err("create directory", &p))?;
+                    fs::create_dir(&p).map_err(Error::input("create directory", &p))?;
                     // Owner-writable while we fill it; the real mode comes last.
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(out_err("chmod", &p))?;
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(Error::input("chmod", &p))?;
                     self.dir(tree, &p)?;
                     self.finish_dir(&p, e.mode, e.uid, e.gid, &e.xattrs)?;
                 }
@@ -118,7 +125,11 @@ impl Ctx<'_> {
                     self.finish_node(e, &p)?;
                 }
                 EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) { FileType::CharacterDevice } else { FileType::BlockDevice };
+                    let ft = if matches!(e.kind, EntryKind::CharDevice { .. }) {
+                        FileType::CharacterDevice
+                    } else {
+                        FileType::BlockDevice
+                    };
                     let dev = rustix::fs::makedev(*major, *minor);
                     match rustix::fs::mknodat(rustix::fs::CWD, &p, ft, Mode::from_raw_mode(e.mode), dev) {
                         Ok(()) => self.finish_node(e, &p)?,
@@ -136,14 +147,14 @@ impl Ctx<'_> {
 
     fn finish_node(&mut self, e: &Entry, p: &Path) -> Result<()> {
         self.chown(p, e.uid, e.gid)?;
-        fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(out_err("chmod", p))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(Error::input("chmod", p))?;
         self.xattrs(p, &e.xattrs)
     }
 
     fn finish_dir(&mut self, p: &Path, mode: u32, uid: u32, gid: u32, xattrs: &[Xattr]) -> Result<()> {
         self.xattrs(p, xattrs)?;
         self.chown(p, uid, gid)?;
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(out_err("chmod", p))
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(Error::input("chmod", p))
     }
 
     fn chown(&mut self, p: &Path, uid: u32, gid: u32) -> Result<()> {
@@ -179,10 +190,10 @@ impl Ctx<'_> {
     /// overlay with `userxattr` reads), `trusted.overlay.*` too when privileged.
     fn set_overlay_xattr(&mut self, p: &Path, what: &str, value: &[u8]) -> Result<()> {
         let user = format!("user.overlay.{what}");
-        xattr::set(p, user.as_bytes(), value).map_err(out_err("setxattr", p))?;
+        xattr::set(p, user.as_bytes(), value).map_err(Error::input("setxattr", p))?;
         if self.privileged {
             let trusted = format!("trusted.overlay.{what}");
-            xattr::set(p, trusted.as_bytes(), value).map_err(out_err("setxattr", p))?;
+            xattr::set(p, trusted.as_bytes(), value).map_err(Error::input("setxattr", p))?;
         }
         Ok(())
     }
@@ -193,8 +204,8 @@ impl Ctx<'_> {
             Err(Errno::PERM) => {
                 // Without CAP_MKNOD: an overlayfs "xwhiteout" (Linux 6.7+), an empty
                 // file carrying the whiteout xattr in a directory marked "x".
-                File::create(p).map_err(out_err("create", p))?;
-                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"").map_err(out_err("setxattr", p))?;
+                File::create(p).map_err(Error::input("create", p))?;
+                xattr::set(p, xattr::USER_WHITEOUT.as_bytes(), b"").map_err(Error::input("setxattr", p))?;
                 if !dir_opaque {
                     self.set_overlay_xattr(dir, "opaque", b"x")?;
                 }
@@ -215,19 +226,27 @@ impl Ctx<'_> {
                 self.report.linked += 1;
                 Ok(())
             }
-            Err(err) if matches!(err.raw_os_error(), Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)) => {
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc_errno::EXDEV | libc_errno::EMLINK | libc_errno::EPERM)
+                ) =>
+            {
                 self.copy_file(e, blob, p)
             }
-            Err(err) => Err(out_err("link", p)(err)),
+            Err(err) => Err(Error::input("link", p)(err)),
         }
     }
 
     fn copy_file(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<()> {
         let src = self.store.object_path(Kind::Blob, blob);
         if !src.exists() {
-            return Err(Error::Missing { kind: Kind::Blob, id: *blob });
+            return Err(Error::Missing {
+                kind: Kind::Blob,
+                id: *blob,
+            });
         }
-        fs::copy(&src, p).map_err(out_err("copy to", p))?;
+        fs::copy(&src, p).map_err(Error::input("copy to", p))?;
         self.report.copied += 1;
         self.finish_node(e, p)
     }
@@ -237,7 +256,10 @@ impl Ctx<'_> {
     fn link_source(&mut self, e: &Entry, blob: &ObjectId) -> Result<PathBuf> {
         let obj = self.store.object_path(Kind::Blob, blob);
         let m = fs::symlink_metadata(&obj).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => Error::Missing { kind: Kind::Blob, id: *blob },
+            io::ErrorKind::NotFound => Error::Missing {
+                kind: Kind::Blob,
+                id: *blob,
+            },
             _ => Error::store("stat", &obj)(err),
         })?;
         let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
@@ -246,7 +268,11 @@ impl Ctx<'_> {
         }
         let key = variant_key(e, self.privileged);
         let hex = blob.to_hex();
-        let variant = self.store.path("cache/variants").join(&hex[..2]).join(format!("{}.{key}", &hex[2..]));
+        let variant = self
+            .store
+            .path("cache/variants")
+            .join(&hex[..2])
+            .join(format!("{}.{key}", &hex[2..]));
         if variant.exists() {
             return Ok(variant);
         }
@@ -258,7 +284,8 @@ impl Ctx<'_> {
         self.chown(&tpath, e.uid, e.gid)?;
         fs::set_permissions(&tpath, fs::Permissions::from_mode(e.mode)).map_err(Error::store("chmod", &tpath))?;
         self.xattrs(&tpath, &e.xattrs)?;
-        tmp.persist(&variant).map_err(|err| Error::store("rename into place", &variant)(err.error))?;
+        tmp.persist(&variant)
+            .map_err(|err| Error::store("rename into place", &variant)(err.error))?;
         Ok(variant)
     }
 }

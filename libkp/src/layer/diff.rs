@@ -43,7 +43,12 @@ pub fn diff_trees(store: &Store, a: &ObjectId, b: &ObjectId) -> Result<Vec<Chang
     if a != b {
         let (ta, tb) = (store.read_tree(a)?, store.read_tree(b)?);
         if ta.opaque != tb.opaque {
-            out.push(Change { status: Status::Modified, path: b"/".to_vec(), old: None, new: None });
+            out.push(Change {
+                status: Status::Modified,
+                path: b"/".to_vec(),
+                old: None,
+                new: None,
+            });
         }
         walk(store, &ta, &tb, b"", &mut out)?;
     }
@@ -92,17 +97,32 @@ fn both(store: &Store, x: &Entry, y: &Entry, prefix: &[u8], out: &mut Vec<Change
             let (a, b) = (store.read_tree(ta)?, store.read_tree(tb)?);
             let meta_changed = x.mode != y.mode || x.uid != y.uid || x.gid != y.gid || x.xattrs != y.xattrs;
             if meta_changed || a.opaque != b.opaque {
-                out.push(Change { status: Status::Modified, path: path.clone(), old: Some(x.clone()), new: Some(y.clone()) });
+                out.push(Change {
+                    status: Status::Modified,
+                    path: path.clone(),
+                    old: Some(x.clone()),
+                    new: Some(y.clone()),
+                });
             }
             if ta != tb {
                 walk(store, &a, &b, &path, out)?;
             }
         }
         (kx, ky) if std::mem::discriminant(kx) == std::mem::discriminant(ky) => {
-            out.push(Change { status: Status::Modified, path, old: Some(x.clone()), new: Some(y.clone()) });
+            out.push(Change {
+                status: Status::Modified,
+                path,
+                old: Some(x.clone()),
+                new: Some(y.clone()),
+            });
         }
         _ => {
-            out.push(Change { status: Status::TypeChanged, path: path.clone(), old: Some(x.clone()), new: Some(y.clone()) });
+            out.push(Change {
+                status: Status::TypeChanged,
+                path: path.clone(),
+                old: Some(x.clone()),
+                new: Some(y.clone()),
+            });
             // What the directory side held appears or disappears with it.
             if let EntryKind::Dir { tree } = &x.kind {
                 list_all(store, tree, &path, Status::Deleted, out)?;
@@ -117,8 +137,17 @@ fn both(store: &Store, x: &Entry, y: &Entry, prefix: &[u8], out: &mut Vec<Change
 
 fn one_side(store: &Store, e: &Entry, prefix: &[u8], status: Status, out: &mut Vec<Change>) -> Result<()> {
     let path = join(prefix, &e.name);
-    let (old, new) = if status == Status::Added { (None, Some(e.clone())) } else { (Some(e.clone()), None) };
-    out.push(Change { status, path: path.clone(), old, new });
+    let (old, new) = if status == Status::Added {
+        (None, Some(e.clone()))
+    } else {
+        (Some(e.clone()), None)
+    };
+    out.push(Change {
+        status,
+        path: path.clone(),
+        old,
+        new,
+    });
     if let EntryKind::Dir { tree } = &e.kind {
         list_all(store, tree, &path, status, out)?;
     }

@@ -1,6 +1,7 @@
 //! Layers as filesystems: writing a directory into the store, checking one out,
 //! listing and comparing them.
 
+mod cache;
 mod checkout;
 mod diff;
 mod ls;
@@ -9,7 +10,7 @@ pub mod xattr;
 
 pub use checkout::{checkout_layer, checkout_tree, CheckoutOptions, CheckoutReport};
 pub use diff::{diff_trees, Change, Status};
-pub use ls::{walk_tree, Visit};
+pub use ls::{format_entry, walk_tree, Visit};
 pub use write::{write_dir, write_layer, WriteOptions, WriteReport};
 
 /// Shows a path the way git does with `core.quotePath`: as is when it is plain

@@ -33,11 +33,19 @@ pub struct WriteOptions {
     pub kind: LayerKind,
     pub parents: Vec<ObjectId>,
     pub provenance: BTreeMap<String, String>,
+    /// Host (uid, gid) to record as root (0, 0): what a sandbox with a single-id
+    /// map wrote appears as root's inside, and is stored so, whoever built it.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { kind: LayerKind::Base, parents: Vec::new(), provenance: BTreeMap::new() }
+        WriteOptions {
+            kind: LayerKind::Base,
+            parents: Vec::new(),
+            provenance: BTreeMap::new(),
+            owner: None,
+        }
     }
 }
 
@@ -60,17 +68,30 @@ struct Stats {
     bytes: AtomicU64,
     dirs: AtomicU64,
     skipped: Mutex<Vec<(PathBuf, String)>>,
+    owner: Option<(u32, u32)>,
+}
+
+impl Stats {
+    fn map(&self, uid: u32, gid: u32) -> (u32, u32) {
+        match self.owner {
+            Some((u, g)) => (if uid == u { 0 } else { uid }, if gid == g { 0 } else { gid }),
+            None => (uid, gid),
+        }
+    }
 }
 
 /// Writes `dir` as a layer object and returns what was written.
 pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<WriteReport> {
     for p in &opts.parents {
         if !store.has(crate::Kind::Layer, p) {
-            return Err(Error::Missing { kind: crate::Kind::Layer, id: *p });
+            return Err(Error::Missing {
+                kind: crate::Kind::Layer,
+                id: *p,
+            });
         }
     }
     let _guard = store.write_guard()?;
-    let mut report = write_dir(store, dir)?;
+    let mut report = write_dir_as(store, dir, opts.owner)?;
     let layer = Layer {
         kind: opts.kind,
         tree: report.tree,
@@ -84,16 +105,31 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
 
 /// Writes `dir`'s content as trees and blobs; the caller holds a write guard.
 pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
+    write_dir_as(store, dir, None)
+}
+
+fn write_dir_as(store: &Store, dir: &Path, owner: Option<(u32, u32)>) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
-        return Err(Error::Unsupported { path: dir.to_path_buf(), what: "not a directory".into() });
+        return Err(Error::Unsupported {
+            path: dir.to_path_buf(),
+            what: "not a directory".into(),
+        });
     }
-    let stats = Stats::default();
+    let stats = Stats {
+        owner,
+        ..Stats::default()
+    };
     let tree = write_tree(store, dir, &stats)?;
+    let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(WriteReport {
         layer: None,
         tree,
-        root: RootMeta { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() },
+        root: RootMeta {
+            mode: meta.mode() & 0o7777,
+            uid,
+            gid,
+        },
         files: stats.files.into_inner(),
         bytes: stats.bytes.into_inner(),
         dirs: stats.dirs.into_inner(),
@@ -113,9 +149,14 @@ fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
     for entry in fs::read_dir(dir).map_err(Error::input("read directory", dir))? {
         names.push(entry.map_err(Error::input("read directory", dir))?.file_name());
     }
-    let children: Vec<Child> =
-        names.par_iter().map(|name| child(store, dir, name, stats)).collect::<Result<_>>()?;
-    let mut tree = Tree { opaque: is_opaque_dir(dir)?, entries: Vec::with_capacity(children.len()) };
+    let children: Vec<Child> = names
+        .par_iter()
+        .map(|name| child(store, dir, name, stats))
+        .collect::<Result<_>>()?;
+    let mut tree = Tree {
+        opaque: is_opaque_dir(dir)?,
+        entries: Vec::with_capacity(children.len()),
+    };
     for c in children {
         match c {
             Child::Entry(e) => tree.entries.push(e),
@@ -161,7 +202,9 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
     }
     let whiteout = || Ok(Child::Entry(Entry::whiteout(bytes.to_vec())));
     let kind = if ft.is_dir() {
-        EntryKind::Dir { tree: write_tree(store, &path, stats)? }
+        EntryKind::Dir {
+            tree: write_tree(store, &path, stats)?,
+        }
     } else if ft.is_file() {
         if meta.len() == 0 && is_xwhiteout(&path)? {
             return whiteout();
@@ -172,7 +215,9 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
         EntryKind::File { blob, size }
     } else if ft.is_symlink() {
         let target = fs::read_link(&path).map_err(Error::input("readlink", &path))?;
-        EntryKind::Symlink { target: target.into_os_string().into_vec() }
+        EntryKind::Symlink {
+            target: target.into_os_string().into_vec(),
+        }
     } else if ft.is_char_device() {
         let (major, minor) = dev_numbers(&meta);
         if major == 0 && minor == 0 {
@@ -185,16 +230,21 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
     } else if ft.is_fifo() {
         EntryKind::Fifo
     } else {
-        stats.skipped.lock().expect("no poisoned lock").push((path, "socket: not stored".into()));
+        stats
+            .skipped
+            .lock()
+            .expect("no poisoned lock")
+            .push((path, "socket: not stored".into()));
         return Ok(Child::Skip);
     };
     let xattrs = kept_xattrs(&path, ft.is_symlink())?;
+    let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(Child::Entry(Entry {
         name: bytes.to_vec(),
         kind,
         mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        uid,
+        gid,
         xattrs,
     }))
 }

@@ -40,7 +40,11 @@ pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
         match rustix::fs::llistxattr(path, &mut buf[..]) {
             Ok(n) => {
                 buf.truncate(n);
-                return Ok(buf.split(|b| *b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect());
+                return Ok(buf
+                    .split(|b| *b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect());
             }
             // The list grew between the two calls: ask again.
             Err(Errno::RANGE) => continue,

@@ -40,7 +40,9 @@ impl std::str::FromStr for LayerKind {
             "base" => Ok(LayerKind::Base),
             "dependency" => Ok(LayerKind::Dependency),
             "snapshot" => Ok(LayerKind::Snapshot),
-            _ => Err(format!("unknown layer kind {s:?} (expected base, dependency or snapshot)")),
+            _ => Err(format!(
+                "unknown layer kind {s:?} (expected base, dependency or snapshot)"
+            )),
         }
     }
 }
@@ -56,7 +58,11 @@ pub struct RootMeta {
 
 impl Default for RootMeta {
     fn default() -> Self {
-        RootMeta { mode: 0o755, uid: 0, gid: 0 }
+        RootMeta {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
     }
 }
 
@@ -92,6 +98,11 @@ impl Layer {
         }
         Ok(layer)
     }
+}
+
+/// The layer as indented JSON, for people (`kp-cat-object -p`).
+pub fn layer_pretty(layer: &Layer) -> String {
+    serde_json::to_string_pretty(layer).expect("a layer always serialises")
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 mod layer;
 mod tree;
 
-pub use layer::{Layer, LayerKind, RootMeta};
+pub use layer::{layer_pretty, Layer, LayerKind, RootMeta};
 pub use tree::{Entry, EntryKind, Tree, Xattr, MAX_NAME, MAX_TARGET};
 
 use std::fmt;

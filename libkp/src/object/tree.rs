@@ -24,16 +24,29 @@ const FLAG_OPAQUE: u8 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// A regular file: its content's blob and size.
-    File { blob: ObjectId, size: u64 },
+    File {
+        blob: ObjectId,
+        size: u64,
+    },
     /// A subdirectory: its tree.
-    Dir { tree: ObjectId },
+    Dir {
+        tree: ObjectId,
+    },
     /// A symbolic link and its target bytes, kept exactly.
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// An overlay whiteout: the name is deleted relative to lower layers.
     Whiteout,
     Fifo,
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
 }
 
 impl EntryKind {
@@ -99,7 +112,14 @@ impl Entry {
     /// A whiteout for `name`. Whiteouts carry no metadata: overlayfs ignores it, and
     /// keeping it out makes the same deletion hash the same whoever made it.
     pub fn whiteout(name: Vec<u8>) -> Self {
-        Entry { name, kind: EntryKind::Whiteout, mode: 0, uid: 0, gid: 0, xattrs: Vec::new() }
+        Entry {
+            name,
+            kind: EntryKind::Whiteout,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            xattrs: Vec::new(),
+        }
     }
 
     /// `mode` with the file-type bits, as `stat` shows it.
@@ -233,12 +253,20 @@ impl Tree {
                 2 => EntryKind::Dir { tree: r.id()? },
                 3 => {
                     let len = r.u32()? as usize;
-                    EntryKind::Symlink { target: r.take(len)?.to_vec() }
+                    EntryKind::Symlink {
+                        target: r.take(len)?.to_vec(),
+                    }
                 }
                 4 => EntryKind::Whiteout,
                 5 => EntryKind::Fifo,
-                6 => EntryKind::CharDevice { major: r.u32()?, minor: r.u32()? },
-                7 => EntryKind::BlockDevice { major: r.u32()?, minor: r.u32()? },
+                6 => EntryKind::CharDevice {
+                    major: r.u32()?,
+                    minor: r.u32()?,
+                },
+                7 => EntryKind::BlockDevice {
+                    major: r.u32()?,
+                    minor: r.u32()?,
+                },
                 _ => return bad(format!("unknown entry type {code}")),
             };
             let nx = r.u16()? as usize;
@@ -250,12 +278,22 @@ impl Tree {
                 let value = r.take(v)?.to_vec();
                 xattrs.push(Xattr { name, value });
             }
-            entries.push(Entry { name, kind, mode, uid, gid, xattrs });
+            entries.push(Entry {
+                name,
+                kind,
+                mode,
+                uid,
+                gid,
+                xattrs,
+            });
         }
         if r.pos != data.len() {
             return bad(format!("{} trailing bytes", data.len() - r.pos));
         }
-        let tree = Tree { opaque: flags & FLAG_OPAQUE != 0, entries };
+        let tree = Tree {
+            opaque: flags & FLAG_OPAQUE != 0,
+            entries,
+        };
         // The serialiser is the one definition of canonical; a tree whose bytes it
         // would not reproduce is refused, so one tree never has two ids.
         if tree.serialize()? != data {
@@ -281,7 +319,10 @@ fn check_meta(e: &Entry) -> Result<(), FormatError> {
     }
     match &e.kind {
         EntryKind::Symlink { target } if target.is_empty() || target.len() > MAX_TARGET => {
-            return bad(format!("{name}: symlink target length {} outside 1..={MAX_TARGET}", target.len()))
+            return bad(format!(
+                "{name}: symlink target length {} outside 1..={MAX_TARGET}",
+                target.len()
+            ))
         }
         EntryKind::Symlink { target } if target.contains(&0) => {
             return bad(format!("{name}: symlink target contains NUL"))
@@ -379,15 +420,29 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..10),
             0..3,
         );
-        (arb_name(), arb_kind(), 0u32..=0o7777, any::<u32>(), any::<u32>(), xattrs, any::<bool>()).prop_map(
-            |(name, kind, mode, uid, gid, xattrs, whiteout)| {
+        (
+            arb_name(),
+            arb_kind(),
+            0u32..=0o7777,
+            any::<u32>(),
+            any::<u32>(),
+            xattrs,
+            any::<bool>(),
+        )
+            .prop_map(|(name, kind, mode, uid, gid, xattrs, whiteout)| {
                 if whiteout {
                     return Entry::whiteout(name);
                 }
                 let xattrs = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
-                Entry { name, kind, mode, uid, gid, xattrs }
-            },
-        )
+                Entry {
+                    name,
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                    xattrs,
+                }
+            })
     }
 
     fn arb_tree() -> impl Strategy<Value = Tree> {
@@ -443,18 +498,37 @@ mod tests {
 
     #[test]
     fn refuses_unsorted_and_duplicates() {
-        let e = |n: &[u8]| Entry { name: n.to_vec(), kind: EntryKind::Fifo, mode: 0o644, uid: 0, gid: 0, xattrs: vec![] };
-        let t = Tree { opaque: false, entries: vec![e(b"b"), e(b"a")] };
+        let e = |n: &[u8]| Entry {
+            name: n.to_vec(),
+            kind: EntryKind::Fifo,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            xattrs: vec![],
+        };
+        let t = Tree {
+            opaque: false,
+            entries: vec![e(b"b"), e(b"a")],
+        };
         assert!(t.serialize().is_err());
-        let t = Tree { opaque: false, entries: vec![e(b"a"), e(b"a")] };
+        let t = Tree {
+            opaque: false,
+            entries: vec![e(b"a"), e(b"a")],
+        };
         assert!(t.serialize().is_err());
-        let t = Tree { opaque: false, entries: vec![e(b"..")] };
+        let t = Tree {
+            opaque: false,
+            entries: vec![e(b"..")],
+        };
         assert!(t.serialize().is_err());
     }
 
     #[test]
     fn refuses_trailing_and_truncated() {
-        let t = Tree { opaque: true, entries: vec![Entry::whiteout(b"gone".to_vec())] };
+        let t = Tree {
+            opaque: true,
+            entries: vec![Entry::whiteout(b"gone".to_vec())],
+        };
         let mut bytes = t.serialize().unwrap();
         assert_eq!(Tree::parse(&bytes).unwrap(), t);
         bytes.push(0);

@@ -37,7 +37,7 @@ impl Store {
     pub fn write_guard(&self) -> Result<WriteGuard> {
         let file = self.gc_lock_file()?;
         flock(&file, FlockOperation::LockShared)
-            .map_err(|e| Error::store("lock (shared)", self.path("locks/gc"))(e.into()))?;
+            .map_err(|e| Error::store("lock (shared)", &self.path("locks/gc"))(e.into()))?;
         Ok(WriteGuard { _file: file })
     }
 
@@ -45,7 +45,7 @@ impl Store {
     pub fn gc_guard(&self) -> Result<GcGuard> {
         let file = self.gc_lock_file()?;
         flock(&file, FlockOperation::LockExclusive)
-            .map_err(|e| Error::store("lock (exclusive)", self.path("locks/gc"))(e.into()))?;
+            .map_err(|e| Error::store("lock (exclusive)", &self.path("locks/gc"))(e.into()))?;
         Ok(GcGuard { _file: file })
     }
 }

@@ -4,8 +4,8 @@ mod lock;
 mod objects;
 
 pub use lock::{GcGuard, WriteGuard};
-pub use objects::ObjectInfo;
 pub(crate) use objects::read_dir_sorted;
+pub use objects::ObjectInfo;
 
 use std::fs;
 use std::io::Write;
@@ -60,7 +60,9 @@ impl Store {
             return Ok((store, true));
         }
         fs::create_dir_all(root).map_err(Error::store("create directory", root))?;
-        let store = Store { root: root.to_path_buf() };
+        let store = Store {
+            root: root.to_path_buf(),
+        };
         store.ensure_dirs()?;
         // The version file goes last: a store is a store once it names its version.
         store.write_atomic(&root.join("version"), format!("{VERSION}\n").as_bytes(), 0o444)?;
@@ -81,7 +83,9 @@ impl Store {
         let text = match fs::read_to_string(&vpath) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotAStore { path: root.to_path_buf() })
+                return Err(Error::NotAStore {
+                    path: root.to_path_buf(),
+                })
             }
             Err(e) => return Err(Error::store("read", &vpath)(e)),
         };
@@ -93,7 +97,9 @@ impl Store {
                 supported: VERSION,
             });
         }
-        Ok(Store { root: root.to_path_buf() })
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -110,7 +116,7 @@ impl Store {
         tempfile::Builder::new()
             .prefix("kp-")
             .tempfile_in(&dir)
-            .map_err(Error::store("create temporary file in", dir))
+            .map_err(Error::store("create temporary file in", &dir))
     }
 
     /// A new temporary directory on the store's filesystem.
@@ -119,7 +125,7 @@ impl Store {
         tempfile::Builder::new()
             .prefix("kp-")
             .tempdir_in(&dir)
-            .map_err(Error::store("create temporary directory in", dir))
+            .map_err(Error::store("create temporary directory in", &dir))
     }
 
     /// Writes small data durably and atomically: temp file, fsync, rename, fsync of
@@ -129,7 +135,8 @@ impl Store {
         tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
         tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
-        tmp.persist(target).map_err(|e| Error::store("rename into place", target)(e.error))?;
+        tmp.persist(target)
+            .map_err(|e| Error::store("rename into place", target)(e.error))?;
         sync_parent(target)
     }
 
@@ -142,8 +149,7 @@ impl Store {
 }
 
 pub(crate) fn set_mode(file: &fs::File, mode: u32, path: &Path) -> Result<()> {
-    rustix::fs::fchmod(file, rustix::fs::Mode::from_raw_mode(mode))
-        .map_err(|e| Error::store("chmod", path)(e.into()))
+    rustix::fs::fchmod(file, rustix::fs::Mode::from_raw_mode(mode)).map_err(|e| Error::store("chmod", path)(e.into()))
 }
 
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
@@ -164,7 +170,11 @@ mod tests {
         assert!(!existed);
         assert!(Store::init(&root).unwrap().1);
         Store::open(&root).unwrap();
-        fs::set_permissions(root.join("version"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        fs::set_permissions(
+            root.join("version"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
         fs::write(root.join("version"), "karapace-store 99\n").unwrap();
         assert!(matches!(Store::open(&root), Err(Error::UnsupportedVersion { .. })));
         assert!(matches!(Store::open(dir.path()), Err(Error::NotAStore { .. })));

@@ -24,7 +24,10 @@ const META_MODE: u32 = 0o444;
 impl Store {
     pub fn object_path(&self, kind: Kind, id: &ObjectId) -> PathBuf {
         let hex = id.to_hex();
-        self.root.join("objects").join(&hex[..2]).join(format!("{}.{}", &hex[2..], kind))
+        self.root
+            .join("objects")
+            .join(&hex[..2])
+            .join(format!("{}.{}", &hex[2..], kind))
     }
 
     pub fn has(&self, kind: Kind, id: &ObjectId) -> bool {
@@ -34,7 +37,9 @@ impl Store {
     /// Which kind an id is stored as (layer, then tree, then blob, should the same
     /// bytes be stored under two kinds).
     pub fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
-        [Kind::Layer, Kind::Tree, Kind::Blob].into_iter().find(|k| self.has(*k, id))
+        [Kind::Layer, Kind::Tree, Kind::Blob]
+            .into_iter()
+            .find(|k| self.has(*k, id))
     }
 
     /// Reads a whole object and checks that it hashes to its name.
@@ -43,23 +48,37 @@ impl Store {
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.missing(kind, id)),
-            Err(e) => return Err(Error::store("read", path)(e)),
+            Err(e) => return Err(Error::store("read", &path)(e)),
         };
         if ObjectId::of(&data) != *id {
-            return Err(Error::Corrupt { kind, id: *id, path, reason: "content does not hash to its name".into() });
+            return Err(Error::Corrupt {
+                kind,
+                id: *id,
+                path,
+                reason: "content does not hash to its name".into(),
+            });
         }
         Ok(data)
     }
 
     fn missing(&self, kind: Kind, id: &ObjectId) -> Error {
         match self.kind_of(id) {
-            Some(actual) => Error::WrongKind { id: *id, expected: kind, actual },
+            Some(actual) => Error::WrongKind {
+                id: *id,
+                expected: kind,
+                actual,
+            },
             None => Error::Missing { kind, id: *id },
         }
     }
 
     fn corrupt(&self, kind: Kind, id: &ObjectId, e: FormatError) -> Error {
-        Error::Corrupt { kind, id: *id, path: self.object_path(kind, id), reason: e.0 }
+        Error::Corrupt {
+            kind,
+            id: *id,
+            path: self.object_path(kind, id),
+            reason: e.0,
+        }
     }
 
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
@@ -77,7 +96,7 @@ impl Store {
         let path = self.object_path(Kind::Blob, id);
         File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => self.missing(Kind::Blob, id),
-            _ => Error::store("open", path)(e),
+            _ => Error::store("open", &path)(e),
         })
     }
 
@@ -92,17 +111,19 @@ impl Store {
     /// Stores a tree and returns its id. Every object it names must be present:
     /// the caller writes bottom-up.
     pub fn write_tree(&self, tree: &Tree) -> Result<ObjectId> {
-        let bytes = tree
-            .serialize()
-            .map_err(|e| Error::Unsupported { path: PathBuf::from("<tree>"), what: e.0 })?;
+        let bytes = tree.serialize().map_err(|e| Error::Unsupported {
+            path: PathBuf::from("<tree>"),
+            what: e.0,
+        })?;
         self.write_bytes(Kind::Tree, &bytes)
     }
 
     /// Stores a layer after making everything below it durable.
     pub fn write_layer_object(&self, layer: &Layer) -> Result<ObjectId> {
-        let bytes = layer
-            .serialize()
-            .map_err(|e| Error::Unsupported { path: PathBuf::from("<layer>"), what: e.0 })?;
+        let bytes = layer.serialize().map_err(|e| Error::Unsupported {
+            path: PathBuf::from("<layer>"),
+            what: e.0,
+        })?;
         self.sync()?;
         self.write_bytes(Kind::Layer, &bytes)
     }
@@ -129,7 +150,8 @@ impl Store {
                 return Err(Error::store("create directory", dir)(e));
             }
         }
-        tmp.persist(&target).map_err(|e| Error::store("rename into place", &target)(e.error))?;
+        tmp.persist(&target)
+            .map_err(|e| Error::store("rename into place", &target)(e.error))?;
         Ok(())
     }
 
@@ -144,7 +166,7 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::input("read", "<stream>")(e)),
+                Err(e) => return Err(Error::input("read", Path::new("<stream>"))(e)),
             };
             hasher.update(&buf[..n]);
             tmp.write_all(&buf[..n]).map_err(Error::store("write", tmp.path()))?;
@@ -161,7 +183,12 @@ impl Store {
     /// Stores the content of the regular file at `src`. `known` is its id when the
     /// caller already hashed it; the stored copy is hashed again, so the name always
     /// matches the bytes even if the file changes meanwhile.
-    pub fn write_blob_from_path(&self, src: &Path, mode: u32, known: Option<(ObjectId, u64)>) -> Result<(ObjectId, u64)> {
+    pub fn write_blob_from_path(
+        &self,
+        src: &Path,
+        mode: u32,
+        known: Option<(ObjectId, u64)>,
+    ) -> Result<(ObjectId, u64)> {
         let (id, size) = match known {
             Some(k) => k,
             None => hash::hash_path(src).map_err(Error::input("read", src))?,
@@ -183,7 +210,9 @@ impl Store {
             hash::hash_file(&f).map_err(Error::store("read", tmp.path()))?
         };
         if stored != id || stored_size != size {
-            return Err(Error::Changed { path: src.to_path_buf() });
+            return Err(Error::Changed {
+                path: src.to_path_buf(),
+            });
         }
         set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
         let target = self.object_path(Kind::Blob, &id);

@@ -24,7 +24,11 @@ fn run(mut p: lexopt::Parser, usage: &str) -> Result<i32> {
         None => common.store_path()?,
     };
     let (_, existed) = libkp::Store::init(&path)?;
-    let verb = if existed { "Reinitialized existing" } else { "Initialized empty" };
+    let verb = if existed {
+        "Reinitialized existing"
+    } else {
+        "Initialized empty"
+    };
     println!("{verb} Karapace store in {}", path.display());
     Ok(0)
 }

@@ -1,4 +1,26 @@
 //! One file per verb: parse its options, call libkp, print.
 
 pub mod help;
+pub mod image;
 pub mod init;
+pub mod inspect;
+pub mod lifecycle;
+pub mod list;
+pub mod new;
+pub mod pin;
+pub mod rename;
+
+use crate::cli::{Fail, Result};
+
+/// The one ENV argument of verbs that act on an environment.
+pub fn one_env_arg(p: &mut lexopt::Parser) -> Result<String> {
+    let mut env = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            lexopt::Arg::Value(v) if env.is_none() => env = Some(v.to_string_lossy().into_owned()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    env.ok_or_else(|| Fail::Usage("missing ENV (an id, short id, unique prefix or name)".into()))
+}
+pub mod completions;

@@ -1,0 +1,128 @@
+//! Installing packages over a base layer, inside the sandbox, and keeping what
+//! the install added as a dependency layer.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use super::{BuildError, Job, Runner};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::layer::{write_layer, WriteOptions};
+use crate::object::LayerKind;
+use crate::pkg::{self, InstallOptions, Package, Request};
+use crate::schema::Manifest;
+use crate::store::Store;
+
+/// What an install produced.
+#[derive(Debug)]
+pub struct Installed {
+    /// The dependency layer, whose parent is the base.
+    pub layer: ObjectId,
+    /// Every package the install added or changed: the closure for the lock.
+    pub added: Vec<Package>,
+}
+
+/// Installs `wanted` over `base` and writes the result as a dependency layer.
+pub fn install_packages(
+    store: &Store,
+    manifest: &Manifest,
+    base: ObjectId,
+    wanted: &[Request],
+    offline: bool,
+    runner: &dyn Runner,
+) -> Result<Installed> {
+    let lower = store.cached_checkout(&base)?;
+    let manager = pkg::detect(&lower).ok_or_else(|| BuildError::NoPackageManager {
+        reference: manifest.base.reference.clone(),
+        packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
+    })?;
+    // Upper and work must share a filesystem; the store's tmp/ is on the store's.
+    let scratch = store.temp_dir()?;
+    let upper = scratch.path().join("upper");
+    let work = scratch.path().join("work");
+    for d in [&upper, &work] {
+        fs::create_dir(d).map_err(Error::store("create directory", d))?;
+    }
+    let job = |argv: Vec<String>, env: Vec<(String, String)>, network: bool, capture: bool| Job {
+        lowers: vec![lower.clone()],
+        upper: upper.clone(),
+        work: work.clone(),
+        argv,
+        env,
+        network,
+        capture,
+    };
+    let query = |runner: &dyn Runner| -> Result<Vec<Package>> {
+        let q = manager.query();
+        let out = runner.run(&job(q.argv.clone(), q.env.clone(), false, true))?;
+        if out.status != 0 {
+            return Err(BuildError::CommandFailed {
+                command: q.argv.join(" "),
+                status: out.status,
+            }
+            .into());
+        }
+        Ok(manager
+            .parse_installed(&String::from_utf8_lossy(&out.stdout))
+            .map_err(BuildError::from)?)
+    };
+    let before = query(runner)?;
+    let (uid, gid) = runner.root_owner();
+    let single_uid = uid != 0 || gid != 0 || !rustix::process::geteuid().is_root();
+    let opts = InstallOptions { single_uid, offline };
+    for cmd in manager.install(wanted, &opts).map_err(BuildError::from)? {
+        crate::log!(crate::log::Level::Info, "running {}", cmd.argv.join(" "));
+        let out = runner.run(&job(cmd.argv.clone(), cmd.env.clone(), !offline, false))?;
+        if out.status != 0 {
+            return Err(BuildError::CommandFailed {
+                command: cmd.argv.join(" "),
+                status: out.status,
+            }
+            .into());
+        }
+    }
+    let after = query(runner)?;
+    let added = pkg::added(&before, &after);
+    drop_caches(&upper);
+    let mut provenance = BTreeMap::new();
+    provenance.insert("manager".to_string(), manager.name().to_string());
+    provenance.insert(
+        "installed".to_string(),
+        wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
+    );
+    let opts = WriteOptions {
+        kind: LayerKind::Dependency,
+        parents: vec![base],
+        provenance,
+        owner: Some((uid, gid)),
+    };
+    let report = write_layer(store, &upper, &opts)?;
+    Ok(Installed {
+        layer: report.layer.expect("write_layer writes a layer"),
+        added,
+    })
+}
+
+/// Downloaded package files are the install's input, not its result: leaving
+/// them would store every .deb twice.
+fn drop_caches(upper: &std::path::Path) {
+    for dir in [
+        "var/cache/apt/archives",
+        "var/cache/dnf",
+        "var/cache/zypp/packages",
+        "var/cache/pacman/pkg",
+    ] {
+        let Ok(entries) = fs::read_dir(upper.join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_pkg = p
+                .extension()
+                .is_some_and(|x| x == "deb" || x == "rpm" || x == "zst" || x == "xz");
+            if is_pkg {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! `karapace build`: manifest in, environment out (docs/environments.md).
+//!
+//! parse → lock or re-resolve → import the base image → check it out (shared)
+//! → install packages inside the sandbox over that checkout, into a fresh upper
+//! directory → write it as the dependency layer → record the installed closure
+//! in the lock → env_id → the environment's record and writable layer.
+//!
+//! The sandbox is behind [`Runner`], so the pipeline's decisions are testable
+//! without namespaces.
+
+mod install;
+
+use std::path::{Path, PathBuf};
+
+use crate::env::{check_name, EnvRecord};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::image::{self, ImportOptions};
+use crate::pkg::Package;
+use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
+use crate::store::Store;
+
+pub use install::{install_packages, Installed};
+
+/// Runs commands over a root made of layers (the sandbox, in real use).
+pub trait Runner {
+    fn run(&self, job: &Job) -> Result<RunOutput>;
+    /// How the sandbox maps ids: `(host_uid, host_gid)` that appear as root
+    /// inside, so what the install wrote can be recorded as the environment
+    /// sees it, whoever built it.
+    fn root_owner(&self) -> (u32, u32);
+}
+
+/// One command inside an overlay of `lowers` (top-most first) under `upper`.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The host's network (package downloads); otherwise loopback only.
+    pub network: bool,
+    /// Keep stdout instead of passing it through.
+    pub capture: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Name to give the environment.
+    pub name: Option<String>,
+    /// Refuse a missing or drifted lock; install exactly the locked versions.
+    pub locked: bool,
+    /// No downloads, no network inside.
+    pub offline: bool,
+    /// Refuse an image reference that is not pinned to a digest.
+    pub require_pinned: bool,
+    /// Ignore the existing lock and resolve again (rebuild).
+    pub fresh: bool,
+    /// Draw progress bars where stderr is a terminal.
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{}: base.image {reference:?} is not pinned (--require-pinned-image); run `karapace pin`", manifest.display())]
+    Unpinned { manifest: PathBuf, reference: String },
+    #[error("{}: --locked needs a karapace.lock; run `karapace build` once without --locked to make one", lock.display())]
+    NoLock { lock: PathBuf },
+    #[error("image {reference:?} imported as {actual}, but {which} says {expected}")]
+    DigestMismatch {
+        reference: String,
+        which: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error("image {reference:?} has no package manager Karapace knows (apt, dnf, zypper, pacman): cannot install {packages}")]
+    NoPackageManager { reference: String, packages: String },
+    #[error("`{command}` failed inside the environment (exit status {status})")]
+    CommandFailed { command: String, status: i32 },
+    #[error("locked package {name} {version} ({arch}) is not what the install produced{found}; the package source no longer has it")]
+    LockedVersionMissing {
+        name: String,
+        version: String,
+        arch: String,
+        found: String,
+    },
+    #[error("--offline: image {reference:?} is not in the store (as {name:?}); import it first with `karapace image import`")]
+    OfflineImage { reference: String, name: String },
+    #[error("{0}")]
+    Package(#[from] crate::pkg::PkgError),
+}
+
+/// What a build produced.
+#[derive(Debug)]
+pub struct Built {
+    pub record: EnvRecord,
+    pub lock: Lock,
+    /// The environment existed already: nothing was done.
+    pub reused: bool,
+    /// What the install added (empty when reused or without packages).
+    pub added: Vec<Package>,
+}
+
+/// Builds the environment `manifest_path` describes.
+pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &dyn Runner) -> Result<Built> {
+    let manifest = schema::manifest::load(manifest_path)?;
+    let lock_path = schema::lock::path_for(manifest_path);
+    if let Some(name) = &opts.name {
+        check_name(name)?;
+    }
+    if opts.require_pinned && manifest.base.digest.is_none() {
+        return Err(BuildError::Unpinned {
+            manifest: manifest_path.to_path_buf(),
+            reference: manifest.base.reference.clone(),
+        }
+        .into());
+    }
+    let previous = if opts.fresh {
+        None
+    } else {
+        schema::existing_lock(manifest_path)?
+    };
+    // A lock that still says what the manifest says is followed, as cargo does;
+    // --locked makes that a requirement.
+    let usable = match previous {
+        Some(lock) => {
+            lock.check_integrity(&lock_path)?;
+            match lock.check_intent(&manifest, &lock_path) {
+                Ok(()) => Some(lock),
+                Err(e) if opts.locked => return Err(e.into()),
+                Err(_) => None,
+            }
+        }
+        None if opts.locked => return Err(BuildError::NoLock { lock: lock_path }.into()),
+        None => None,
+    };
+    if let Some(lock) = &usable {
+        if let Some(rec) = store.read_env(&lock.env_id)? {
+            return finish_existing(store, rec, lock.clone(), opts);
+        }
+    }
+
+    let base = import_base(store, &manifest, usable.as_ref(), opts)?;
+    let wanted: Vec<crate::pkg::Request> = match &usable {
+        Some(lock) => lock
+            .packages
+            .iter()
+            .map(|p| crate::pkg::Request {
+                name: p.name.clone(),
+                version: Some(p.version.clone()),
+            })
+            .collect(),
+        None => manifest
+            .settings
+            .system
+            .packages
+            .iter()
+            .map(|n| crate::pkg::Request {
+                name: n.clone(),
+                version: None,
+            })
+            .collect(),
+    };
+    let mut layers = vec![base];
+    let mut added = Vec::new();
+    if !wanted.is_empty() {
+        let installed = install_packages(store, &manifest, base, &wanted, opts.offline, runner)?;
+        if let Some(lock) = &usable {
+            check_locked_versions(&lock.packages, &installed.added)?;
+        }
+        layers.push(installed.layer);
+        added = installed.added;
+    }
+    let closure: Vec<LockedPackage> = added
+        .iter()
+        .map(|p| LockedPackage {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+        })
+        .collect();
+    let lock = Lock::new(
+        LockedBase {
+            image: manifest.base.reference.clone(),
+            digest: base.to_hex(),
+        },
+        closure,
+        manifest.settings.clone(),
+    );
+    if usable.as_ref().map(|l| l.env_id.as_str()) != Some(lock.env_id.as_str()) {
+        lock.write(&lock_path)?;
+    }
+    if let Some(rec) = store.read_env(&lock.env_id)? {
+        // Another manifest with the same lock built it already.
+        return finish_existing(store, rec, lock, opts);
+    }
+    let mut rec = EnvRecord::new(lock.env_id.clone(), None);
+    rec.manifest = Some(absolute(manifest_path).display().to_string());
+    rec.image = Some(manifest.base.reference.clone());
+    rec.layers = layers.iter().map(ObjectId::to_hex).collect();
+    create_env_dirs(store, &rec.env_id)?;
+    store.write_env(&rec)?;
+    if let Some(name) = &opts.name {
+        store.rename_env(&mut rec, name)?;
+    }
+    Ok(Built {
+        record: rec,
+        lock,
+        reused: false,
+        added,
+    })
+}
+
+fn finish_existing(store: &Store, mut rec: EnvRecord, lock: Lock, opts: &BuildOptions) -> Result<Built> {
+    if let Some(name) = &opts.name {
+        if rec.name.as_deref() != Some(name) {
+            store.rename_env(&mut rec, name)?;
+        }
+    }
+    Ok(Built {
+        record: rec,
+        lock,
+        reused: true,
+        added: Vec::new(),
+    })
+}
+
+fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
+    let dir = store.env_dir(env_id);
+    for sub in ["upper", "work", "run"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(Error::store("create directory", &p))?;
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Imports the base image (a no-op when it is already in the store) and checks
+/// its digest against the pin and the lock.
+fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &BuildOptions) -> Result<ObjectId> {
+    let reference = &manifest.base.reference;
+    // A relative path means relative to the manifest, not to wherever the
+    // command runs; the lock keeps the reference as written.
+    let source = match image::reference::parse(reference) {
+        Ok(image::Reference::Path(p)) if p.is_relative() => manifest.dir().join(p).display().to_string(),
+        _ => reference.clone(),
+    };
+    let parsed = image::reference::parse(&source).map_err(|e| Error::Image(Box::new(e)))?;
+    let digest = match (&parsed, opts.offline) {
+        // Offline, a remote image must already be in the store.
+        (image::Reference::Url { .. } | image::Reference::Distro(_), true) => {
+            let name = parsed.default_name().unwrap_or_default();
+            match image::lookup(store, &name)? {
+                Some(info) => info.digest,
+                None => {
+                    return Err(BuildError::OfflineImage {
+                        reference: reference.clone(),
+                        name,
+                    }
+                    .into())
+                }
+            }
+        }
+        _ => {
+            let config = image::Config::load()?;
+            let import_opts = ImportOptions {
+                name: None,
+                progress: opts.progress,
+                config,
+            };
+            image::import(store, &source, &import_opts)?.digest
+        }
+    };
+    let actual = digest.to_hex();
+    let checks = [
+        ("the manifest's pin", manifest.base.digest.clone()),
+        ("karapace.lock", lock.map(|l| l.base.digest.clone())),
+    ];
+    for (which, expected) in checks {
+        if let Some(expected) = expected {
+            if expected != actual {
+                return Err(BuildError::DigestMismatch {
+                    reference: reference.clone(),
+                    which,
+                    expected,
+                    actual,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(digest)
+}
+
+fn check_locked_versions(locked: &[LockedPackage], added: &[Package]) -> Result<()> {
+    for l in locked {
+        let hit = added.iter().find(|p| p.name == l.name && p.arch == l.arch);
+        if hit.map(|p| p.version.as_str()) != Some(l.version.as_str()) {
+            return Err(BuildError::LockedVersionMissing {
+                name: l.name.clone(),
+                version: l.version.clone(),
+                arch: l.arch.clone(),
+                found: hit
+                    .map(|p| format!(" (it installed {})", p.version))
+                    .unwrap_or_default(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Environments in the store: their metadata, names, states and run markers
+//! (docs/environments.md).
+//!
+//! An environment's record is checksummed metadata at `meta/envs/<env_id>.json`;
+//! its mutable files (the writable upper layer, overlay work directory and run
+//! markers) live under `envs/<env_id>/`. `running` is never stored: it is read
+//! from run markers, so a crash cannot leave an environment stuck as running.
+
+mod record;
+mod run;
+
+pub use record::{EnvRecord, State};
+pub use run::RunMarker;
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+const META_DIR: &str = "envs";
+
+/// What a lifecycle command refused, and what the user can do about it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("no environment {0:?} (see `karapace list`)")]
+    NotFound(String),
+    #[error("{arg:?} matches several environments: {}; give more digits or the name", candidates.join(", "))]
+    Ambiguous { arg: String, candidates: Vec<String> },
+    #[error("invalid name {0:?}: names are 1 to 64 characters of A-Z a-z 0-9 _ -")]
+    BadName(String),
+    #[error("the name {name:?} is taken by environment {by}; choose another or rename that one first")]
+    NameTaken { name: String, by: String },
+    #[error("environment {env} is {state}: cannot {action}{hint}")]
+    WrongState {
+        env: String,
+        state: String,
+        action: &'static str,
+        hint: &'static str,
+    },
+    #[error("environment {env} is running ({count} process(es) inside): cannot {action}; `karapace stop {env}` first")]
+    Running {
+        env: String,
+        count: usize,
+        action: &'static str,
+    },
+}
+
+impl From<EnvError> for Error {
+    fn from(e: EnvError) -> Self {
+        Error::Env(e)
+    }
+}
+
+/// Checks a name: `[A-Za-z0-9_-]{1,64}`.
+pub fn check_name(name: &str) -> Result<(), EnvError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(EnvError::BadName(name.to_string()))
+    }
+}
+
+impl Store {
+    /// `envs/<env_id>/`: the environment's writable layer and run markers.
+    pub fn env_dir(&self, env_id: &str) -> PathBuf {
+        self.root().join("envs").join(env_id)
+    }
+
+    /// Every environment, sorted by name then id.
+    pub fn list_envs(&self) -> Result<Vec<EnvRecord>> {
+        let dir = self.root().join("meta").join(META_DIR);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::store("read directory", &dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(Error::store("read directory", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".json") {
+                if let Some(rec) = self.read_env(id)? {
+                    out.push(rec);
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.name.as_deref().unwrap_or("~"), &a.env_id).cmp(&(b.name.as_deref().unwrap_or("~"), &b.env_id))
+        });
+        Ok(out)
+    }
+
+    pub fn read_env(&self, env_id: &str) -> Result<Option<EnvRecord>> {
+        match self.read_meta(&format!("{META_DIR}/{env_id}"))? {
+            Some(v) => EnvRecord::from_json(v, &self.meta_path(&format!("{META_DIR}/{env_id}"))?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn write_env(&self, rec: &EnvRecord) -> Result<()> {
+        self.write_meta(&format!("{META_DIR}/{}", rec.env_id), &rec.to_json())
+    }
+
+    /// Removes an environment's record and files. The record goes first: an
+    /// interrupted destroy leaves only unreferenced files, which gc removes.
+    pub fn remove_env(&self, env_id: &str) -> Result<()> {
+        self.remove_meta(&format!("{META_DIR}/{env_id}"))?;
+        let dir = self.env_dir(env_id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::store("remove", &dir)(e)),
+        }
+    }
+
+    /// Finds an environment by full id, name, or unique id prefix (at least 4
+    /// hex digits; the 12-digit short id is one).
+    pub fn find_env(&self, arg: &str) -> Result<EnvRecord> {
+        let all = self.list_envs()?;
+        if let Some(r) = all.iter().find(|r| r.env_id == arg) {
+            return Ok(r.clone());
+        }
+        if let Some(r) = all.iter().find(|r| r.name.as_deref() == Some(arg)) {
+            return Ok(r.clone());
+        }
+        if arg.len() >= 4 && crate::hash::is_hex(arg) {
+            let hits: Vec<&EnvRecord> = all
+                .iter()
+                .filter(|r| r.env_id.starts_with(&arg.to_ascii_lowercase()))
+                .collect();
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(EnvError::Ambiguous {
+                        arg: arg.to_string(),
+                        candidates: hits.iter().map(|r| r.short_id()).collect(),
+                    }
+                    .into())
+                }
+            }
+        }
+        Err(EnvError::NotFound(arg.to_string()).into())
+    }
+
+    /// Gives `rec` the name `name`, refusing a name another environment has.
+    /// Serialised by `locks/names`, so two renames cannot take one name.
+    pub fn rename_env(&self, rec: &mut EnvRecord, name: &str) -> Result<()> {
+        check_name(name)?;
+        let _lock = self.names_lock()?;
+        if let Some(other) = self.list_envs()?.into_iter().find(|r| r.name.as_deref() == Some(name)) {
+            if other.env_id != rec.env_id {
+                return Err(EnvError::NameTaken {
+                    name: name.to_string(),
+                    by: other.short_id(),
+                }
+                .into());
+            }
+        }
+        rec.name = Some(name.to_string());
+        rec.touch();
+        self.write_env(rec)
+    }
+
+    fn names_lock(&self) -> Result<fs::File> {
+        let path = self.path("locks/names");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::store("open lock", &path))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::store("lock", &path)(e.into()))?;
+        Ok(f)
+    }
+
+    /// How many processes are inside the environment now; stale markers (left
+    /// by a crash or SIGKILL) are removed on the way.
+    pub fn running_count(&self, env_id: &str) -> Result<usize> {
+        run::count(&self.env_dir(env_id).join("run"))
+    }
+
+    /// The state as users see it: the stored state, or `running` while a run
+    /// marker is held.
+    pub fn effective_state(&self, rec: &EnvRecord) -> Result<State> {
+        if self.running_count(&rec.env_id)? > 0 {
+            return Ok(State::Running);
+        }
+        Ok(rec.state)
+    }
+
+    /// Refuses `action` while the environment runs.
+    pub fn ensure_stopped(&self, rec: &EnvRecord, action: &'static str) -> Result<()> {
+        let count = self.running_count(&rec.env_id)?;
+        if count > 0 {
+            return Err(EnvError::Running {
+                env: rec.display_name(),
+                count,
+                action,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// A lifecycle transition a user asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// built → frozen: no more writes; exec still runs, read-only.
+    Freeze,
+    /// built or frozen → archived: kept (and protected from gc), no entry.
+    Archive,
+    /// any state → gone, unless running.
+    Destroy,
+}
+
+impl Store {
+    /// Applies a transition, or says why it cannot happen and what to do.
+    pub fn transition(&self, rec: &mut EnvRecord, t: Transition) -> Result<()> {
+        let (action, allowed, hint): (&'static str, &[State], &'static str) = match t {
+            Transition::Freeze => ("freeze", &[State::Built], ""),
+            Transition::Archive => ("archive", &[State::Built, State::Frozen], ""),
+            Transition::Destroy => ("destroy", &[State::Built, State::Frozen, State::Archived], ""),
+        };
+        self.ensure_stopped(rec, action)?;
+        if !allowed.contains(&rec.state) {
+            let hint = match (t, rec.state) {
+                (Transition::Freeze, State::Frozen) => "; it is already frozen",
+                (_, State::Archived) => "; an archived environment can only be destroyed",
+                _ => hint,
+            };
+            return Err(EnvError::WrongState {
+                env: rec.display_name(),
+                state: rec.state.to_string(),
+                action,
+                hint,
+            }
+            .into());
+        }
+        match t {
+            Transition::Freeze => rec.state = State::Frozen,
+            Transition::Archive => rec.state = State::Archived,
+            Transition::Destroy => return self.remove_env(&rec.env_id),
+        }
+        rec.touch();
+        self.write_env(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(store: &Store, id_seed: &str, name: Option<&str>) -> EnvRecord {
+        let r = EnvRecord::new(crate::ObjectId::of(id_seed.as_bytes()).to_hex(), name.map(String::from));
+        store.write_env(&r).unwrap();
+        r
+    }
+
+    #[test]
+    fn names_and_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let a = rec(&store, "a", Some("web"));
+        let mut b = rec(&store, "b", None);
+        assert_eq!(store.find_env("web").unwrap().env_id, a.env_id);
+        assert_eq!(store.find_env(&a.env_id).unwrap().env_id, a.env_id);
+        assert_eq!(store.find_env(&b.short_id()).unwrap().env_id, b.env_id);
+        assert!(matches!(store.find_env("zzz"), Err(Error::Env(EnvError::NotFound(_)))));
+        assert!(matches!(
+            store.rename_env(&mut b, "web"),
+            Err(Error::Env(EnvError::NameTaken { .. }))
+        ));
+        assert!(matches!(
+            store.rename_env(&mut b, "bad name"),
+            Err(Error::Env(EnvError::BadName(_)))
+        ));
+        assert!(matches!(
+            store.rename_env(&mut b, &"x".repeat(65)),
+            Err(Error::Env(EnvError::BadName(_)))
+        ));
+        store.rename_env(&mut b, "db").unwrap();
+        assert_eq!(store.find_env("db").unwrap().env_id, b.env_id);
+        assert_eq!(store.list_envs().unwrap().len(), 2);
+        store.remove_env(&a.env_id).unwrap();
+        assert!(store.find_env("web").is_err());
+    }
+
+    #[test]
+    fn transitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let mut r = rec(&store, "t", Some("t"));
+        store.transition(&mut r, Transition::Freeze).unwrap();
+        assert_eq!(store.read_env(&r.env_id).unwrap().unwrap().state, State::Frozen);
+        assert!(matches!(
+            store.transition(&mut r, Transition::Freeze),
+            Err(Error::Env(EnvError::WrongState { .. }))
+        ));
+        store.transition(&mut r, Transition::Archive).unwrap();
+        assert!(store.transition(&mut r, Transition::Freeze).is_err());
+        let m = RunMarker::create(&store.env_dir(&r.env_id).join("run")).unwrap();
+        assert!(matches!(
+            store.transition(&mut r, Transition::Destroy),
+            Err(Error::Env(EnvError::Running { .. }))
+        ));
+        drop(m);
+        store.transition(&mut r, Transition::Destroy).unwrap();
+        assert!(store.read_env(&r.env_id).unwrap().is_none());
+    }
+
+    #[test]
+    fn running_follows_markers_and_survives_crashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let r = rec(&store, "c", Some("x"));
+        assert_eq!(store.effective_state(&r).unwrap(), State::Built);
+        let marker = RunMarker::create(&store.env_dir(&r.env_id).join("run")).unwrap();
+        assert_eq!(store.effective_state(&r).unwrap(), State::Running);
+        assert!(store.ensure_stopped(&r, "destroy").is_err());
+        drop(marker);
+        assert_eq!(store.effective_state(&r).unwrap(), State::Built);
+        // A marker file nobody holds (its process was killed) is stale.
+        std::fs::write(store.env_dir(&r.env_id).join("run/12345"), "").unwrap();
+        assert_eq!(store.running_count(&r.env_id).unwrap(), 0);
+        assert!(!store.env_dir(&r.env_id).join("run/12345").exists());
+    }
+}

@@ -1,0 +1,111 @@
+//! An environment's record and its states.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The stored states. `Running` is derived from run markers and never stored;
+/// `destroyed` is the absence of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Built,
+    Running,
+    Frozen,
+    Archived,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Built => "built",
+            State::Running => "running",
+            State::Frozen => "frozen",
+            State::Archived => "archived",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvRecord {
+    pub env_id: String,
+    pub name: Option<String>,
+    pub state: State,
+    /// The manifest it was built from (absolute path), if any.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// The image reference as the lock has it.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Layer ids, lowest first: the base, then the dependency layer.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub updated: u64,
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl EnvRecord {
+    pub fn new(env_id: String, name: Option<String>) -> Self {
+        let t = now();
+        EnvRecord {
+            env_id,
+            name,
+            state: State::Built,
+            manifest: None,
+            image: None,
+            layers: Vec::new(),
+            created: t,
+            updated: t,
+        }
+    }
+
+    pub fn short_id(&self) -> String {
+        self.env_id.chars().take(12).collect()
+    }
+
+    /// The name if it has one, else the short id: what messages call it.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.short_id())
+    }
+
+    pub fn touch(&mut self) {
+        self.updated = now();
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a record always serialises")
+    }
+
+    pub fn from_json(v: Value, path: &Path) -> Result<Self> {
+        let rec: EnvRecord = serde_json::from_value(v).map_err(|e| Error::CorruptMeta {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if rec.state == State::Running {
+            return Err(Error::CorruptMeta {
+                path: path.to_path_buf(),
+                reason: "state \"running\" is never stored".into(),
+            });
+        }
+        Ok(rec)
+    }
+}

@@ -1,0 +1,165 @@
+//! The `[images]` table of `$XDG_CONFIG_HOME/karapace/config.toml` (default
+//! `~/.config/karapace/config.toml`) and `KARAPACE_IMAGE_SERVER`. Other tables of
+//! that file belong to other parts of Karapace and are left alone here; unknown
+//! keys inside `[images]` are errors, so a typo never goes unnoticed.
+
+use std::path::{Path, PathBuf};
+
+use super::{ImageError, Limits};
+use crate::error::Result;
+
+pub const DEFAULT_SERVER: &str = "https://images.linuxcontainers.org";
+/// Image servers to use instead of the configured ones: URLs separated by commas
+/// or white space, tried in order.
+pub const ENV_SERVER: &str = "KARAPACE_IMAGE_SERVER";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Simplestreams servers, tried in order; no trailing slash.
+    pub servers: Vec<String>,
+    pub limits: Limits,
+    /// Further attempts after a transient network failure.
+    pub retries: u32,
+    /// Seconds without progress before a connection is given up.
+    pub timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            servers: vec![DEFAULT_SERVER.to_string()],
+            limits: Limits::default(),
+            retries: 3,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// `$XDG_CONFIG_HOME/karapace/config.toml`, else `$HOME/.config/karapace/config.toml`.
+pub fn config_path() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(x) = env("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
+        return Some(x.join("karapace/config.toml"));
+    }
+    env("HOME").map(|h| h.join(".config/karapace/config.toml"))
+}
+
+impl Config {
+    /// The configuration file (if any), then the environment.
+    pub fn load() -> Result<Config> {
+        let mut config = match config_path() {
+            Some(path) => match std::fs::read_to_string(&path) {
+                Ok(text) => Config::from_toml(&text, &path)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+                Err(e) => {
+                    return Err(ImageError::Config {
+                        path,
+                        reason: e.to_string(),
+                    }
+                    .into())
+                }
+            },
+            None => Config::default(),
+        };
+        if let Some(v) = std::env::var_os(ENV_SERVER).filter(|v| !v.is_empty()) {
+            let v = v.to_string_lossy().into_owned();
+            let path = PathBuf::from(format!("${ENV_SERVER}"));
+            config.servers = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(|s| check_server(s, &path))
+                .collect::<Result<_>>()?;
+        }
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
+        let fail = |reason: String| ImageError::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
+        let mut config = Config::default();
+        let Some(images) = doc.get("images") else {
+            return Ok(config);
+        };
+        let images = images
+            .as_table()
+            .ok_or_else(|| fail("[images] must be a table".into()))?;
+        let int = |key: &str, v: &toml::Value| -> Result<u64> {
+            v.as_integer()
+                .and_then(|i| u64::try_from(i).ok())
+                .ok_or_else(|| fail(format!("images.{key} must be a non-negative integer")).into())
+        };
+        for (key, value) in images {
+            match key.as_str() {
+                "servers" => {
+                    let list = value
+                        .as_array()
+                        .ok_or_else(|| fail("images.servers must be an array of URLs".into()))?;
+                    config.servers = list
+                        .iter()
+                        .map(|s| match s.as_str() {
+                            Some(s) => check_server(s, path),
+                            None => Err(fail("images.servers must be an array of URLs".into()).into()),
+                        })
+                        .collect::<Result<_>>()?;
+                    if config.servers.is_empty() {
+                        return Err(fail("images.servers is empty".into()).into());
+                    }
+                }
+                "max_entries" => config.limits.max_entries = int(key, value)?,
+                "max_unpacked_bytes" => config.limits.max_bytes = int(key, value)?,
+                "retries" => config.retries = int(key, value)?.min(20) as u32,
+                "timeout" => config.timeout_secs = int(key, value)?.max(1),
+                other => {
+                    return Err(fail(format!(
+                        "unknown key images.{other} (known: servers, max_entries, max_unpacked_bytes, retries, timeout)"
+                    ))
+                    .into())
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn check_server(s: &str, path: &Path) -> Result<String> {
+    let lower = s.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) || s.len() <= "http://".len() {
+        return Err(ImageError::Config {
+            path: path.to_path_buf(),
+            reason: format!("image server {s:?} is not an http(s) URL"),
+        }
+        .into());
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses() {
+        let p = Path::new("c.toml");
+        let c = Config::from_toml(
+            "[images]\nservers = [\"http://127.0.0.1:1/\"]\nmax_entries = 5\n[other]\nx = 1\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.servers, ["http://127.0.0.1:1"]);
+        assert_eq!(c.limits.max_entries, 5);
+        assert_eq!(Config::from_toml("", p).unwrap(), Config::default());
+        for bad in [
+            "[images]\nserver = []",
+            "[images]\nservers = [1]",
+            "[images]\nservers = [\"ftp://x\"]",
+            "[images]\nmax_entries = -1",
+            "images = 3",
+            "[images",
+        ] {
+            assert!(Config::from_toml(bad, p).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! HTTP(S) downloads: streaming, retried on transient failures, verified against
+//! a sha256 when one is known, with a progress bar when stderr is a terminal.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{Config, ImageError};
+use crate::error::{Error, Result};
+
+/// The host's architecture as image servers name it (Debian's names).
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "x86" => "i386",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64el",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// JSON indexes are small; anything far larger is not one.
+const MAX_INDEX: u64 = 256 << 20;
+
+/// What a download turned out to be.
+#[derive(Clone, Debug, Default)]
+pub struct Downloaded {
+    pub sha256: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Validators from an earlier download, for a conditional request.
+#[derive(Clone, Debug, Default)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+pub struct Fetcher {
+    agent: ureq::Agent,
+    retries: u32,
+    progress: bool,
+}
+
+enum Attempt<T> {
+    Done(T),
+    /// Worth another try (connection trouble, 5xx, 429, a body cut short).
+    Retry(String),
+}
+
+impl Fetcher {
+    pub fn new(config: &Config, progress: bool) -> Fetcher {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(config.timeout_secs))
+            .timeout_read(Duration::from_secs(config.timeout_secs))
+            .user_agent(concat!("karapace/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Fetcher {
+            agent,
+            retries: config.retries,
+            progress: progress && io::stderr().is_terminal(),
+        }
+    }
+
+    /// Runs `f` until it succeeds, fails for good, or the retries are spent.
+    fn retrying<T>(&self, url: &str, mut f: impl FnMut() -> Result<Attempt<T>>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f()? {
+                Attempt::Done(t) => return Ok(t),
+                Attempt::Retry(reason) if attempt > self.retries => {
+                    return Err(ImageError::Transport {
+                        url: url.to_string(),
+                        reason,
+                        attempts: attempt,
+                    }
+                    .into())
+                }
+                Attempt::Retry(reason) => {
+                    crate::log!(crate::log::Level::Info, "{url}: {reason}; retrying");
+                    std::thread::sleep(Duration::from_millis(250 << (attempt - 1).min(5)));
+                }
+            }
+        }
+    }
+
+    /// Sends a GET; `Ok(None)` means 304 Not Modified.
+    fn get(&self, url: &str, since: &Validators) -> Result<Attempt<Option<ureq::Response>>> {
+        let mut req = self.agent.get(url);
+        if let Some(e) = &since.etag {
+            req = req.set("If-None-Match", e);
+        }
+        if let Some(m) = &since.last_modified {
+            req = req.set("If-Modified-Since", m);
+        }
+        match req.call() {
+            // 304 answers only a conditional request; to any other it is nonsense.
+            Ok(r) if r.status() == 304 && (since.etag.is_some() || since.last_modified.is_some()) => {
+                Ok(Attempt::Done(None))
+            }
+            Ok(r) if r.status() != 200 => Err(ImageError::Http {
+                url: url.to_string(),
+                status: r.status(),
+                reason: format!("{} (expected 200)", r.status_text()),
+            }
+            .into()),
+            Ok(r) => {
+                let html = r.content_type().eq_ignore_ascii_case("text/html");
+                if html {
+                    return Err(ImageError::HtmlAnswer { url: url.to_string() }.into());
+                }
+                Ok(Attempt::Done(Some(r)))
+            }
+            Err(ureq::Error::Status(code, r)) if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) => {
+                Ok(Attempt::Retry(format!("HTTP {code} {}", r.status_text())))
+            }
+            Err(ureq::Error::Status(status, r)) => Err(ImageError::Http {
+                url: url.to_string(),
+                status,
+                reason: r.status_text().to_string(),
+            }
+            .into()),
+            Err(ureq::Error::Transport(t)) => {
+                // ureq's own Display repeats the URL, which our error already names.
+                let mut why = t.kind().to_string();
+                for part in [
+                    t.message().map(str::to_string),
+                    std::error::Error::source(&t).map(|s| s.to_string()),
+                ] {
+                    why.extend(part.map(|p| format!(": {p}")));
+                }
+                Ok(Attempt::Retry(why))
+            }
+        }
+    }
+
+    /// A small document (a JSON index), whole.
+    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
+        self.retrying(url, || {
+            let r = match self.get(url, &Validators::default())? {
+                Attempt::Done(Some(r)) => r,
+                Attempt::Done(None) => unreachable!("304 only answers a conditional request"),
+                Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
+            };
+            let mut body = Vec::new();
+            match r.into_reader().take(MAX_INDEX + 1).read_to_end(&mut body) {
+                Ok(_) if body.len() as u64 > MAX_INDEX => Err(ImageError::Index {
+                    url: url.to_string(),
+                    reason: format!("larger than {MAX_INDEX} bytes"),
+                }
+                .into()),
+                Ok(_) => Ok(Attempt::Done(body)),
+                Err(e) => Ok(Attempt::Retry(format!("reading the answer: {e}"))),
+            }
+        })
+    }
+
+    /// Downloads `url` into `out` (rewound and truncated on each attempt) and
+    /// checks it against `expected` (lowercase hex). `Ok(None)`: not modified
+    /// since `since`.
+    pub fn download(
+        &self,
+        url: &str,
+        out: &mut File,
+        expected: Option<&str>,
+        since: &Validators,
+    ) -> Result<Option<Downloaded>> {
+        let got = self.retrying(url, || {
+            let r = match self.get(url, since)? {
+                Attempt::Done(Some(r)) => r,
+                Attempt::Done(None) => return Ok(Attempt::Done(None)),
+                Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
+            };
+            let length = r.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
+            let etag = r.header("ETag").map(str::to_string);
+            let last_modified = r.header("Last-Modified").map(str::to_string);
+            out.set_len(0)
+                .and_then(|_| out.rewind())
+                .map_err(Error::store("truncate", std::path::Path::new("<download>")))?;
+            let bar = self.bar(url, length);
+            let mut hasher = Sha256::new();
+            let mut reader = r.into_reader();
+            let mut buf = vec![0u8; 256 << 10];
+            let mut size = 0u64;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        bar.abandon();
+                        return Ok(Attempt::Retry(format!("download cut short after {size} bytes: {e}")));
+                    }
+                };
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])
+                    .map_err(Error::store("write", std::path::Path::new("<download>")))?;
+                size += n as u64;
+                bar.set_position(size);
+            }
+            bar.finish_and_clear();
+            if length.is_some_and(|l| l != size) {
+                return Ok(Attempt::Retry(format!("got {size} of {} bytes", length.unwrap_or(0))));
+            }
+            let sha256 = hex(&hasher.finalize());
+            Ok(Attempt::Done(Some(Downloaded {
+                sha256,
+                size,
+                etag,
+                last_modified,
+            })))
+        })?;
+        if let (Some(d), Some(want)) = (&got, expected) {
+            if d.sha256 != want {
+                return Err(ImageError::ChecksumMismatch {
+                    source_name: url.to_string(),
+                    expected: want.to_string(),
+                    actual: d.sha256.clone(),
+                }
+                .into());
+            }
+        }
+        out.rewind()
+            .map_err(Error::store("rewind", std::path::Path::new("<download>")))?;
+        Ok(got)
+    }
+
+    fn bar(&self, url: &str, length: Option<u64>) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let name = url.rsplit('/').next().unwrap_or(url).to_string();
+        let style =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> ");
+        let bar = match length {
+            Some(l) => indicatif::ProgressBar::new(l).with_style(style),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.with_message(name)
+    }
+}
+
+/// The sha256 of a local file, streamed.
+pub fn sha256_file(file: &mut File, path: &std::path::Path) -> Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let n = io::copy(file, &mut hasher).map_err(Error::input("read", path))?;
+    file.rewind().map_err(Error::input("rewind", path))?;
+    Ok((hex(&hasher.finalize()), n))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

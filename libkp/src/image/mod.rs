@@ -1,0 +1,81 @@
+//! Base images: references to distribution releases on simplestreams image
+//! servers, HTTP(S) tarballs, local tarballs and directories, and images already
+//! imported; turning any of them into a base layer in the store (docs/images.md).
+//!
+//! The image's digest is its layer id: a hash of the content (trees and blobs with
+//! ownership and modes from the archive), not of the archive's bytes, so the same
+//! root filesystem imported from a tarball, a directory or another compression
+//! gives one digest.
+
+mod config;
+mod fetch;
+mod import;
+pub mod reference;
+mod simplestreams;
+mod tar;
+
+pub use config::{Config, DEFAULT_SERVER, ENV_SERVER};
+pub use fetch::host_arch;
+pub use import::{import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
+pub use reference::{parse, Reference};
+pub use tar::{import_tar, Limits, TarReport};
+
+/// Why an image could not be resolved, fetched or imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image reference {reference:?}: {reason}")]
+    BadReference { reference: String, reason: String },
+    #[error("no image named {name:?} in the store (see `karapace image list`)")]
+    NoSuchImage { name: String },
+    #[error("{reference}: no {arch} image on {}", servers.join(", "))]
+    NotOnServers {
+        reference: String,
+        arch: String,
+        servers: Vec<String>,
+    },
+    #[error("{url}: {reason}")]
+    Index { url: String, reason: String },
+    #[error("{url}: HTTP {status} {reason}")]
+    Http { url: String, status: u16, reason: String },
+    #[error("{url}: {reason} (after {attempts} {})", if *attempts == 1 { "attempt" } else { "attempts" })]
+    Transport { url: String, reason: String, attempts: u32 },
+    #[error("{url}: the server answered with an HTML page, not an archive")]
+    HtmlAnswer { url: String },
+    #[error("{source_name}: not a tar archive (plain, gzip, xz or zstd); it starts with {start}")]
+    NotAnArchive { source_name: String, start: String },
+    #[error("{source_name}: sha256 is {actual}, expected {expected}")]
+    ChecksumMismatch {
+        source_name: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{source_name}: member {member}: {reason}")]
+    UnsafeMember {
+        source_name: String,
+        member: String,
+        reason: String,
+    },
+    #[error("{source_name}: member {member} is a hard link to {target}, which is not earlier in the archive")]
+    HardlinkMissing {
+        source_name: String,
+        member: String,
+        target: String,
+    },
+    #[error("{source_name}: archive is truncated or corrupt: {reason}")]
+    Truncated { source_name: String, reason: String },
+    #[error("{source_name}: more than {limit} {what}; raise [images] {key} in the configuration if this is expected")]
+    TooLarge {
+        source_name: String,
+        what: &'static str,
+        limit: u64,
+        key: &'static str,
+    },
+    #[error("{}: {reason}", path.display())]
+    Config { path: std::path::PathBuf, reason: String },
+}
+
+impl From<ImageError> for crate::Error {
+    fn from(e: ImageError) -> Self {
+        crate::Error::Image(Box::new(e))
+    }
+}

@@ -1,0 +1,138 @@
+//! apt-get and dpkg-query (Debian, Ubuntu).
+
+use super::{query_error, Command, InstallOptions, Manager, Package, PkgError, Request};
+
+pub(super) fn install(requests: &[Request], opts: &InstallOptions) -> Vec<Command> {
+    // Options shared by both steps. With a single-uid map apt cannot switch to
+    // `_apt` for downloads (setresuid fails), so it must stay root.
+    let mut common: Vec<String> = vec![
+        "-o".into(),
+        "Dpkg::Use-Pty=0".into(),
+        "-o".into(),
+        "APT::Color=0".into(),
+    ];
+    if opts.single_uid {
+        common.extend(["-o".into(), "APT::Sandbox::User=root".into()]);
+    }
+    let env = vec![
+        ("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string()),
+        ("DEBCONF_NONINTERACTIVE_SEEN".to_string(), "true".to_string()),
+    ];
+    let mut cmds = Vec::new();
+    if !opts.offline {
+        let mut argv = vec!["apt-get".to_string()];
+        argv.extend(common.iter().cloned());
+        argv.extend(["-q".into(), "update".into()]);
+        cmds.push(Command { argv, env: env.clone() });
+    }
+    let mut argv = vec!["apt-get".to_string()];
+    argv.extend(common);
+    argv.extend(["-q".into(), "-y".into(), "--no-install-recommends".into()]);
+    if opts.offline {
+        argv.extend(["--no-download".into(), "-o".into(), "Acquire::Languages=none".into()]);
+    }
+    argv.push("install".into());
+    argv.push("--".into());
+    for r in requests {
+        argv.push(match &r.version {
+            Some(v) => format!("{}={v}", r.name),
+            None => r.name.clone(),
+        });
+    }
+    cmds.push(Command { argv, env });
+    cmds
+}
+
+pub(super) fn query() -> Command {
+    Command::new(&[
+        "dpkg-query",
+        "--show",
+        "--showformat=${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n",
+    ])
+}
+
+/// Lines `ii \tNAME\tVERSION\tARCH`; only fully installed packages (`ii`) count.
+pub(super) fn parse(out: &str) -> Result<Vec<Package>, PkgError> {
+    let mut pkgs = Vec::new();
+    for (i, line) in out.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let [status, name, version, arch] = f.as_slice() else {
+            return Err(query_error(Manager::Apt, i, line));
+        };
+        if status.trim_end() != "ii" {
+            continue;
+        }
+        if name.is_empty() || version.is_empty() {
+            return Err(query_error(Manager::Apt, i, line));
+        }
+        pkgs.push(Package {
+            name: name.to_string(),
+            version: version.to_string(),
+            arch: arch.to_string(),
+        });
+    }
+    Ok(pkgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_command_lines() {
+        let reqs = [
+            Request {
+                name: "curl".into(),
+                version: None,
+            },
+            Request {
+                name: "jq".into(),
+                version: Some("1.6-2.1".into()),
+            },
+        ];
+        let cmds = install(
+            &reqs,
+            &InstallOptions {
+                single_uid: true,
+                offline: false,
+            },
+        );
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[0].argv.last().unwrap(), "update");
+        let argv = &cmds[1].argv;
+        assert!(argv.windows(2).any(|w| w == ["-o", "APT::Sandbox::User=root"]));
+        assert_eq!(&argv[argv.len() - 3..], ["--", "curl", "jq=1.6-2.1"]);
+        assert!(cmds[1]
+            .env
+            .contains(&("DEBIAN_FRONTEND".into(), "noninteractive".into())));
+        let offline = install(
+            &reqs,
+            &InstallOptions {
+                single_uid: false,
+                offline: true,
+            },
+        );
+        assert_eq!(offline.len(), 1);
+        assert!(offline[0].argv.contains(&"--no-download".to_string()));
+        assert!(!offline[0].argv.iter().any(|a| a.contains("Sandbox")));
+    }
+
+    #[test]
+    fn parses_dpkg_query() {
+        let out = "ii \tbash\t5.2.15-2+b7\tamd64\nrc \told\t1.0\tamd64\nii \tlibc6\t2.36-9+deb12u4\tamd64\n";
+        let pkgs = Manager::Apt.parse_installed(out).unwrap();
+        assert_eq!(pkgs.len(), 2);
+        assert_eq!(
+            pkgs[0],
+            Package {
+                name: "bash".into(),
+                version: "5.2.15-2+b7".into(),
+                arch: "amd64".into()
+            }
+        );
+        assert!(Manager::Apt.parse_installed("garbage line\n").is_err());
+    }
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what building and testing Karapace needs on Debian 12. Run as root (or
+# with sudo); as another user it only checks and says what is missing.
+set -eu
+
+# Runtime: user namespaces and overlays need these helpers.
+RUNTIME="uidmap fuse-overlayfs"
+# Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner.
+TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl xz-utils zstd util-linux"
+# Benchmarks compare with these peers.
+BENCH="hyperfine ostree bubblewrap time"
+
+missing=
+for p in $RUNTIME $TEST $BENCH; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+
+if test -n "$missing"; then
+	if test "$(id -u)" = 0; then
+		echo "install-deps: installing:$missing"
+		apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
+	else
+		echo "install-deps: missing Debian packages:$missing" >&2
+		echo "install-deps: run as root: apt-get install$missing" >&2
+		exit 1
+	fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+	echo "install-deps: cargo not found; Karapace needs Rust 1.85 or newer (rustup)" >&2
+	exit 1
+fi

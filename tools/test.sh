@@ -1,0 +1,21 @@
+#!/bin/sh
+# The whole test suite: formatting and lints, unit tests, and the shell suite
+# through the real binaries (as root, it also runs the rootless cases as an
+# unprivileged user). This is the README's test command and what CI runs.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh tools/install-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo build"
+cargo build --workspace --quiet
+echo "== cargo test"
+cargo test --workspace --quiet 2>&1
+echo "== shell suite (prove)"
+cd t
+rm -rf test-results
+prove -j2 --timer t[0-9]*.sh
