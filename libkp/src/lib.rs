@@ -24,4 +24,5 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod sandbox;
 pub mod schema;
