@@ -9,6 +9,7 @@
 //! without namespaces.
 
 mod install;
+mod runner;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
 use crate::store::Store;
 
 pub use install::{install_packages, Installed};
+pub use runner::SandboxRunner;
 
 /// Runs commands over a root made of layers (the sandbox, in real use).
 pub trait Runner {
@@ -204,6 +206,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     rec.manifest = Some(absolute(manifest_path).display().to_string());
     rec.image = Some(manifest.base.reference.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
+    rec.settings = Some(manifest.settings.clone());
     create_env_dirs(store, &rec.env_id)?;
     store.write_env(&rec)?;
     if let Some(name) = &opts.name {
