@@ -19,11 +19,21 @@ pub struct SandboxRunner<'a> {
 }
 
 impl<'a> SandboxRunner<'a> {
+    /// Root maps the whole id space onto itself. A user builds with a single
+    /// mapping: what the install writes must stay readable by the user, who
+    /// writes it into the store afterwards, and files owned by subordinate ids
+    /// would not be (apt then keeps its sandbox user root).
     pub fn new(store: &'a Store) -> Self {
+        let host = HostFacts::current();
+        let uid_map = if host.uid == 0 {
+            UidMapMode::Auto
+        } else {
+            UidMapMode::Single
+        };
         SandboxRunner {
             store,
-            host: HostFacts::current(),
-            uid_map: UidMapMode::Auto,
+            host,
+            uid_map,
             hostname: "karapace-build".into(),
         }
     }
@@ -61,11 +71,10 @@ impl Runner for SandboxRunner<'_> {
         rustix::stdio::dup2_stdout(&saved).map_err(|e| Error::store("dup2", tmp.path())(e.into()))?;
         let status = status?;
         let mut stdout = Vec::new();
+        let path = tmp.path().to_path_buf();
         let file = tmp.as_file_mut();
-        file.rewind().map_err(Error::store("rewind", tmp.path()))?;
-        tmp.as_file()
-            .read_to_end(&mut stdout)
-            .map_err(Error::store("read", tmp.path()))?;
+        file.rewind().map_err(Error::store("rewind", &path))?;
+        file.read_to_end(&mut stdout).map_err(Error::store("read", &path))?;
         Ok(RunOutput { status, stdout })
     }
 
