@@ -55,23 +55,26 @@ impl Runner for SandboxRunner<'_> {
             ..SandboxRequest::default()
         };
         let plan = sandbox::plan(&req, &self.host)?;
-        if !job.capture {
-            return Ok(RunOutput {
-                status: sandbox::run(&plan)?,
-                stdout: Vec::new(),
-            });
-        }
-        // The sandbox writes to our stdout; point it at a file for this run (a
-        // file, not a pipe: nothing has to drain it while the sandbox runs).
+        // What the package manager prints is progress, not the build's output:
+        // it goes to stderr, and stdout stays for the env_id. A captured
+        // query goes to a file instead (not a pipe: nothing has to drain it
+        // while the sandbox runs).
         let mut tmp = self.store.temp_file()?;
-        let saved =
-            rustix::io::dup(std::io::stdout().as_fd()).map_err(|e| Error::store("dup", tmp.path())(e.into()))?;
-        rustix::stdio::dup2_stdout(tmp.as_file()).map_err(|e| Error::store("dup2", tmp.path())(e.into()))?;
+        let path = tmp.path().to_path_buf();
+        let wrap = |op| {
+            let path = path.clone();
+            move |e: rustix::io::Errno| Error::store(op, &path)(e.into())
+        };
+        let saved = rustix::io::dup(std::io::stdout().as_fd()).map_err(wrap("dup"))?;
+        if job.capture {
+            rustix::stdio::dup2_stdout(tmp.as_file()).map_err(wrap("dup2"))?;
+        } else {
+            rustix::stdio::dup2_stdout(std::io::stderr().as_fd()).map_err(wrap("dup2"))?;
+        }
         let status = sandbox::run(&plan);
-        rustix::stdio::dup2_stdout(&saved).map_err(|e| Error::store("dup2", tmp.path())(e.into()))?;
+        rustix::stdio::dup2_stdout(&saved).map_err(wrap("dup2"))?;
         let status = status?;
         let mut stdout = Vec::new();
-        let path = tmp.path().to_path_buf();
         let file = tmp.as_file_mut();
         file.rewind().map_err(Error::store("rewind", &path))?;
         file.read_to_end(&mut stdout).map_err(Error::store("read", &path))?;
