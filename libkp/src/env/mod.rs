@@ -113,11 +113,11 @@ impl Store {
     pub fn remove_env(&self, env_id: &str) -> Result<()> {
         self.remove_meta(&format!("{META_DIR}/{env_id}"))?;
         let dir = self.env_dir(env_id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::store("remove", &dir)(e)),
+        if !dir.exists() {
+            return Ok(());
         }
+        // overlayfs leaves work/work with mode 000: make directories writable.
+        crate::prune::remove_tree(&dir)
     }
 
     /// Finds an environment by full id, name, or unique id prefix (at least 4
