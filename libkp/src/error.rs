@@ -88,6 +88,8 @@ pub enum Error {
     #[error(transparent)]
     Env(crate::env::EnvError),
     #[error(transparent)]
+    Drift(crate::drift::DriftError),
+    #[error(transparent)]
     Build(#[from] crate::build::BuildError),
     /// The sandbox was refused or could not start: exit 125, apart from any
     /// status the command inside could return.

@@ -24,5 +24,6 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod drift;
 pub mod sandbox;
 pub mod schema;

@@ -56,8 +56,9 @@ pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(K
     Ok(seen)
 }
 
-/// The roots every prune keeps: what each ref names, and every layer an
-/// environment record uses (whatever its state: archived ones included).
+/// The roots every prune keeps: what each ref names, and every layer and
+/// snapshot an environment record names (whatever its state: archived ones
+/// included).
 pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
     let mut roots = Vec::new();
     for (_, id) in store.list_refs("refs/")? {
@@ -66,7 +67,7 @@ pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
         }
     }
     for env in store.list_envs()? {
-        for layer in &env.layers {
+        for layer in env.layers.iter().chain(env.snapshots.iter().map(|s| &s.layer)) {
             let id = ObjectId::from_hex(layer).ok_or_else(|| Error::CorruptMeta {
                 path: store.meta_path(&format!("envs/{}", env.env_id)).unwrap_or_default(),
                 reason: format!("layer {layer:?} is not an id"),

@@ -170,6 +170,38 @@ pub static COMMANDS: &[Command] = &[
         needs_store: false,
         run: cmd::completions::man_pages,
     },
+    Command {
+        name: "diff",
+        summary: "Show what changed inside an environment",
+        args: "ENV",
+        help: cmd::diff::HELP,
+        needs_store: true,
+        run: cmd::diff::run,
+    },
+    Command {
+        name: "commit",
+        summary: "Save an environment's writable layer as a snapshot",
+        args: "ENV",
+        help: cmd::snapshot::COMMIT_HELP,
+        needs_store: true,
+        run: cmd::snapshot::commit,
+    },
+    Command {
+        name: "snapshots",
+        summary: "List an environment's snapshots",
+        args: "ENV",
+        help: cmd::snapshot::SNAPSHOTS_HELP,
+        needs_store: true,
+        run: cmd::snapshot::snapshots,
+    },
+    Command {
+        name: "restore",
+        summary: "Make an environment's writable layer equal to a snapshot",
+        args: "ENV SNAPSHOT",
+        help: cmd::snapshot::RESTORE_HELP,
+        needs_store: true,
+        run: cmd::snapshot::restore,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

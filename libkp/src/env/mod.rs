@@ -11,7 +11,7 @@ mod record;
 mod run;
 
 pub use exec::{exec, request, ExecOptions};
-pub use record::{EnvRecord, State};
+pub use record::{EnvRecord, Snapshot, State};
 pub use run::RunMarker;
 
 use std::fs;
@@ -122,7 +122,14 @@ impl Store {
 
     /// Finds an environment by full id, name, or unique id prefix (at least 4
     /// hex digits; the 12-digit short id is one).
+    /// What an interrupted restore left is removed on the way.
     pub fn find_env(&self, arg: &str) -> Result<EnvRecord> {
+        let rec = self.find_env_record(arg)?;
+        crate::drift::recover(self, &rec.env_id)?;
+        Ok(rec)
+    }
+
+    fn find_env_record(&self, arg: &str) -> Result<EnvRecord> {
         let all = self.list_envs()?;
         if let Some(r) = all.iter().find(|r| r.env_id == arg) {
             return Ok(r.clone());

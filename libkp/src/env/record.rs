@@ -56,9 +56,26 @@ pub struct EnvRecord {
     /// built environment behind its id.
     #[serde(default)]
     pub settings: Option<crate::schema::Settings>,
+    /// Saved writable layers (`karapace commit`), oldest first. Their layers
+    /// are gc roots like `layers`.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
     /// Seconds since the epoch.
     pub created: u64,
     pub updated: u64,
+}
+
+/// A saved writable layer (docs/environments.md, "Drift").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The snapshot layer's id; its parent is the environment's top layer.
+    pub layer: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Bytes of file content this snapshot names that neither the
+    /// environment's layers nor its earlier snapshots name.
+    pub size_added: u64,
 }
 
 pub(crate) fn now() -> u64 {
@@ -79,6 +96,7 @@ impl EnvRecord {
             image: None,
             layers: Vec::new(),
             settings: None,
+            snapshots: Vec::new(),
             created: t,
             updated: t,
         }

@@ -198,7 +198,7 @@ fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
     store.write_tree(&tree)
 }
 
-fn is_opaque_dir(dir: &Path) -> Result<bool> {
+pub(crate) fn is_opaque_dir(dir: &Path) -> Result<bool> {
     for name in [xattr::USER_OPAQUE, xattr::TRUSTED_OPAQUE] {
         match xattr::get(dir, name.as_bytes()) {
             Ok(Some(v)) if v == b"y" => return Ok(true),
@@ -273,12 +273,12 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
     }))
 }
 
-fn dev_numbers(meta: &Metadata) -> (u32, u32) {
+pub(crate) fn dev_numbers(meta: &Metadata) -> (u32, u32) {
     let rdev = meta.rdev();
     (rustix::fs::major(rdev), rustix::fs::minor(rdev))
 }
 
-fn is_xwhiteout(path: &Path) -> Result<bool> {
+pub(crate) fn is_xwhiteout(path: &Path) -> Result<bool> {
     for name in [xattr::USER_WHITEOUT, xattr::TRUSTED_WHITEOUT] {
         match xattr::get(path, name.as_bytes()) {
             Ok(Some(_)) => return Ok(true),
@@ -290,7 +290,7 @@ fn is_xwhiteout(path: &Path) -> Result<bool> {
     Ok(false)
 }
 
-fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
+pub(crate) fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
     // Linux allows user.* xattrs only on files and directories; symlinks carry none
     // we keep, and asking costs a syscall per link.
     if symlink {

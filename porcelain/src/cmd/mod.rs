@@ -25,5 +25,7 @@ pub fn one_env_arg(p: &mut lexopt::Parser) -> Result<String> {
 }
 pub mod build;
 pub mod completions;
+pub mod diff;
 pub mod exec;
+pub mod snapshot;
 pub mod stop;

@@ -1,0 +1,95 @@
+//! Drift: what was changed inside an environment, in its writable layer (the
+//! overlay upper directory `envs/<env_id>/upper`), made visible (`diff`),
+//! savable (`commit`, a snapshot layer), restorable (`restore`) and shareable
+//! (`export`). See docs/environments.md, "Drift".
+
+mod diff;
+mod snapshot;
+
+pub use diff::{diff, Change, Status};
+pub use snapshot::{commit, find_snapshot, recover, restore, CommitReport};
+
+use std::fs::{self, File};
+use std::path::PathBuf;
+
+use crate::env::EnvRecord;
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::layer::IdShift;
+use crate::sandbox::{self, HostFacts, UidMapMode};
+use crate::store::Store;
+
+/// What a drift command refused, and what the user can do about it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DriftError {
+    #[error("environment {env} has no snapshot {arg:?} (see `karapace snapshots {env}`)")]
+    NoSnapshot { env: String, arg: String },
+    #[error("{arg:?} matches several snapshots of {env}: {}; give more digits", candidates.join(", "))]
+    AmbiguousSnapshot {
+        env: String,
+        arg: String,
+        candidates: Vec<String>,
+    },
+    #[error("environment {0} has no layers (its record is incomplete; rebuild it)")]
+    NoLayers(String),
+}
+
+impl From<DriftError> for Error {
+    fn from(e: DriftError) -> Self {
+        Error::Drift(e)
+    }
+}
+
+/// `envs/<env_id>/upper`: the writable layer.
+pub fn upper_dir(store: &Store, env_id: &str) -> PathBuf {
+    store.env_dir(env_id).join("upper")
+}
+
+/// The record's layer ids, lowest first.
+pub fn layer_ids(store: &Store, rec: &EnvRecord) -> Result<Vec<ObjectId>> {
+    rec.layers.iter().map(|hex| parse_id(store, rec, hex)).collect()
+}
+
+pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
+        path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
+        reason: format!("layer {hex:?} is not an id"),
+    })
+}
+
+/// How `exec` maps ids (the subordinate range when /etc/subuid grants one),
+/// so owners in the writable layer are read as the environment sees them.
+pub fn exec_ids() -> Result<IdShift> {
+    let map = sandbox::idmap::choose(UidMapMode::Auto, &HostFacts::current())?;
+    let ranges = |r: &[sandbox::MapRange]| r.iter().map(|m| (m.inside, m.outside, m.count)).collect();
+    Ok(IdShift {
+        uid: ranges(&map.uid),
+        gid: ranges(&map.gid),
+    })
+}
+
+/// `envs/<env_id>/lock`, held exclusively while a commit or restore changes
+/// the writable layer or the snapshot list. `wait: false` gives `None` when
+/// another process holds it.
+pub(crate) fn lock_env(store: &Store, env_id: &str, wait: bool) -> Result<Option<File>> {
+    use rustix::fs::{flock, FlockOperation};
+    let dir = store.env_dir(env_id);
+    fs::create_dir_all(&dir).map_err(Error::store("create directory", &dir))?;
+    let path = dir.join("lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::store("open lock", &path))?;
+    let op = if wait {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    match flock(&f, op) {
+        Ok(()) => Ok(Some(f)),
+        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
+        Err(e) => Err(Error::store("lock", &path)(e.into())),
+    }
+}

@@ -1,0 +1,192 @@
+#!/bin/sh
+test_description='drift: diff, commit, snapshots and restore, exactly, deletions and replaced directories included'
+. ./lib.sh
+. "$TEST_DIRECTORY/lib-env.sh"
+
+test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true && command -v busybox'
+if ! test_have_prereq SANDBOX; then
+	test_skip_all "needs user namespaces and busybox-static"
+fi
+
+KARAPACE_STORE="$HOME/store"
+export KARAPACE_STORE
+
+# fixture DIR: a busybox root with files to modify, delete and replace.
+fixture() {
+	fixture_busybox_rootfs "$1/rootfs" &&
+	mkdir -p "$1/rootfs/srv/keep" "$1/rootfs/srv/olddir" "$1/rootfs/run" &&
+	echo a >"$1/rootfs/srv/keep/a" &&
+	echo g >"$1/rootfs/srv/gone" &&
+	echo x >"$1/rootfs/srv/olddir/x" &&
+	echo y >"$1/rootfs/srv/olddir/y" &&
+	echo same >"$1/rootfs/srv/same" &&
+	echo m >"$1/rootfs/srv/modeonly" &&
+	write_manifest "$1" ./rootfs
+}
+
+# change ENV: adds, modifies, deletes and replaces, and copies a file up
+# without changing it.
+change() {
+	karapace exec "$1" -- sh -c '
+		echo new >/srv/added &&
+		echo changed >>/srv/keep/a &&
+		rm /srv/gone &&
+		rm -rf /srv/olddir && mkdir /srv/olddir && echo fresh >/srv/olddir/z &&
+		chmod 600 /srv/modeonly &&
+		: >>/srv/same &&
+		ln -s keep/a /srv/link
+	'
+}
+
+# tree ENV: every path of the environment's root with type, mode, owner, and
+# file contents' checksums.
+tree() {
+	karapace exec "$1" -- sh -c '
+		find / -xdev | sort | while read -r p; do stat -c "%n %F %a %u:%g" "$p"; done &&
+		find / -xdev -type f | sort | xargs md5sum
+	'
+}
+
+test_expect_success 'setup: an environment over a busybox image' '
+	fixture proj &&
+	karapace build proj --name x >id
+'
+
+test_expect_success 'diff of a fresh environment is empty' '
+	karapace diff x >out &&
+	test ! -s out
+'
+
+test_expect_success 'diff shows added, modified, deleted and replaced paths' '
+	change x &&
+	karapace diff x >out &&
+	cat >expect <<-\EOF &&
+	A /srv/added
+	D /srv/gone
+	M /srv/keep/a
+	A /srv/link
+	M /srv/modeonly
+	R /srv/olddir
+	A /srv/olddir/z
+	EOF
+	test_cmp expect out
+'
+
+test_expect_success 'diff --json' '
+	karapace --json diff x >json &&
+	grep "{\"path\":\"/srv/gone\",\"status\":\"deleted\",\"type\":\"file\"}" json &&
+	grep "{\"path\":\"/srv/olddir\",\"status\":\"replaced\",\"type\":\"dir\"}" json &&
+	grep "{\"path\":\"/srv/link\",\"status\":\"added\",\"type\":\"symlink\"}" json
+'
+
+test_expect_success 'commit makes a snapshot; committing again adds none' '
+	tree x >tree.committed &&
+	karapace diff x >diff.committed &&
+	karapace --json commit x >c1 &&
+	grep "\"new\":true" c1 &&
+	snap=$(sed "s/.*\"snapshot\":\"\([0-9a-f]*\)\".*/\1/" c1) &&
+	echo $snap >snap &&
+	kp-cat-object -t $snap >type && echo layer >expect && test_cmp expect type &&
+	karapace --json commit x >c2 &&
+	grep "\"new\":false" c2 && grep "$snap" c2 &&
+	karapace snapshots x >list &&
+	test_line_count = 2 list &&
+	grep "^$(echo $snap | cut -c1-12)  .* $snap\$" list
+'
+
+test_expect_success 'size added counts only content the layers do not hold' '
+	# new + a/changed + fresh: /srv/same and /srv/modeonly are in the base.
+	karapace --json snapshots x >json &&
+	grep "\"size_added\":20," json
+'
+
+test_expect_success 'restore brings back the committed tree exactly' '
+	karapace exec x -- sh -c "
+		echo more >/srv/more && rm /srv/keep/a && echo again >>/srv/added &&
+		rm -rf /srv/olddir && echo back >/srv/gone && rm /bin/ls && chmod 700 /srv
+	" &&
+	tree x >tree.changed &&
+	! test_cmp tree.committed tree.changed &&
+	karapace restore x $(cut -c1-8 snap) >out &&
+	grep "restored x to snapshot $(cat snap)" out &&
+	tree x >tree.restored &&
+	test_cmp tree.committed tree.restored &&
+	karapace diff x >diff.restored &&
+	test_cmp diff.committed diff.restored &&
+	ls store/envs/$(cat id) >left && ! grep upper.new left
+'
+
+test_expect_success 'a second snapshot, then back to the first and forth again' '
+	karapace exec x -- sh -c "echo two >/srv/two && rm /srv/same" &&
+	tree x >tree.two &&
+	karapace --json commit x >c3 &&
+	snap2=$(sed "s/.*\"snapshot\":\"\([0-9a-f]*\)\".*/\1/" c3) &&
+	karapace restore x $(cat snap) &&
+	tree x >out && test_cmp tree.committed out &&
+	karapace restore x $snap2 &&
+	tree x >out && test_cmp tree.two out
+'
+
+test_expect_success 'restore refuses unknown and ambiguous snapshots, and running environments' '
+	test_expect_code 1 karapace restore x 0000 2>err &&
+	grep "no snapshot \"0000\"" err &&
+	test_expect_code 64 karapace restore x &&
+	karapace exec x -- sleep 30 &
+	pid=$! &&
+	i=0 &&
+	while karapace list >list && ! grep " running " list >/dev/null; do
+		sleep 0.05; i=$((i + 1)); test $i -lt 200 || return 1
+	done &&
+	test_expect_code 1 karapace restore x $(cat snap) 2>err &&
+	grep "is running" err &&
+	karapace stop x && wait $pid;
+	true
+'
+
+test_expect_success 'snapshots are gc roots' '
+	kp-prune >/dev/null && kp-fsck &&
+	karapace restore x $(cat snap) &&
+	tree x >out && test_cmp tree.committed out
+'
+
+test_expect_success 'a leftover of an interrupted restore is removed on the next use' '
+	mkdir -p store/envs/$(cat id)/upper.new/junk &&
+	karapace diff x >out &&
+	test_cmp diff.committed out &&
+	test_path_is_missing store/envs/$(cat id)/upper.new
+'
+
+test_expect_success 'frozen environments cannot be restored' '
+	karapace freeze x &&
+	test_expect_code 1 karapace restore x $(cat snap) 2>err &&
+	grep "frozen" err
+'
+
+test_expect_success ROOTLESS 'rootless: diff, commit and restore as an unprivileged user' '
+	mkdir rl && fixture rl/proj && chown -R $KP_TEST_USER rl &&
+	(cd rl &&
+	 export KARAPACE_STORE="$PWD/st" &&
+	 as_user karapace build proj --name mine >id &&
+	 as_user karapace exec mine -- sh -c "
+		echo new >/srv/added && rm /srv/gone &&
+		rm -rf /srv/olddir && mkdir /srv/olddir && echo fresh >/srv/olddir/z" &&
+	 as_user karapace diff mine >out &&
+	 cat >expect <<-\EOF &&
+	A /srv/added
+	D /srv/gone
+	R /srv/olddir
+	A /srv/olddir/z
+	EOF
+	 test_cmp expect out &&
+	 as_user karapace --json commit mine >c &&
+	 snap=$(sed "s/.*\"snapshot\":\"\([0-9a-f]*\)\".*/\1/" c) &&
+	 as_user karapace exec mine -- sh -c "ls / >/dev/null; find /srv | sort" >before &&
+	 as_user karapace exec mine -- sh -c "rm -rf /srv/olddir /srv/added; echo back >/srv/gone" &&
+	 as_user karapace restore mine $snap &&
+	 as_user karapace exec mine -- sh -c "ls / >/dev/null; find /srv | sort" >after &&
+	 test_cmp before after &&
+	 as_user karapace diff mine >out2 &&
+	 test_cmp expect out2)
+'
+
+test_done
