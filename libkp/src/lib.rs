@@ -24,6 +24,7 @@ pub use object::Kind;
 pub use store::Store;
 
 pub(crate) use store::read_dir_sorted as store_dir_entries;
+pub mod care;
 pub mod drift;
 pub mod sandbox;
 pub mod schema;

@@ -1,5 +1,5 @@
-//! Removing what nothing reaches. Roots are the refs, the layers of every
-//! environment record, and whatever the caller adds. Prune holds the store's exclusive lock, so no writer
+//! Removing what nothing reaches. Roots are the refs, the layers and
+//! snapshots of every environment record, and whatever the caller adds. Prune holds the store's exclusive lock, so no writer
 //! is between writing objects and naming them.
 
 use std::collections::HashSet;
@@ -25,6 +25,8 @@ pub struct PruneReport {
     pub bytes: u64,
     /// Temporary files and checkout variants cleaned up.
     pub scratch: u64,
+    /// `prune_until` was told to stop before everything was removed.
+    pub interrupted: bool,
 }
 
 /// Every object reachable from `roots`, by kind and id. A reachable object that
@@ -80,6 +82,20 @@ pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
 
 /// Removes unreachable objects (or lists them in a dry run).
 pub fn prune(store: &Store, extra_roots: &[(Kind, ObjectId)], opts: &PruneOptions) -> Result<PruneReport> {
+    prune_until(store, extra_roots, opts, &|| false)
+}
+
+/// [`prune`], stopping cleanly between two removals once `stop` says so
+/// (`report.interrupted`). Objects go in an order that keeps the store
+/// consistent at every point: layers, then trees, then blobs, and within a
+/// kind an object before those it names, so a crash or a stop never leaves a
+/// present object that names a removed one.
+pub fn prune_until(
+    store: &Store,
+    extra_roots: &[(Kind, ObjectId)],
+    opts: &PruneOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<PruneReport> {
     let _lock = store.gc_guard()?;
     let mut roots = store_roots(store)?;
     roots.extend_from_slice(extra_roots);
@@ -88,7 +104,7 @@ pub fn prune(store: &Store, extra_roots: &[(Kind, ObjectId)], opts: &PruneOption
     let cutoff = SystemTime::now()
         .checked_sub(opts.expire)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut report = PruneReport::default();
+    let mut garbage = Vec::new();
     for o in objects {
         if keep.contains(&(o.kind, o.id)) {
             continue;
@@ -97,16 +113,80 @@ pub fn prune(store: &Store, extra_roots: &[(Kind, ObjectId)], opts: &PruneOption
         if !opts.expire.is_zero() && meta.modified().map(|m| m > cutoff).unwrap_or(true) {
             continue;
         }
+        garbage.push((o, meta.len()));
+    }
+    let mut report = PruneReport::default();
+    for (o, len) in removal_order(store, garbage) {
+        if stop() {
+            report.interrupted = true;
+            break;
+        }
         if !opts.dry_run {
             fs::remove_file(&o.path).map_err(Error::store("remove", &o.path))?;
         }
-        report.bytes += meta.len();
+        report.bytes += len;
         report.removed.push(o);
     }
-    if !opts.dry_run {
+    report.removed.sort_by_key(|o| (o.id, o.kind));
+    if !opts.dry_run && !report.interrupted {
         report.scratch = clean_scratch(store, &keep)?;
     }
     Ok(report)
+}
+
+/// Layers, trees, blobs; within layers and trees, each before what it names
+/// (reverse post-order of a depth-first walk over the garbage only). An
+/// unreadable object names nothing we could break.
+fn removal_order(store: &Store, garbage: Vec<(ObjectInfo, u64)>) -> Vec<(ObjectInfo, u64)> {
+    let mut out = Vec::with_capacity(garbage.len());
+    for kind in [Kind::Layer, Kind::Tree, Kind::Blob] {
+        let mine: Vec<(ObjectInfo, u64)> = garbage.iter().filter(|(o, _)| o.kind == kind).cloned().collect();
+        if kind == Kind::Blob {
+            out.extend(mine);
+            continue;
+        }
+        let ids: HashSet<ObjectId> = mine.iter().map(|(o, _)| o.id).collect();
+        let names = |id: &ObjectId| -> Vec<ObjectId> {
+            let named: Vec<ObjectId> = match kind {
+                Kind::Layer => store.read_layer(id).map(|l| l.parents).unwrap_or_default(),
+                _ => store
+                    .read_tree(id)
+                    .map(|t| t.children().filter(|(k, _)| *k == Kind::Tree).map(|(_, c)| c).collect())
+                    .unwrap_or_default(),
+            };
+            named.into_iter().filter(|c| ids.contains(c)).collect()
+        };
+        let mut post = Vec::with_capacity(mine.len());
+        let mut done = HashSet::new();
+        for (o, _) in &mine {
+            if done.contains(&o.id) {
+                continue;
+            }
+            // (node, its children, next child index)
+            let mut stack = vec![(o.id, names(&o.id), 0usize)];
+            done.insert(o.id);
+            while let Some((node, children, i)) = stack.last_mut() {
+                if let Some(c) = children.get(*i).copied() {
+                    *i += 1;
+                    if done.insert(c) {
+                        let cc = names(&c);
+                        stack.push((c, cc, 0));
+                    }
+                } else {
+                    post.push(*node);
+                    stack.pop();
+                }
+            }
+        }
+        let mut by_id: std::collections::HashMap<ObjectId, (ObjectInfo, u64)> =
+            mine.into_iter().map(|(o, n)| (o.id, (o, n))).collect();
+        for id in post.into_iter().rev() {
+            if let Some(x) = by_id.remove(&id) {
+                out.push(x);
+            }
+        }
+    }
+    out
 }
 
 /// With the exclusive lock held no writer runs, so every temporary file is a
@@ -168,4 +248,62 @@ pub(crate) fn remove_tree(path: &std::path::Path) -> Result<()> {
         }
     }
     fs::remove_dir_all(path).map_err(Error::store("remove", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::layer::{write_layer, WriteOptions};
+
+    /// Stopping after any number of removals leaves a store fsck passes: no
+    /// present object ever names a removed one.
+    #[test]
+    fn every_stop_point_leaves_a_consistent_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("a/b/c")).unwrap();
+        fs::write(src.join("a/b/c/f"), b"deep").unwrap();
+        fs::write(src.join("a/g"), b"shallow").unwrap();
+        fs::write(src.join("top"), b"top").unwrap();
+        let (store, _) = Store::init(&dir.path().join("s")).unwrap();
+        let base = write_layer(&store, &src, &WriteOptions::default())
+            .unwrap()
+            .layer
+            .unwrap();
+        fs::write(src.join("a/b/c/f"), b"changed").unwrap();
+        let opts = WriteOptions {
+            parents: vec![base],
+            ..WriteOptions::default()
+        };
+        write_layer(&store, &src, &opts).unwrap();
+        let total = prune(
+            &store,
+            &[],
+            &PruneOptions {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .removed
+        .len();
+        assert!(total >= 8, "{total}");
+        let mut left = total;
+        while left > 0 {
+            let budget = Cell::new(1u32);
+            let r = prune_until(&store, &[], &PruneOptions::default(), &|| {
+                let stop = budget.get() == 0;
+                budget.set(budget.get().saturating_sub(1));
+                stop
+            })
+            .unwrap();
+            assert_eq!(r.removed.len(), 1);
+            left -= 1;
+            assert_eq!(r.interrupted, left > 0);
+            let report = crate::fsck::fsck(&store).unwrap();
+            assert!(report.ok(), "after a stop: {:?}", report.problems);
+        }
+    }
 }

@@ -202,6 +202,22 @@ pub static COMMANDS: &[Command] = &[
         needs_store: true,
         run: cmd::snapshot::restore,
     },
+    Command {
+        name: "gc",
+        summary: "Remove what no environment, snapshot, image or ref reaches",
+        args: "[--dry-run]",
+        help: cmd::care::GC_HELP,
+        needs_store: true,
+        run: cmd::care::gc,
+    },
+    Command {
+        name: "verify-store",
+        summary: "Re-hash every object and check every reference",
+        args: "",
+        help: cmd::care::VERIFY_HELP,
+        needs_store: true,
+        run: cmd::care::verify_store,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
