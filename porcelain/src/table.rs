@@ -218,6 +218,22 @@ pub static COMMANDS: &[Command] = &[
         needs_store: true,
         run: cmd::care::verify_store,
     },
+    Command {
+        name: "doctor",
+        summary: "Check user namespaces, overlayfs, id ranges, cgroups and the store",
+        args: "",
+        help: cmd::doctor::DOCTOR_HELP,
+        needs_store: false,
+        run: cmd::doctor::doctor,
+    },
+    Command {
+        name: "migrate",
+        summary: "Report the store's format version; upgrade an older one",
+        args: "",
+        help: cmd::doctor::MIGRATE_HELP,
+        needs_store: false,
+        run: cmd::doctor::migrate,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

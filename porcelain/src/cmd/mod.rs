@@ -27,6 +27,7 @@ pub mod build;
 pub mod care;
 pub mod completions;
 pub mod diff;
+pub mod doctor;
 pub mod exec;
 pub mod snapshot;
 pub mod stop;

@@ -1,0 +1,355 @@
+//! `karapace doctor`: what this host and user can do, each check with the fix
+//! when it falls short. It changes nothing: the probes run in a throw-away
+//! child in its own user and mount namespaces, over a scratch directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::sandbox::{idmap, HostFacts};
+use crate::store::Store;
+use crate::sys;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about a warn or fail.
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix,
+    }
+}
+
+/// Runs every check. `store` is where the store is (or would be).
+pub fn doctor(store: &Path) -> Vec<Check> {
+    let host = HostFacts::current();
+    let probe = probe_namespaces();
+    let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup()];
+    out.push(store_health(store));
+    out
+}
+
+/// What the probe child could do: (user namespace, kernel overlay with userxattr).
+struct Probe {
+    userns: Result<(), String>,
+    overlay: Result<(), String>,
+}
+
+const EXIT_MAPS: i32 = 10;
+const EXIT_OVERLAY: i32 = 11;
+
+fn probe_namespaces() -> Probe {
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return Probe {
+                userns: Err(format!("cannot create a scratch directory: {e}")),
+                overlay: Err("not probed".into()),
+            }
+        }
+    };
+    let dirs: Vec<PathBuf> = ["lower", "upper", "work"]
+        .iter()
+        .map(|d| scratch.path().join(d))
+        .collect();
+    for d in &dirs {
+        let _ = fs::create_dir(d);
+    }
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
+    let pid = match sys::clone_fork(flags) {
+        Ok(0) => sys::exit_now(child(uid, gid, &dirs)),
+        Ok(pid) => pid,
+        Err(e) => {
+            return Probe {
+                userns: Err(format!("clone(CLONE_NEWUSER): {e}")),
+                overlay: Err("needs a user namespace".into()),
+            }
+        }
+    };
+    let code = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()).ok())
+        .flatten()
+        .and_then(|(_, s)| s.exit_status())
+        .unwrap_or(-1);
+    match code {
+        0 => Probe {
+            userns: Ok(()),
+            overlay: Ok(()),
+        },
+        EXIT_MAPS => Probe {
+            userns: Err("the namespace was created but its id map could not be written".into()),
+            overlay: Err("needs a user namespace".into()),
+        },
+        EXIT_OVERLAY => Probe {
+            userns: Ok(()),
+            overlay: Err("the kernel refused an overlay with userxattr in a user namespace".into()),
+        },
+        other => Probe {
+            userns: Err(format!("the probe ended with status {other}")),
+            overlay: Err("not probed".into()),
+        },
+    }
+}
+
+/// In the probe child (single-threaded, in new user and mount namespaces).
+fn child(uid: u32, gid: u32, dirs: &[PathBuf]) -> i32 {
+    let maps = fs::write("/proc/self/setgroups", "deny")
+        .and_then(|_| fs::write("/proc/self/uid_map", format!("0 {uid} 1")))
+        .and_then(|_| fs::write("/proc/self/gid_map", format!("0 {gid} 1")));
+    if maps.is_err() {
+        return EXIT_MAPS;
+    }
+    use rustix::mount::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsopen, FsOpenFlags};
+    let ok = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).and_then(|fs| {
+        fsconfig_set_string(&fs, "lowerdir", &dirs[0])?;
+        fsconfig_set_string(&fs, "upperdir", &dirs[1])?;
+        fsconfig_set_string(&fs, "workdir", &dirs[2])?;
+        fsconfig_set_flag(&fs, "userxattr")?;
+        fsconfig_create(&fs)
+    });
+    if ok.is_err() {
+        return EXIT_OVERLAY;
+    }
+    0
+}
+
+fn userns(p: &Probe) -> Check {
+    match &p.userns {
+        Ok(()) => check(
+            "user namespaces",
+            Status::Ok,
+            "an unprivileged user namespace was created",
+            None,
+        ),
+        Err(why) => check(
+            "user namespaces",
+            Status::Fail,
+            why.clone(),
+            Some(
+                "allow them: `sysctl user.max_user_namespaces=15000`, on Debian/Ubuntu also \
+                 `sysctl kernel.unprivileged_userns_clone=1` and, where AppArmor restricts them, \
+                 `sysctl kernel.apparmor_restrict_unprivileged_userns=0`"
+                    .into(),
+            ),
+        ),
+    }
+}
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+fn overlay(p: &Probe) -> Check {
+    match &p.overlay {
+        Ok(()) => check("overlay", Status::Ok, "kernel overlayfs with userxattr works", None),
+        Err(why) if on_path("fuse-overlayfs") && Path::new("/dev/fuse").exists() => check(
+            "overlay",
+            Status::Warn,
+            format!("{why}; fuse-overlayfs will be used instead (slower)"),
+            Some("Linux 5.11 or later mounts overlayfs in a user namespace natively".into()),
+        ),
+        Err(why) => check(
+            "overlay",
+            Status::Fail,
+            why.clone(),
+            Some("use Linux 5.11 or later, or install fuse-overlayfs (and make /dev/fuse usable)".into()),
+        ),
+    }
+}
+
+fn subids(host: &HostFacts) -> Check {
+    const NAME: &str = "subordinate ids";
+    if host.uid == 0 {
+        return check(NAME, Status::Ok, "root: the whole id space is mapped", None);
+    }
+    let user = host.user.clone().unwrap_or_else(|| host.uid.to_string());
+    let fix = format!(
+        "apt install uidmap (newuidmap, newgidmap) and give {user} a range: \
+         `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}`"
+    );
+    let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+    let uids = idmap::parse_subid(&read(&host.subuid_file), host.user.as_deref(), host.uid);
+    let gids = idmap::parse_subid(&read(&host.subgid_file), host.user.as_deref(), host.gid);
+    match (host.newuidmap, uids, gids) {
+        (true, Some((us, un)), Some((gs, gn))) => check(
+            NAME,
+            Status::Ok,
+            format!("newuidmap present; uids {us}+{un}, gids {gs}+{gn}"),
+            None,
+        ),
+        (false, _, _) => check(
+            NAME,
+            Status::Warn,
+            "newuidmap/newgidmap not installed: one id is mapped, package scripts that change owners fail",
+            Some(fix),
+        ),
+        _ => check(
+            NAME,
+            Status::Warn,
+            format!("no range for {user} in /etc/subuid or /etc/subgid: one id is mapped"),
+            Some(fix),
+        ),
+    }
+}
+
+/// The caller's cgroup v2 directory, from /proc/self/cgroup and mountinfo.
+fn own_cgroup() -> Option<PathBuf> {
+    let cg = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if !right.starts_with("cgroup2 ") {
+            return None;
+        }
+        let f: Vec<&str> = left.split(' ').collect();
+        let inner = Path::new(&rel).strip_prefix(f.get(3)?).ok()?;
+        Some(Path::new(f.get(4)?).join(inner))
+    })
+}
+
+fn cgroup() -> Check {
+    const NAME: &str = "cgroup delegation";
+    let fix = Some(
+        "run karapace in a delegated cgroup, e.g. `systemd-run --user --scope -p Delegate=yes karapace ...`"
+            .to_string(),
+    );
+    let Some(dir) = own_cgroup() else {
+        return check(
+            NAME,
+            Status::Warn,
+            "no cgroup v2 hierarchy: resource limits will be refused",
+            fix,
+        );
+    };
+    let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok();
+    let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let have: Vec<&str> = controllers.split_whitespace().collect();
+    let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|c| !have.contains(c)).collect();
+    if writable && missing.is_empty() {
+        check(
+            NAME,
+            Status::Ok,
+            format!("{} is writable with cpu and memory", dir.display()),
+            None,
+        )
+    } else if !writable {
+        check(
+            NAME,
+            Status::Warn,
+            format!("{} is not writable: resource limits will be refused", dir.display()),
+            fix,
+        )
+    } else {
+        check(
+            NAME,
+            Status::Warn,
+            format!(
+                "{}: controllers {} not delegated: those limits will be refused",
+                dir.display(),
+                missing.join(", ")
+            ),
+            fix,
+        )
+    }
+}
+
+/// A quick look, not `verify-store`: the version, every record's layers and
+/// writable layer, every ref, leftovers of crashes.
+fn store_health(path: &Path) -> Check {
+    const NAME: &str = "store";
+    if !path.join("version").exists() {
+        return check(
+            NAME,
+            Status::Warn,
+            format!("no store at {} yet", path.display()),
+            Some("`karapace init` or the first `karapace build` creates it".into()),
+        );
+    }
+    let store = match Store::open(path) {
+        Ok(s) => s,
+        Err(e) => return check(NAME, Status::Fail, e.to_string(), Some("see `karapace migrate`".into())),
+    };
+    let mut problems = Vec::new();
+    match store.list_envs() {
+        Ok(envs) => {
+            for rec in envs {
+                let missing = rec
+                    .layers
+                    .iter()
+                    .chain(rec.snapshots.iter().map(|s| &s.layer))
+                    .filter(|l| crate::ObjectId::from_hex(l).is_none_or(|id| !store.has(crate::Kind::Layer, &id)))
+                    .count();
+                if missing > 0 {
+                    problems.push(format!("environment {} misses {missing} layer(s)", rec.display_name()));
+                }
+                if !crate::drift::upper_dir(&store, &rec.env_id).is_dir() {
+                    problems.push(format!("environment {} has no writable layer", rec.display_name()));
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    match store.list_refs("refs/") {
+        Ok(refs) => {
+            let broken = refs.iter().filter(|(_, id)| store.kind_of(id).is_none()).count();
+            if broken > 0 {
+                problems.push(format!("{broken} ref(s) point to missing objects"));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    if !problems.is_empty() {
+        return check(
+            NAME,
+            Status::Fail,
+            problems.join("; "),
+            Some("run `karapace verify-store` for every problem by name".into()),
+        );
+    }
+    let leftovers = fs::read_dir(store.path("tmp")).map(|d| d.count()).unwrap_or(0);
+    if leftovers > 0 {
+        return check(
+            NAME,
+            Status::Warn,
+            format!(
+                "{}: {leftovers} temporary file(s) in tmp/ (a crash's, or a running writer's)",
+                path.display()
+            ),
+            Some("`karapace gc` removes crash leftovers".into()),
+        );
+    }
+    check(
+        NAME,
+        Status::Ok,
+        format!("{}: records, layers and refs in place", path.display()),
+        None,
+    )
+}

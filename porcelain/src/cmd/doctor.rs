@@ -1,0 +1,73 @@
+//! doctor and migrate: the host's capabilities and the store's format.
+
+use libkp::care::Status;
+
+use crate::cli::{print_json, Ctx, Result};
+
+pub const DOCTOR_HELP: &str = "\
+Checks what this host and user can do, one line each, `ok`, `warn` or `fail`,
+with the fix below a warn or fail: user namespaces, overlayfs (the kernel's
+with userxattr, or fuse-overlayfs), newuidmap and a subordinate id range,
+cgroup v2 delegation (for resource limits) and the store (a quick check; see
+verify-store). Changes nothing; the probes run in a throw-away child process.
+
+Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
+--json: {\"ok\", \"checks\": [{\"name\", \"status\", \"detail\", \"fix\"}]}.
+";
+
+pub const MIGRATE_HELP: &str = "\
+Reports the store's format version and upgrades an older one in place. This
+build reads format 1, the first, so a format-1 store is up to date. A newer
+format (written by a newer Karapace) is refused and left untouched (exit 3).
+
+--json: {\"store\", \"found\", \"current\", \"upgraded\": [N...]}.
+";
+
+pub fn doctor(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
+    if let Some(arg) = p.next()? {
+        return Err(arg.unexpected().into());
+    }
+    let checks = libkp::care::doctor(&ctx.store_path()?);
+    let ok = checks.iter().all(|c| c.status != Status::Fail);
+    if ctx.globals.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "status": c.status.as_str(), "detail": c.detail, "fix": c.fix}))
+            .collect();
+        print_json(&serde_json::json!({"ok": ok, "checks": list}))?;
+    } else {
+        for c in &checks {
+            println!("{:<4}  {}: {}", c.status.as_str(), c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("      fix: {fix}");
+            }
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+pub fn migrate(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
+    if let Some(arg) = p.next()? {
+        return Err(arg.unexpected().into());
+    }
+    let path = ctx.store_path()?;
+    let r = libkp::care::migrate(&path)?;
+    if ctx.globals.json {
+        print_json(&serde_json::json!({
+            "store": path,
+            "found": r.found,
+            "current": libkp::care::CURRENT,
+            "upgraded": r.upgraded,
+        }))?;
+    } else if r.upgraded.is_empty() {
+        println!("{}: store format {}, up to date", path.display(), r.found);
+    } else {
+        println!(
+            "{}: store format {} upgraded to {}",
+            path.display(),
+            r.found,
+            libkp::care::CURRENT
+        );
+    }
+    Ok(0)
+}
