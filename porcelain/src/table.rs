@@ -234,6 +234,14 @@ pub static COMMANDS: &[Command] = &[
         needs_store: false,
         run: cmd::doctor::migrate,
     },
+    Command {
+        name: "export",
+        summary: "Export an environment's drift or whole filesystem (dir or tar)",
+        args: "[--full] ENV DIR|FILE.tar",
+        help: cmd::export::HELP,
+        needs_store: true,
+        run: cmd::export::run,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {

@@ -4,9 +4,11 @@
 //! (`export`). See docs/environments.md, "Drift".
 
 mod diff;
+mod export;
 mod snapshot;
 
 pub use diff::{diff, Change, Status};
+pub use export::{export, ExportFormat, ExportOptions, ExportReport};
 pub use snapshot::{commit, find_snapshot, recover, restore, CommitReport};
 
 use std::fs::{self, File};

@@ -132,7 +132,7 @@ pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
     write_dir_as(store, dir, None)
 }
 
-fn write_dir_as(store: &Store, dir: &Path, ids: Option<IdShift>) -> Result<WriteReport> {
+pub(crate) fn write_dir_as(store: &Store, dir: &Path, ids: Option<IdShift>) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
         return Err(Error::Unsupported {

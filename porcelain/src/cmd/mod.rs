@@ -29,5 +29,6 @@ pub mod completions;
 pub mod diff;
 pub mod doctor;
 pub mod exec;
+pub mod export;
 pub mod snapshot;
 pub mod stop;
