@@ -36,10 +36,7 @@ impl CStrArray {
     pub fn new(items: Vec<CString>) -> CStrArray {
         let mut ptrs: Vec<*const libc::c_char> = items.iter().map(|s| s.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        CStrArray {
-            _owned: items,
-            ptrs,
-        }
+        CStrArray { _owned: items, ptrs }
     }
 }
 
@@ -165,11 +162,7 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     unsafe {
         let mut info: libc::signalfd_siginfo = std::mem::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        let n = libc::read(
-            fd.as_raw_fd(),
-            (&mut info as *mut libc::signalfd_siginfo).cast(),
-            size,
-        );
+        let n = libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size);
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::WouldBlock {
@@ -239,11 +232,7 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Resul
 
 /// Brings the loopback interface of the current network namespace up.
 pub fn loopback_up() -> io::Result<()> {
-    let sock = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )?;
+    let sock = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
     // SAFETY: ifreq is plain data; we write the NUL-terminated name "lo" into its
     // 16-byte name field and let SIOCGIFFLAGS/SIOCSIFFLAGS read and write it.
     unsafe {

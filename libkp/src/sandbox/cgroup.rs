@@ -22,21 +22,17 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 }
 
 fn refuse(reason: impl Into<String>) -> Error {
-    Error::Limits {
-        reason: reason.into(),
-    }
+    Error::Limits { reason: reason.into() }
 }
 
 /// The caller's cgroup v2 directory, from /proc/self/cgroup and mountinfo.
 fn own_cgroup() -> Result<PathBuf> {
-    let cg = fs::read_to_string("/proc/self/cgroup")
-        .map_err(Error::setup("read", "/proc/self/cgroup"))?;
+    let cg = fs::read_to_string("/proc/self/cgroup").map_err(Error::setup("read", "/proc/self/cgroup"))?;
     let rel = cg
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .ok_or_else(|| refuse("this process is in no cgroup v2 hierarchy"))?;
-    let info = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(Error::setup("read", "/proc/self/mountinfo"))?;
+    let info = fs::read_to_string("/proc/self/mountinfo").map_err(Error::setup("read", "/proc/self/mountinfo"))?;
     for line in info.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
@@ -45,10 +41,7 @@ fn own_cgroup() -> Result<PathBuf> {
             continue;
         }
         let f: Vec<&str> = left.split(' ').collect();
-        let (root, mount_point) = (
-            f.get(3).copied().unwrap_or("/"),
-            f.get(4).copied().unwrap_or("/"),
-        );
+        let (root, mount_point) = (f.get(3).copied().unwrap_or("/"), f.get(4).copied().unwrap_or("/"));
         let Ok(inner) = Path::new(rel).strip_prefix(root) else {
             continue;
         };
@@ -66,10 +59,7 @@ pub fn prepare(limits: &Limits) -> Result<Option<CgroupPlan>> {
     let mut need = Vec::new();
     if let Some(shares) = limits.cpu_shares {
         need.push("cpu");
-        settings.push((
-            "cpu.weight".to_string(),
-            shares_to_weight(shares).to_string(),
-        ));
+        settings.push(("cpu.weight".to_string(), shares_to_weight(shares).to_string()));
     }
     if let Some(mb) = limits.memory_mb {
         if mb == 0 {
@@ -104,13 +94,8 @@ pub fn prepare(limits: &Limits) -> Result<Option<CgroupPlan>> {
         .collect();
     if !missing.is_empty() {
         let p = parent.join("cgroup.subtree_control");
-        fs::write(&p, missing.join(" ")).map_err(|e| {
-            refuse(format!(
-                "cannot enable {} in {}: {e}",
-                missing.join(" "),
-                p.display()
-            ))
-        })?;
+        fs::write(&p, missing.join(" "))
+            .map_err(|e| refuse(format!("cannot enable {} in {}: {e}", missing.join(" "), p.display())))?;
     }
     Ok(Some(CgroupPlan { parent, settings }))
 }

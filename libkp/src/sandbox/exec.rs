@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount_change,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MountPropagationFlags, UnmountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount_change, FsMountFlags, FsOpenFlags,
+    MountAttrFlags, MountPropagationFlags, UnmountFlags,
 };
 use rustix::process::{Pid, Signal};
 
@@ -105,8 +105,7 @@ pub fn run(plan: &Plan) -> Result<i32> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::setup("pipe", "")(e.into()))
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::setup("pipe", "")(e.into()))
 }
 
 fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> Result<i32> {
@@ -125,10 +124,7 @@ fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> 
     let child = Pid::from_raw(pid).expect("clone returned a positive pid");
     let outside = || -> Result<Option<PathBuf>> {
         idmap::write(pid, &plan.idmap)?;
-        plan.cgroup
-            .as_ref()
-            .map(|cg| cgroup::enter(cg, pid))
-            .transpose()
+        plan.cgroup.as_ref().map(|cg| cgroup::enter(cg, pid)).transpose()
     };
     let cgroup_dir = match outside() {
         Ok(dir) => dir,
@@ -144,14 +140,10 @@ fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> 
     let _ = File::from(err_r).read_to_end(&mut msg);
     let status = if !msg.is_empty() {
         let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
-        Err(Error::Inside(
-            String::from_utf8_lossy(&msg).trim_end().to_string(),
-        ))
+        Err(Error::Inside(String::from_utf8_lossy(&msg).trim_end().to_string()))
     } else {
         match pty {
-            Some(pty) => {
-                tty::relay(pty, child, set).map_err(Error::setup("relay terminal", "/dev/ptmx"))
-            }
+            Some(pty) => tty::relay(pty, child, set).map_err(Error::setup("relay terminal", "/dev/ptmx")),
             None => Ok(init::supervise(child, set, false)),
         }
     };
@@ -206,14 +198,7 @@ fn write_all(fd: &OwnedFd, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// The command's process: restore what the sandbox changed, then exec.
-fn command(
-    plan: &Plan,
-    p: &Prepared,
-    err: &OwnedFd,
-    old: &SigSet,
-    umask: Mode,
-    slave: Option<&OwnedFd>,
-) -> ! {
+fn command(plan: &Plan, p: &Prepared, err: &OwnedFd, old: &SigSet, umask: Mode, slave: Option<&OwnedFd>) -> ! {
     let _ = sys::set_signal_mask(old);
     sys::default_signal(libc::SIGPIPE);
     rustix::process::umask(umask);
@@ -246,9 +231,7 @@ fn command(
     }
     let (code, reason) = match last.or(denied) {
         Some(e) => (126, e.to_string()),
-        None if p.candidates.len() == 1 && p.name.contains('/') => {
-            (127, "No such file or directory".to_string())
-        }
+        None if p.candidates.len() == 1 && p.name.contains('/') => (127, "No such file or directory".to_string()),
         None => (127, "command not found".to_string()),
     };
     let msg = format!("kp-sandbox: {}: {reason}\n", p.name);
@@ -261,11 +244,8 @@ fn setup(plan: &Plan) -> Result<()> {
         sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
     }
     // Our mounts must not propagate back to the host, nor the host's to us.
-    mount_change(
-        "/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(|e| Error::setup("make mounts private", "/")(e.into()))?;
+    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(|e| Error::setup("make mounts private", "/")(e.into()))?;
     let root = overlay::mount_root(&plan.root)?;
     for m in &plan.mounts {
         mount_one(&root, m)?;
@@ -273,18 +253,15 @@ fn setup(plan: &Plan) -> Result<()> {
     rustix::process::fchdir(&root).map_err(|e| Error::setup("chdir", "new root")(e.into()))?;
     // pivot_root(".", ".") stacks the old root under the new one; detaching it
     // leaves the new root alone, without a directory for the old one.
-    rustix::process::pivot_root(".", ".")
-        .map_err(|e| Error::setup("pivot_root", "new root")(e.into()))?;
-    rustix::mount::unmount(".", UnmountFlags::DETACH)
-        .map_err(|e| Error::setup("detach old root", "/")(e.into()))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| Error::setup("pivot_root", "new root")(e.into()))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(|e| Error::setup("detach old root", "/")(e.into()))?;
     rustix::process::chdir("/").map_err(|e| Error::setup("chdir", "/")(e.into()))?;
     rustix::system::sethostname(plan.hostname.as_bytes())
         .map_err(|e| Error::setup("sethostname", &plan.hostname)(e.into()))?;
     if plan.loopback {
         sys::loopback_up().map_err(Error::setup("bring up", "lo"))?;
     }
-    rustix::thread::set_no_new_privs(true)
-        .map_err(|e| Error::setup("no_new_privs", "")(e.into()))?;
+    rustix::thread::set_no_new_privs(true).map_err(|e| Error::setup("no_new_privs", "")(e.into()))?;
     Ok(())
 }
 
@@ -327,12 +304,7 @@ fn ensure_dir(root: &OwnedFd, rel: &Path, mode: u32) -> rustix::io::Result<Owned
 }
 
 /// The mount point for `dst`, created when missing unless `missing` says skip.
-fn mount_point(
-    root: &OwnedFd,
-    dst: &Path,
-    kind: Kind,
-    missing: Missing,
-) -> Result<Option<OwnedFd>> {
+fn mount_point(root: &OwnedFd, dst: &Path, kind: Kind, missing: Missing) -> Result<Option<OwnedFd>> {
     let r = rel(dst);
     let fail = |e: Errno| Error::setup("create mount point", dst)(e.into());
     match open_in(root, r, OFlags::empty()) {
@@ -344,8 +316,7 @@ fn mount_point(
     match kind {
         Kind::Dir => ensure_dir(root, r, 0o755).map_err(fail)?,
         Kind::File => {
-            let parent =
-                ensure_dir(root, r.parent().unwrap_or(Path::new("")), 0o755).map_err(fail)?;
+            let parent = ensure_dir(root, r.parent().unwrap_or(Path::new("")), 0o755).map_err(fail)?;
             let name = r.file_name().unwrap_or_default();
             let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
             match rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o644)) {
@@ -359,19 +330,12 @@ fn mount_point(
 }
 
 /// A fresh kernel file system, detached, with `options` set.
-fn new_fs(
-    fstype: &str,
-    options: &[(&str, Option<&str>)],
-    attrs: MountAttrFlags,
-    dst: &Path,
-) -> Result<OwnedFd> {
+fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: MountAttrFlags, dst: &Path) -> Result<OwnedFd> {
     let step = |what: &'static str| move |e: Errno| Error::setup(what, dst)(e.into());
     let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(step("open file system for"))?;
     for (key, value) in options {
         match value {
-            Some(v) => {
-                fsconfig_set_string(&fs, *key, *v).map_err(step("configure file system for"))?
-            }
+            Some(v) => fsconfig_set_string(&fs, *key, *v).map_err(step("configure file system for"))?,
             None => fsconfig_set_flag(&fs, *key).map_err(step("configure file system for"))?,
         }
     }
@@ -383,14 +347,8 @@ fn mount_one(root: &OwnedFd, m: &Mount) -> Result<()> {
     let nosuid = MountAttrFlags::MOUNT_ATTR_NOSUID;
     let (mnt, dst, kind, missing) = match m {
         Mount::Proc { dst } => {
-            let attrs =
-                nosuid | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC;
-            (
-                new_fs("proc", &[], attrs, dst)?,
-                dst,
-                Kind::Dir,
-                Missing::Create,
-            )
+            let attrs = nosuid | MountAttrFlags::MOUNT_ATTR_NODEV | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+            (new_fs("proc", &[], attrs, dst)?, dst, Kind::Dir, Missing::Create)
         }
         Mount::Tmpfs { dst, mode } => {
             let mode = format!("{mode:o}");
@@ -409,12 +367,7 @@ fn mount_one(root: &OwnedFd, m: &Mount) -> Result<()> {
                 ("mode", Some("0620")),
             ];
             let attrs = nosuid | MountAttrFlags::MOUNT_ATTR_NOEXEC;
-            (
-                new_fs("devpts", &opts, attrs, dst)?,
-                dst,
-                Kind::Dir,
-                Missing::Create,
-            )
+            (new_fs("devpts", &opts, attrs, dst)?, dst, Kind::Dir, Missing::Create)
         }
         Mount::Mkdir { dst, mode } => {
             ensure_dir(root, rel(dst), *mode).map_err(|e| Error::setup("mkdir", dst)(e.into()))?;
@@ -424,11 +377,7 @@ fn mount_one(root: &OwnedFd, m: &Mount) -> Result<()> {
             let r = rel(dst);
             let parent = ensure_dir(root, r.parent().unwrap_or(Path::new("")), 0o755)
                 .map_err(|e| Error::setup("mkdir", dst)(e.into()))?;
-            match rustix::fs::symlinkat(
-                target.as_path(),
-                &parent,
-                r.file_name().unwrap_or_default(),
-            ) {
+            match rustix::fs::symlinkat(target.as_path(), &parent, r.file_name().unwrap_or_default()) {
                 Ok(()) | Err(Errno::EXIST) => return Ok(()),
                 Err(e) => return Err(Error::setup("symlink", dst)(e.into())),
             }

@@ -59,8 +59,7 @@ impl HostFacts {
             subuid_file: "/etc/subuid".into(),
             subgid_file: "/etc/subgid".into(),
             newuidmap: (on_path("newuidmap") && on_path("newgidmap"))
-                || (Path::new("/usr/bin/newuidmap").exists()
-                    && Path::new("/usr/bin/newgidmap").exists()),
+                || (Path::new("/usr/bin/newuidmap").exists() && Path::new("/usr/bin/newgidmap").exists()),
             dev_dir: "/dev".into(),
             x11_dir: "/tmp/.X11-unix".into(),
             share_dirs: [
@@ -144,15 +143,10 @@ fn host_err(switch: &'static str, reason: impl Into<String>) -> Error {
 
 /// A host socket for `switch`: it must exist and be a socket.
 fn socket(switch: &'static str, path: &Path) -> Result<PathBuf> {
-    let real =
-        fs::canonicalize(path).map_err(|e| host_err(switch, format!("{}: {e}", path.display())))?;
-    let meta =
-        fs::metadata(&real).map_err(|e| host_err(switch, format!("{}: {e}", real.display())))?;
+    let real = fs::canonicalize(path).map_err(|e| host_err(switch, format!("{}: {e}", path.display())))?;
+    let meta = fs::metadata(&real).map_err(|e| host_err(switch, format!("{}: {e}", real.display())))?;
     if !meta.file_type().is_socket() {
-        return Err(host_err(
-            switch,
-            format!("{} is not a socket", real.display()),
-        ));
+        return Err(host_err(switch, format!("{} is not a socket", real.display())));
     }
     Ok(real)
 }
@@ -173,24 +167,17 @@ pub fn integrate(sw: &HostSwitches, net: Net, host: &HostFacts) -> Result<Integr
     let mut out = Integration::default();
     let rt = Path::new(RUNTIME_DIR);
     if sw.home {
-        let home = host
-            .var("HOME")
-            .ok_or_else(|| host_err("home", "HOME is not set"))?;
-        let real = fs::canonicalize(home)
-            .map_err(|e| host_err("home", format!("{}: {e}", Path::new(home).display())))?;
+        let home = host.var("HOME").ok_or_else(|| host_err("home", "HOME is not set"))?;
+        let real =
+            fs::canonicalize(home).map_err(|e| host_err("home", format!("{}: {e}", Path::new(home).display())))?;
         if !real.is_dir() || real == Path::new("/") {
-            return Err(host_err(
-                "home",
-                format!("{} is not a home directory", real.display()),
-            ));
+            return Err(host_err("home", format!("{} is not a home directory", real.display())));
         }
         out.bind(real.clone(), real.clone(), false, Kind::Dir);
         out.home = Some(real);
     }
     if sw.wayland {
-        let name = host
-            .var("WAYLAND_DISPLAY")
-            .unwrap_or(OsStr::new("wayland-0"));
+        let name = host.var("WAYLAND_DISPLAY").unwrap_or(OsStr::new("wayland-0"));
         let src = socket("wayland", &runtime_path("wayland", host, name)?)?;
         out.bind(src, rt.join("wayland-0"), true, Kind::File);
         out.set("WAYLAND_DISPLAY", "wayland-0");
@@ -208,28 +195,16 @@ pub fn integrate(sw: &HostSwitches, net: Net, host: &HostFacts) -> Result<Integr
             .ok_or_else(|| host_err("x11", format!("DISPLAY={d} is not a local display (:N)")))?;
         let sock = format!("X{number}");
         let src = socket("x11", &host.x11_dir.join(&sock))?;
-        out.bind(
-            src,
-            Path::new("/tmp/.X11-unix").join(&sock),
-            true,
-            Kind::File,
-        );
+        out.bind(src, Path::new("/tmp/.X11-unix").join(&sock), true, Kind::File);
         out.set("DISPLAY", format!(":{number}"));
-        if let Some(xauth) = host
-            .var("XAUTHORITY")
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-        {
-            let real = fs::canonicalize(&xauth)
-                .map_err(|e| host_err("x11", format!("{}: {e}", xauth.display())))?;
+        if let Some(xauth) = host.var("XAUTHORITY").map(PathBuf::from).filter(|p| p.is_file()) {
+            let real = fs::canonicalize(&xauth).map_err(|e| host_err("x11", format!("{}: {e}", xauth.display())))?;
             out.bind(real, rt.join("Xauthority"), true, Kind::File);
             out.set("XAUTHORITY", rt.join("Xauthority"));
         }
     }
     if sw.pipewire {
-        let name = host
-            .var("PIPEWIRE_REMOTE")
-            .unwrap_or(OsStr::new("pipewire-0"));
+        let name = host.var("PIPEWIRE_REMOTE").unwrap_or(OsStr::new("pipewire-0"));
         let src = socket("pipewire", &runtime_path("pipewire", host, name)?)?;
         out.bind(src, rt.join("pipewire-0"), true, Kind::File);
     }
@@ -273,10 +248,7 @@ pub fn integrate(sw: &HostSwitches, net: Net, host: &HostFacts) -> Result<Integr
         if !path.as_os_str().is_empty() {
             let src = socket("dbus-session", &path)?;
             out.bind(src, rt.join("bus"), true, Kind::File);
-            out.set(
-                "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={RUNTIME_DIR}/bus"),
-            );
+            out.set("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={RUNTIME_DIR}/bus"));
         }
     }
     if sw.ssh_agent {
@@ -329,10 +301,7 @@ pub fn integrate(sw: &HostSwitches, net: Net, host: &HostFacts) -> Result<Integr
     if sw.fonts {
         let dirs: Vec<_> = host.share_dirs.iter().filter(|d| d.is_dir()).collect();
         if dirs.is_empty() {
-            return Err(host_err(
-                "fonts",
-                "no font, icon or theme directory on this host",
-            ));
+            return Err(host_err("fonts", "no font, icon or theme directory on this host"));
         }
         for d in dirs {
             out.bind(d.clone(), d.clone(), true, Kind::Dir);
@@ -394,9 +363,7 @@ mod tests {
         let i = integrate(&sw, Net::None, &h).unwrap();
         assert_eq!(i.env, vec![("WAYLAND_DISPLAY".into(), "wayland-0".into())]);
         match &i.mounts[..] {
-            [Mount::Bind {
-                src, dst, ro: true, ..
-            }] => {
+            [Mount::Bind { src, dst, ro: true, .. }] => {
                 assert_eq!(src, &fs::canonicalize(rt.join("wl-1")).unwrap());
                 assert_eq!(dst, Path::new("/run/user/0/wayland-0"));
             }
@@ -408,8 +375,7 @@ mod tests {
     fn refusals_name_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let mut h = HostFacts::for_tests(dir.path());
-        let err =
-            |sw: HostSwitches, h: &HostFacts| integrate(&sw, Net::None, h).unwrap_err().to_string();
+        let err = |sw: HostSwitches, h: &HostFacts| integrate(&sw, Net::None, h).unwrap_err().to_string();
         assert!(err(
             HostSwitches {
                 ssh_agent: true,
@@ -475,9 +441,6 @@ mod tests {
         )
         .unwrap();
         let dsts: Vec<_> = i.mounts.iter().map(|m| m.dst().to_path_buf()).collect();
-        assert_eq!(
-            dsts,
-            vec![PathBuf::from("/dev/dri"), PathBuf::from("/dev/nvidiactl")]
-        );
+        assert_eq!(dsts, vec![PathBuf::from("/dev/dri"), PathBuf::from("/dev/nvidiactl")]);
     }
 }

@@ -119,11 +119,7 @@ pub fn choose(mode: UidMapMode, host: &HostFacts) -> Result<IdMap> {
         (Some(u), Some(g)) if helpers => Ok(IdMap {
             uid: with_range(host.uid, u),
             gid: with_range(host.gid, g),
-            via: if host.uid == 0 {
-                MapVia::Direct
-            } else {
-                MapVia::Helper
-            },
+            via: if host.uid == 0 { MapVia::Direct } else { MapVia::Helper },
             setgroups: true,
         }),
         _ if mode == UidMapMode::Auto => Ok(single(host.uid, host.gid)),
@@ -168,11 +164,7 @@ pub fn write(pid: i32, map: &IdMap) -> Result<()> {
                 let mut cmd = Command::new(helper);
                 cmd.arg(pid.to_string());
                 for r in ranges {
-                    cmd.args([
-                        r.inside.to_string(),
-                        r.outside.to_string(),
-                        r.count.to_string(),
-                    ]);
+                    cmd.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
                 }
                 let out = cmd.output().map_err(Error::setup("run", helper))?;
                 if !out.status.success() {
@@ -197,16 +189,9 @@ mod tests {
     #[test]
     fn subid_lookup_by_name_or_id() {
         let text = "alice:100000:65536\n1001:200000:1000\nbob:1:0\n";
-        assert_eq!(
-            parse_subid(text, Some("alice"), 1000),
-            Some((100000, 65536))
-        );
+        assert_eq!(parse_subid(text, Some("alice"), 1000), Some((100000, 65536)));
         assert_eq!(parse_subid(text, Some("carol"), 1001), Some((200000, 1000)));
-        assert_eq!(
-            parse_subid(text, Some("bob"), 1002),
-            None,
-            "empty range is no range"
-        );
+        assert_eq!(parse_subid(text, Some("bob"), 1002), None, "empty range is no range");
         assert_eq!(parse_subid("garbage\n", Some("alice"), 1), None);
     }
 
@@ -229,25 +214,15 @@ mod tests {
         assert_eq!(m.via, MapVia::Helper);
         assert_eq!(map_text(&m.uid), "0 1000 1\n1 100000 65536\n");
         let h = facts(dir.path(), 1000, false);
-        assert_eq!(
-            choose(UidMapMode::Auto, &h).unwrap().uid.len(),
-            1,
-            "no helper: single"
-        );
-        assert!(matches!(
-            choose(UidMapMode::Subuid, &h),
-            Err(Error::IdMap { .. })
-        ));
+        assert_eq!(choose(UidMapMode::Auto, &h).unwrap().uid.len(), 1, "no helper: single");
+        assert!(matches!(choose(UidMapMode::Subuid, &h), Err(Error::IdMap { .. })));
     }
 
     #[test]
     fn single_and_root() {
         let dir = tempfile::tempdir().unwrap();
         let m = choose(UidMapMode::Auto, &facts(dir.path(), 1000, true)).unwrap();
-        assert_eq!(
-            (map_text(&m.uid), m.setgroups),
-            ("0 1000 1\n".to_string(), false)
-        );
+        assert_eq!((map_text(&m.uid), m.setgroups), ("0 1000 1\n".to_string(), false));
         assert!(matches!(
             choose(UidMapMode::Subuid, &facts(dir.path(), 1000, true)),
             Err(Error::IdMap { .. })

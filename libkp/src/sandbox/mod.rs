@@ -148,10 +148,7 @@ pub enum Error {
     #[error("device policy: {} is a device or under /dev; devices come in only through --gpu and --audio", path.display())]
     Device { path: PathBuf },
     #[error("--{switch}: {reason}")]
-    Host {
-        switch: &'static str,
-        reason: String,
-    },
+    Host { switch: &'static str, reason: String },
     #[error("environment policy: {name}: {reason}")]
     Env { name: String, reason: String },
     #[error("resource limits refused: {reason}")]
@@ -179,10 +176,7 @@ fn show_paths(paths: &[PathBuf]) -> String {
 }
 
 impl Error {
-    pub(crate) fn setup(
-        step: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> Error {
+    pub(crate) fn setup(step: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::Setup { step, path, source }
     }

@@ -16,8 +16,8 @@ use std::process::Command;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
-    open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree, FsMountFlags,
+    FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
 
 use super::plan::RootMount;
@@ -52,22 +52,13 @@ pub fn clone_tree(src: &Path, ro: bool) -> io::Result<OwnedFd> {
         | OpenTreeFlags::AT_RECURSIVE;
     let mnt = open_tree(&fd, "", flags)?;
     if ro {
-        sys::mount_setattr(
-            mnt.as_fd(),
-            MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64,
-            true,
-        )?;
+        sys::mount_setattr(mnt.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64, true)?;
     }
     Ok(mnt)
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io::Error::from)
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(io::Error::from)
 }
 
 /// Mounts the root and returns an O_PATH descriptor of it.
@@ -80,12 +71,8 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             let fd = open_dir(src).map_err(Error::setup("open root", src))?;
             // Read-only before anything is mounted on it, so a missing mount
             // point is an error rather than a write into the caller's directory.
-            sys::mount_setattr(
-                fd.as_fd(),
-                MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64,
-                false,
-            )
-            .map_err(Error::setup("make read-only", src))?;
+            sys::mount_setattr(fd.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64, false)
+                .map_err(Error::setup("make read-only", src))?;
             Ok(fd)
         }
         RootMount::Overlay {
@@ -97,11 +84,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             let target = work.join("root");
             match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => {
-                    return Err(Error::setup("create overlay mount point", &target)(
-                        e.into(),
-                    ))
-                }
+                Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
             }
             let kernel = match driver {
                 OverlayDriver::Fuse => None,
@@ -109,9 +92,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             };
             match kernel {
                 Some(Ok(())) => {}
-                Some(Err(e)) if *driver == OverlayDriver::Kernel || !fuse_available() => {
-                    return Err(e)
-                }
+                Some(Err(e)) if *driver == OverlayDriver::Kernel || !fuse_available() => return Err(e),
                 _ => mount_fuse(lowers, upper, work, &target)?,
             }
             open_dir(&target).map_err(Error::setup("open root", target))
@@ -121,15 +102,12 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
 
 /// Escapes a path for overlayfs' colon-separated `lowerdir` list.
 fn escape_lower(p: &Path) -> String {
-    p.to_string_lossy()
-        .replace('\\', "\\\\")
-        .replace(':', "\\:")
+    p.to_string_lossy().replace('\\', "\\\\").replace(':', "\\:")
 }
 
 fn mount_kernel(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     let step = |what: &'static str| Error::setup(what, target);
-    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(|e| step("open overlayfs for")(e.into()))?;
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| step("open overlayfs for")(e.into()))?;
     // `lowerdir+` (Linux 6.8) takes one layer per call, so neither the page-size
     // limit of the joined option nor `:` and `,` in paths get in the way.
     let mut one_by_one = true;
@@ -148,10 +126,8 @@ fn mount_kernel(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
         fsconfig_set_string(&fs, "lowerdir", joined.join(":"))
             .map_err(|e| Error::setup("overlay lowerdir", &lowers[0])(e.into()))?;
     }
-    fsconfig_set_string(&fs, "upperdir", upper)
-        .map_err(|e| Error::setup("overlay upperdir", upper)(e.into()))?;
-    fsconfig_set_string(&fs, "workdir", work)
-        .map_err(|e| Error::setup("overlay workdir", work)(e.into()))?;
+    fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| Error::setup("overlay upperdir", upper)(e.into()))?;
+    fsconfig_set_string(&fs, "workdir", work).map_err(|e| Error::setup("overlay workdir", work)(e.into()))?;
     fsconfig_set_flag(&fs, "userxattr").map_err(|e| step("overlay userxattr for")(e.into()))?;
     fsconfig_create(&fs).map_err(|e| step("create overlay for")(e.into()))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
@@ -176,10 +152,9 @@ fn mount_fuse(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> R
     );
     if let Err(e) = std::fs::create_dir(work.join("fuse")) {
         if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(Error::setup(
-                "create fuse-overlayfs work directory",
-                work.join("fuse"),
-            )(e));
+            return Err(Error::setup("create fuse-overlayfs work directory", work.join("fuse"))(
+                e,
+            ));
         }
     }
     // fuse-overlayfs daemonises once mounted; the daemon stays in our PID

@@ -130,7 +130,8 @@ pub struct Plan {
     pub cgroup: Option<CgroupPlan>,
     pub root: RootMount,
     pub mounts: Vec<Mount>,
-    /// Whether the root mount is made read-only once everything is mounted on it.
+    /// Whether the root mount is made read-only (before anything is mounted on
+    /// it, so a missing mount point fails instead of writing into the directory).
     pub read_only_root: bool,
     pub hostname: String,
     /// Bring `lo` up in the new network namespace.
@@ -171,10 +172,7 @@ fn check_hostname(name: &str) -> Result<()> {
 fn existing_dir(path: &Path, what: &str) -> Result<PathBuf> {
     let real = std::fs::canonicalize(path).map_err(Error::setup("resolve", path))?;
     if !real.is_dir() {
-        return Err(invalid(
-            format!("{what} {}", path.display()),
-            "not a directory",
-        ));
+        return Err(invalid(format!("{what} {}", path.display()), "not a directory"));
     }
     Ok(real)
 }
@@ -184,17 +182,11 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
     if req.argv.is_empty() {
         return Err(invalid("command", "no command given"));
     }
-    let hostname = req
-        .hostname
-        .clone()
-        .unwrap_or_else(|| "karapace".to_string());
+    let hostname = req.hostname.clone().unwrap_or_else(|| "karapace".to_string());
     check_hostname(&hostname)?;
     let cwd = req.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     if !cwd.is_absolute() {
-        return Err(invalid(
-            format!("--cwd {}", cwd.display()),
-            "must be an absolute path",
-        ));
+        return Err(invalid(format!("--cwd {}", cwd.display()), "must be an absolute path"));
     }
     let (root, read_only_root) = match &req.root {
         Root::Dir(dir) => (
@@ -203,25 +195,15 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
             },
             true,
         ),
-        Root::Overlay {
-            lowers,
-            upper,
-            work,
-        } => {
+        Root::Overlay { lowers, upper, work } => {
             if lowers.is_empty() {
-                return Err(invalid(
-                    "--lower",
-                    "an overlay needs at least one lower directory",
-                ));
+                return Err(invalid("--lower", "an overlay needs at least one lower directory"));
             }
             let lowers = lowers
                 .iter()
                 .map(|l| existing_dir(l, "--lower"))
                 .collect::<Result<Vec<_>>>()?;
-            let (upper, work) = (
-                existing_dir(upper, "--upper")?,
-                existing_dir(work, "--work")?,
-            );
+            let (upper, work) = (existing_dir(upper, "--upper")?, existing_dir(work, "--work")?);
             if upper.starts_with(&work) || work.starts_with(&upper) {
                 return Err(invalid(
                     "--upper and --work",
@@ -255,9 +237,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
     let integration = host::integrate(&req.host, req.net, host)?;
 
     let mut mounts = vec![
-        Mount::Proc {
-            dst: "/proc".into(),
-        },
+        Mount::Proc { dst: "/proc".into() },
         Mount::Tmpfs {
             dst: "/dev".into(),
             mode: 0o755,
@@ -273,9 +253,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
             missing: Missing::Create,
         });
     }
-    mounts.push(Mount::Devpts {
-        dst: "/dev/pts".into(),
-    });
+    mounts.push(Mount::Devpts { dst: "/dev/pts".into() });
     for (target, link) in [
         ("pts/ptmx", "ptmx"),
         ("/proc/self/fd", "fd"),
@@ -331,10 +309,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
         });
     }
 
-    let home = integration
-        .home
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/root"));
+    let home = integration.home.clone().unwrap_or_else(|| PathBuf::from("/root"));
     let base = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOME".into(), home.into_os_string()),
@@ -365,10 +340,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
 /// as-is when plain, else double-quoted with C escapes (as git quotes paths).
 pub fn quote(s: &OsStr) -> String {
     let bytes = s.as_bytes();
-    let plain = !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    let plain = !bytes.is_empty() && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
     if plain {
         return String::from_utf8_lossy(bytes).into_owned();
     }
@@ -406,15 +378,7 @@ impl fmt::Display for Plan {
         for r in &self.idmap.gid {
             writeln!(f, "gidmap {} {} {} {via}", r.inside, r.outside, r.count)?;
         }
-        writeln!(
-            f,
-            "setgroups {}",
-            if self.idmap.setgroups {
-                "allow"
-            } else {
-                "deny"
-            }
-        )?;
+        writeln!(f, "setgroups {}", if self.idmap.setgroups { "allow" } else { "deny" })?;
         if let Some(cg) = &self.cgroup {
             for (k, v) in &cg.settings {
                 writeln!(f, "cgroup {} {k} {v}", q(&cg.parent))?;
@@ -434,6 +398,9 @@ impl fmt::Display for Plan {
                 }
                 writeln!(f)?;
             }
+        }
+        if self.read_only_root {
+            writeln!(f, "remount-ro /")?;
         }
         for m in &self.mounts {
             match m {
@@ -455,16 +422,9 @@ impl fmt::Display for Plan {
                     q(dst),
                     if *ro { "ro" } else { "rw" },
                     if *kind == Kind::Dir { "dir" } else { "file" },
-                    if *missing == Missing::Create {
-                        "create"
-                    } else {
-                        "skip"
-                    },
+                    if *missing == Missing::Create { "create" } else { "skip" },
                 )?,
             }
-        }
-        if self.read_only_root {
-            writeln!(f, "remount-ro /")?;
         }
         writeln!(f, "pivot-root")?;
         writeln!(f, "hostname {}", self.hostname)?;
@@ -514,12 +474,7 @@ mod tests {
             ]
         );
         assert!(p.loopback && p.read_only_root);
-        assert_eq!(
-            p.mounts[0],
-            Mount::Proc {
-                dst: "/proc".into()
-            }
-        );
+        assert_eq!(p.mounts[0], Mount::Proc { dst: "/proc".into() });
         assert_eq!(
             p.mounts[1],
             Mount::Tmpfs {
@@ -546,10 +501,7 @@ mod tests {
         let p = plan(&req, &host).unwrap();
         assert!(!p.namespaces.contains(&Namespace::Net) && !p.loopback);
         if Path::new("/etc/resolv.conf").is_file() {
-            assert!(p
-                .mounts
-                .iter()
-                .any(|m| m.dst() == Path::new("/etc/resolv.conf")));
+            assert!(p.mounts.iter().any(|m| m.dst() == Path::new("/etc/resolv.conf")));
         }
     }
 

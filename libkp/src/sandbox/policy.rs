@@ -87,7 +87,9 @@ pub fn environment(
         if is_secret(name) {
             return Err(Error::Env {
                 name: name.clone(),
-                reason: "looks like a secret and is never passed from the host; set it with --env NAME=VALUE if you mean it".into(),
+                reason:
+                    "looks like a secret and is never passed from the host; set it with --env NAME=VALUE if you mean it"
+                        .into(),
             });
         }
         if let Some(v) = host.var(name) {
@@ -140,14 +142,11 @@ pub fn check_destination(dst: &Path, what: &str) -> Result<()> {
 /// gets mounted (symlinks are not followed again at mount time).
 pub fn check_bind(bind: &BindRequest, allow: &[PathBuf]) -> Result<PathBuf> {
     check_destination(&bind.dst, "--bind")?;
-    let resolved =
-        fs::canonicalize(&bind.src).map_err(Error::setup("resolve --bind source", &bind.src))?;
+    let resolved = fs::canonicalize(&bind.src).map_err(Error::setup("resolve --bind source", &bind.src))?;
     let meta = fs::metadata(&resolved).map_err(Error::setup("stat --bind source", &resolved))?;
     let ft = meta.file_type();
     if resolved.starts_with("/dev") || ft.is_char_device() || ft.is_block_device() {
-        return Err(Error::Device {
-            path: bind.src.clone(),
-        });
+        return Err(Error::Device { path: bind.src.clone() });
     }
     let mut roots: Vec<PathBuf> = DEFAULT_ALLOWED.iter().map(PathBuf::from).collect();
     roots.extend(allow.iter().cloned());
@@ -208,10 +207,7 @@ mod tests {
             Err(Error::Device { .. })
         ));
         for dst in ["relative", "/", "/proc/x", "/dev/sda", "/a/../etc"] {
-            assert!(
-                check_destination(Path::new(dst), "--bind").is_err(),
-                "{dst}"
-            );
+            assert!(check_destination(Path::new(dst), "--bind").is_err(), "{dst}");
         }
         assert!(check_destination(Path::new("/srv/data"), "--bind").is_ok());
     }
@@ -229,22 +225,10 @@ mod tests {
         let env = environment(vec![], &[], &[], &[], &h).unwrap();
         assert_eq!(
             env,
-            vec![
-                ("TERM".into(), "xterm".into()),
-                ("LC_ALL".into(), "C".into())
-            ]
+            vec![("TERM".into(), "xterm".into()), ("LC_ALL".into(), "C".into())]
         );
-        let env = environment(
-            vec![],
-            &["FOO".into()],
-            &[],
-            &[("X".into(), "1".into())],
-            &h,
-        )
-        .unwrap();
-        assert!(
-            env.contains(&("FOO".into(), "bar".into())) && env.contains(&("X".into(), "1".into()))
-        );
+        let env = environment(vec![], &["FOO".into()], &[], &[("X".into(), "1".into())], &h).unwrap();
+        assert!(env.contains(&("FOO".into(), "bar".into())) && env.contains(&("X".into(), "1".into())));
         for name in [
             "AWS_SECRET_ACCESS_KEY",
             "GITHUB_TOKEN",

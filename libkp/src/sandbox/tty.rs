@@ -112,10 +112,7 @@ pub fn relay(pty: Pty, child: Pid, set: &SigSet) -> io::Result<i32> {
     let mut stdin_open = true;
     let mut status = None;
     loop {
-        let mut fds = vec![
-            PollFd::new(&sigfd, PollFlags::IN),
-            PollFd::new(&master, PollFlags::IN),
-        ];
+        let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN), PollFd::new(&master, PollFlags::IN)];
         if stdin_open {
             fds.push(PollFd::new(&stdin, PollFlags::IN));
         }
@@ -164,10 +161,7 @@ pub fn relay(pty: Pty, child: Pid, set: &SigSet) -> io::Result<i32> {
         if let Some(code) = status {
             // The sandbox is gone: drain what the command wrote last.
             let mut p = [PollFd::new(&master, PollFlags::IN)];
-            let timeout = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
             while matches!(poll(&mut p, Some(&timeout)), Ok(1)) {
                 match rustix::io::read(master, &mut buf) {
                     Ok(n) if n > 0 => write_all(stdout, &buf[..n])?,

@@ -4,9 +4,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use kp_plumbing::{lexopt, usage, utf8, Fail, Result};
-use libkp::sandbox::{
-    self, BindRequest, HostFacts, Net, OverlayDriver, Root, SandboxRequest, UidMapMode,
-};
+use libkp::sandbox::{self, BindRequest, HostFacts, Net, OverlayDriver, Root, SandboxRequest, UidMapMode};
 
 const USAGE: &str = "\
 usage: kp-sandbox (--rootfs DIR | --lower DIR... --upper DIR --work DIR) [OPTIONS] -- CMD [ARG...]
@@ -53,13 +51,11 @@ fn parse_bind(spec: &str) -> Result<BindRequest> {
         Some(other) => return usage(format!("--bind {spec:?}: mode {other:?} is not ro or rw")),
     };
     match parts[..] {
-        [src, dst, ..] if parts.len() <= 3 && !src.is_empty() && !dst.is_empty() => {
-            Ok(BindRequest {
-                src: src.into(),
-                dst: dst.into(),
-                ro,
-            })
-        }
+        [src, dst, ..] if parts.len() <= 3 && !src.is_empty() && !dst.is_empty() => Ok(BindRequest {
+            src: src.into(),
+            dst: dst.into(),
+            ro,
+        }),
         _ => usage(format!("--bind {spec:?} is not SRC:DST[:ro]")),
     }
 }
@@ -69,8 +65,8 @@ fn parse_env(kv: OsString) -> Result<(String, OsString)> {
     let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
         return usage(format!("--env {kv:?} is not K=V"));
     };
-    let name = String::from_utf8(bytes[..eq].to_vec())
-        .map_err(|_| Fail::Usage(format!("--env {kv:?}: name is not UTF-8")))?;
+    let name =
+        String::from_utf8(bytes[..eq].to_vec()).map_err(|_| Fail::Usage(format!("--env {kv:?}: name is not UTF-8")))?;
     Ok((name, OsStr::from_bytes(&bytes[eq + 1..]).to_owned()))
 }
 
@@ -142,17 +138,9 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
     }
     req.root = match (rootfs, lowers.is_empty(), upper, work) {
         (Some(dir), true, None, None) => Root::Dir(dir),
-        (None, false, Some(upper), Some(work)) => Root::Overlay {
-            lowers,
-            upper,
-            work,
-        },
-        (None, true, None, None) => {
-            return usage("give --rootfs DIR, or --lower DIR... --upper DIR --work DIR")
-        }
-        (Some(_), ..) => {
-            return usage("--rootfs cannot be combined with --lower, --upper or --work")
-        }
+        (None, false, Some(upper), Some(work)) => Root::Overlay { lowers, upper, work },
+        (None, true, None, None) => return usage("give --rootfs DIR, or --lower DIR... --upper DIR --work DIR"),
+        (Some(_), ..) => return usage("--rootfs cannot be combined with --lower, --upper or --work"),
         _ => return usage("an overlay root needs --lower, --upper and --work together"),
     };
     if req.argv.is_empty() {
