@@ -250,3 +250,11 @@ pub fn loopback_up() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Moves this process into a copy of its mount namespace.
+pub fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: CLONE_NEWNS only changes which mount table this process sees; no
+    // memory or file-descriptor state that Rust code relies on is affected
+    // (rustix marks unshare unsafe for CLONE_FILES and CLONE_FS-like flags).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.map_err(io::Error::from)
+}
