@@ -84,12 +84,23 @@ test_expect_success 'without --home the host home is not there' '
 	printf "/root\nabsent\n" >expect && test_cmp expect out
 '
 
-test_expect_success '--fonts: host font, icon and theme directories, read-only' '
+test_expect_success '--fonts: host font directories, read-only' '
 	if test -d /usr/share/fonts; then
 		ov 3 --fonts -- sh -c "ls /usr/share/fonts >/dev/null && echo seen; touch /usr/share/fonts/x 2>/dev/null || echo ro" >out &&
 		printf "seen\nro\n" >expect && test_cmp expect out
 	else
 		test_must_fail ov 3 --fonts -- true 2>err && grep -e "--fonts" err
+	fi
+'
+
+test_expect_success '--themes: host icon and theme directories, read-only' '
+	if test -d /usr/share/icons; then
+		ov 3 --themes -- sh -c "ls /usr/share/icons >/dev/null && echo seen; mkdir /usr/share/icons/x 2>/dev/null || echo ro" >out &&
+		printf "seen\nro\n" >expect && test_cmp expect out
+	elif test -d /usr/share/themes; then
+		ov 3 --themes -- ls /usr/share/themes
+	else
+		test_must_fail ov 3 --themes -- true 2>err && grep -e "--themes" err
 	fi
 '
 
