@@ -141,6 +141,13 @@ test_expect_success 'enter runs a command, or a shell that reads stdin' '
 	echo "echo from-shell" | karapace enter ent >out && echo from-shell >expect && test_cmp expect out
 '
 
+test_expect_success 'a backend this build cannot run is refused with the reason' '
+	cp -a proj oci && printf "[runtime]\nbackend = \"oci\"\n" >>oci/karapace.toml &&
+	karapace build oci --name oci >/dev/null &&
+	test_expect_code 1 karapace exec oci -- true 2>err &&
+	grep "runtime.backend = \"oci\"" err
+'
+
 test_expect_success ROOTLESS 'rootless: build, exec, stop and destroy as an unprivileged user' '
 	mkdir rl && fixture_busybox_rootfs rl/proj/rootfs && write_manifest rl/proj ./rootfs &&
 	chown -R $KP_TEST_USER rl &&

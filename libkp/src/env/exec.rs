@@ -40,6 +40,13 @@ pub fn request(
         lowers.push(store.cached_checkout(&id)?);
     }
     let settings = rec.settings.clone().unwrap_or_default();
+    if settings.runtime.backend != crate::schema::Backend::Namespace {
+        return Err(EnvError::Backend {
+            env: rec.display_name(),
+            backend: settings.runtime.backend.as_str().to_string(),
+        }
+        .into());
+    }
     let manifest_dir = rec
         .manifest
         .as_deref()
