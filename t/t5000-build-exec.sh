@@ -92,6 +92,12 @@ test_expect_success 'a changed manifest builds a new environment and a new lock'
 	karapace exec $(cat id4) -- hello >out && grep "Hello, world" out
 '
 
+test_expect_success '--offline installs from a local source with no network inside' '
+	write_manifest off "$IMAGE" hello &&
+	karapace build --offline off >id5 &&
+	karapace exec $(cat id5) -- hello >out && grep "Hello, world" out
+'
+
 test_expect_success '--require-pinned-image refuses an unpinned image' '
 	test_expect_code 1 karapace build --require-pinned-image proj 2>err &&
 	grep "not pinned" err
