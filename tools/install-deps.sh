@@ -7,11 +7,13 @@ set -eu
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner.
 TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl xz-utils zstd util-linux"
+# Build: xz2 links the system liblzma when pkg-config finds it.
+BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
 BENCH="hyperfine ostree bubblewrap time"
 
 missing=
-for p in $RUNTIME $TEST $BENCH; do
+for p in $BUILD $RUNTIME $TEST $BENCH; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 

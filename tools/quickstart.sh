@@ -1,31 +1,37 @@
 #!/bin/sh
-# Quick start on a fresh Debian 12 machine: install what is needed, build, and
-# show the store at work: write a directory as a layer, check it out again, and
-# verify the store.
+# Quick start on a fresh Debian 12 machine, as root: install what is needed,
+# build Karapace, make a Debian base image locally with debootstrap, build the
+# example environment (examples/hello.toml: GNU hello from Debian's archive,
+# installed inside the sandbox) and run it.
 set -eu
 cd "$(dirname "$0")/.."
+top=$PWD
 
 sh tools/install-deps.sh
 cargo build --release --quiet
-PATH="$PWD/target/release:$PATH"
+PATH="$top/target/release:$PATH"
+
+# The debootstrap tree is made once and cached (as the test suite's is).
+: "${KP_TEST_CACHE:=/var/tmp/karapace-test-cache}"
+export KP_TEST_CACHE
+test_lazy_prereq() { :; }
+. "$top/t/lib-fixtures.sh"
+echo "== making a Debian 12 minbase tree with debootstrap (cached in $KP_TEST_CACHE)"
+rootfs=$(fixture_debian_minbase)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export KARAPACE_STORE="$work/store"
 
-kp-init
-mkdir -p "$work/demo/etc" "$work/demo/bin"
-echo "hello from karapace" >"$work/demo/etc/motd"
-printf '#!/bin/sh\necho hi\n' >"$work/demo/bin/hi" && chmod 755 "$work/demo/bin/hi"
-ln -s ../etc/motd "$work/demo/bin/motd"
-
-echo "== blob ids equal b3sum:"
-kp-hash-object "$work/demo/etc/motd"
-layer=$(kp-write-layer "$work/demo")
-echo "== wrote layer $layer:"
-kp-ls-layer -r -l "$layer"
-kp-checkout-layer "$layer" "$work/out"
-echo "== checked out; identical to the source:"
-diff -r "$work/demo" "$work/out" && echo "yes"
-kp-update-ref refs/tags/demo "$layer"
-kp-fsck
+karapace init
+echo "== importing it as the image debian-bookworm"
+karapace image import "$rootfs" debian-bookworm
+mkdir "$work/hello"
+cp examples/hello.toml "$work/hello/karapace.toml"
+echo "== building examples/hello.toml"
+karapace build "$work/hello" --name hello
+echo "== the lock records the installed closure:"
+grep -A2 '^\[\[packages\]\]' "$work/hello/karapace.lock" | grep -v '^--'
+echo "== running it"
+karapace exec hello -- hello
+karapace list

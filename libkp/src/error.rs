@@ -18,6 +18,8 @@ pub mod exit {
     pub const STORE: i32 = 3;
     /// The command line is wrong (sysexits' EX_USAGE).
     pub const USAGE: i32 = 64;
+    /// The sandbox could not start a command (as docker and podman use it).
+    pub const SANDBOX: i32 = 125;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,10 @@ pub enum Error {
     Env(crate::env::EnvError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    /// The sandbox was refused or could not start: exit 125, apart from any
+    /// status the command inside could return.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::Error),
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]
     Schema(#[from] crate::schema::Error),
@@ -109,6 +115,7 @@ impl Error {
             | Error::CorruptMeta { .. }
             | Error::Missing { .. } => exit::STORE,
             Error::Interrupted => 130,
+            Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
             _ => exit::FAILURE,
         }

@@ -67,8 +67,9 @@ pub fn install_packages(
             .map_err(BuildError::from)?)
     };
     let before = query(runner)?;
-    let (uid, gid) = runner.root_owner();
-    let single_uid = uid != 0 || gid != 0 || !rustix::process::geteuid().is_root();
+    let ids = runner.ids()?;
+    // With one id mapped, apt cannot drop to its own user for downloads.
+    let single_uid = ids.uid.iter().map(|r| r.2).sum::<u32>() <= 1;
     let opts = InstallOptions { single_uid, offline };
     for cmd in manager.install(wanted, &opts).map_err(BuildError::from)? {
         crate::log!(crate::log::Level::Info, "running {}", cmd.argv.join(" "));
@@ -94,7 +95,7 @@ pub fn install_packages(
         kind: LayerKind::Dependency,
         parents: vec![base],
         provenance,
-        owner: Some((uid, gid)),
+        ids: Some(ids),
     };
     let report = write_layer(store, &upper, &opts)?;
     Ok(Installed {

@@ -9,26 +9,27 @@
 //! without namespaces.
 
 mod install;
+mod runner;
 
 use std::path::{Path, PathBuf};
 
 use crate::env::{check_name, EnvRecord};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::image::{self, ImportOptions};
+use crate::image;
 use crate::pkg::Package;
 use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
 use crate::store::Store;
 
 pub use install::{install_packages, Installed};
+pub use runner::SandboxRunner;
 
 /// Runs commands over a root made of layers (the sandbox, in real use).
 pub trait Runner {
     fn run(&self, job: &Job) -> Result<RunOutput>;
-    /// How the sandbox maps ids: `(host_uid, host_gid)` that appear as root
-    /// inside, so what the install wrote can be recorded as the environment
-    /// sees it, whoever built it.
-    fn root_owner(&self) -> (u32, u32);
+    /// How the sandbox maps ids, so what the install wrote is recorded as the
+    /// environment sees it, whoever built it.
+    fn ids(&self) -> Result<crate::layer::IdShift>;
 }
 
 /// One command inside an overlay of `lowers` (top-most first) under `upper`.
@@ -205,6 +206,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     rec.manifest = Some(absolute(manifest_path).display().to_string());
     rec.image = Some(manifest.base.reference.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
+    rec.settings = Some(manifest.settings.clone());
     create_env_dirs(store, &rec.env_id)?;
     store.write_env(&rec)?;
     if let Some(name) = &opts.name {
@@ -249,13 +251,13 @@ fn absolute(p: &Path) -> PathBuf {
 /// its digest against the pin and the lock.
 fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &BuildOptions) -> Result<ObjectId> {
     let reference = &manifest.base.reference;
-    // A relative path means relative to the manifest, not to wherever the
-    // command runs; the lock keeps the reference as written.
-    let source = match image::reference::parse(reference) {
-        Ok(image::Reference::Path(p)) if p.is_relative() => manifest.dir().join(p).display().to_string(),
-        _ => reference.clone(),
+    let images = image::StoreImages {
+        store,
+        config: image::Config::load()?,
+        base_dir: manifest.dir().to_path_buf(),
+        progress: opts.progress,
     };
-    let parsed = image::reference::parse(&source).map_err(|e| Error::Image(Box::new(e)))?;
+    let parsed = image::reference::parse(reference).map_err(|e| Error::Image(Box::new(e)))?;
     let digest = match (&parsed, opts.offline) {
         // Offline, a remote image must already be in the store.
         (image::Reference::Url { .. } | image::Reference::Distro(_), true) => {
@@ -271,15 +273,7 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
                 }
             }
         }
-        _ => {
-            let config = image::Config::load()?;
-            let import_opts = ImportOptions {
-                name: None,
-                progress: opts.progress,
-                config,
-            };
-            image::import(store, &source, &import_opts)?.digest
-        }
+        _ => images.import(reference)?,
     };
     let actual = digest.to_hex();
     let checks = [

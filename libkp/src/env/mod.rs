@@ -6,9 +6,11 @@
 //! markers) live under `envs/<env_id>/`. `running` is never stored: it is read
 //! from run markers, so a crash cannot leave an environment stuck as running.
 
+mod exec;
 mod record;
 mod run;
 
+pub use exec::{exec, request, ExecOptions};
 pub use record::{EnvRecord, State};
 pub use run::RunMarker;
 
@@ -38,6 +40,8 @@ pub enum EnvError {
         action: &'static str,
         hint: &'static str,
     },
+    #[error("environment {env} asks for runtime.backend = {backend:?}, which this build cannot run; only \"namespace\" is available (change the manifest and rebuild)")]
+    Backend { env: String, backend: String },
     #[error("environment {env} is running ({count} process(es) inside): cannot {action}; `karapace stop {env}` first")]
     Running {
         env: String,
@@ -111,11 +115,11 @@ impl Store {
     pub fn remove_env(&self, env_id: &str) -> Result<()> {
         self.remove_meta(&format!("{META_DIR}/{env_id}"))?;
         let dir = self.env_dir(env_id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::store("remove", &dir)(e)),
+        if !dir.exists() {
+            return Ok(());
         }
+        // overlayfs leaves work/work with mode 000: make directories writable.
+        crate::prune::remove_tree(&dir)
     }
 
     /// Finds an environment by full id, name, or unique id prefix (at least 4
@@ -183,7 +187,7 @@ impl Store {
     /// How many processes are inside the environment now; stale markers (left
     /// by a crash or SIGKILL) are removed on the way.
     pub fn running_count(&self, env_id: &str) -> Result<usize> {
-        run::count(&self.env_dir(env_id).join("run"))
+        Ok(run::held(&self.env_dir(env_id).join("run"))?.len())
     }
 
     /// The state as users see it: the stored state, or `running` while a run
@@ -208,6 +212,30 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Stops everything running in `rec`: SIGTERM to each process tree, then
+/// SIGKILL to what still runs after `timeout`. Returns (trees found, trees
+/// killed).
+pub fn stop(store: &Store, rec: &EnvRecord, timeout: std::time::Duration) -> Result<(usize, usize)> {
+    use rustix::process::Signal;
+    let dir = store.env_dir(&rec.env_id).join("run");
+    let pids = run::held(&dir)?;
+    for pid in &pids {
+        // The marker's holder forwards SIGTERM to the sandbox's PID 1.
+        if let Some(p) = rustix::process::Pid::from_raw(*pid) {
+            let _ = rustix::process::kill_process(p, Signal::TERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    while !run::held(&dir)?.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left = run::held(&dir)?;
+    for pid in &left {
+        run::signal_tree(*pid, Signal::KILL);
+    }
+    Ok((pids.len(), left.len()))
 }
 
 /// A lifecycle transition a user asks for.

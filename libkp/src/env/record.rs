@@ -32,7 +32,7 @@ impl State {
 
 impl std::fmt::Display for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -51,6 +51,11 @@ pub struct EnvRecord {
     /// Layer ids, lowest first: the base, then the dependency layer.
     #[serde(default)]
     pub layers: Vec<String>,
+    /// What the lock says shapes it at run time (integration, mounts, network,
+    /// limits), kept here so a later edit of the manifest cannot change a
+    /// built environment behind its id.
+    #[serde(default)]
+    pub settings: Option<crate::schema::Settings>,
     /// Seconds since the epoch.
     pub created: u64,
     pub updated: u64,
@@ -73,6 +78,7 @@ impl EnvRecord {
             manifest: None,
             image: None,
             layers: Vec::new(),
+            settings: None,
             created: t,
             updated: t,
         }

@@ -41,24 +41,43 @@ impl Drop for RunMarker {
     }
 }
 
-/// Counts held markers in `dir`, removing stale ones.
-pub(super) fn count(dir: &Path) -> Result<usize> {
+/// The pids of held markers in `dir` (the processes that run commands inside),
+/// removing stale markers on the way.
+pub(super) fn held(dir: &Path) -> Result<Vec<i32>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::store("read directory", dir)(e)),
     };
-    let mut held = 0;
+    let mut pids = Vec::new();
     for entry in entries {
-        let path = entry.map_err(Error::store("read directory", dir))?.path();
+        let entry = entry.map_err(Error::store("read directory", dir))?;
+        let path = entry.path();
         let Ok(f) = File::open(&path) else { continue };
         match flock(&f, FlockOperation::NonBlockingLockShared) {
             Ok(()) => {
                 let _ = fs::remove_file(&path);
             }
-            Err(rustix::io::Errno::WOULDBLOCK) => held += 1,
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                pids.extend(entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()));
+            }
             Err(e) => return Err(Error::store("lock", &path)(e.into())),
         }
     }
-    Ok(held)
+    Ok(pids)
+}
+
+/// Sends `sig` to `pid` and, first, to its children: the sandbox's PID 1 is a
+/// child of the process holding the marker, and killing it ends its whole PID
+/// namespace.
+pub(super) fn signal_tree(pid: i32, sig: rustix::process::Signal) {
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        if let Some(p) = rustix::process::Pid::from_raw(child) {
+            let _ = rustix::process::kill_process(p, sig);
+        }
+    }
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
 }

@@ -11,6 +11,7 @@ mod config;
 mod fetch;
 mod import;
 pub mod reference;
+mod resolver;
 mod simplestreams;
 mod tar;
 
@@ -18,6 +19,7 @@ pub use config::{Config, DEFAULT_SERVER, ENV_SERVER};
 pub use fetch::host_arch;
 pub use import::{import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
 pub use reference::{parse, Reference};
+pub use resolver::StoreImages;
 pub use tar::{import_tar, Limits, TarReport};
 
 /// Why an image could not be resolved, fetched or imported.

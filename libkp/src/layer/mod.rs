@@ -11,7 +11,7 @@ pub mod xattr;
 pub use checkout::{checkout_layer, checkout_tree, CheckoutOptions, CheckoutReport};
 pub use diff::{diff_trees, Change, Status};
 pub use ls::{format_entry, walk_tree, Visit};
-pub use write::{write_dir, write_layer, WriteOptions, WriteReport};
+pub use write::{write_dir, write_layer, IdShift, WriteOptions, WriteReport};
 
 /// Shows a path the way git does with `core.quotePath`: as is when it is plain
 /// printable ASCII or UTF-8, else in double quotes with C escapes.

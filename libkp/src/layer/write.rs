@@ -33,9 +33,33 @@ pub struct WriteOptions {
     pub kind: LayerKind,
     pub parents: Vec<ObjectId>,
     pub provenance: BTreeMap<String, String>,
-    /// Host (uid, gid) to record as root (0, 0): what a sandbox with a single-id
-    /// map wrote appears as root's inside, and is stored so, whoever built it.
-    pub owner: Option<(u32, u32)>,
+    /// How the sandbox that wrote the directory mapped ids: owners are recorded
+    /// as the environment saw them, so the layer does not depend on who built it.
+    pub ids: Option<IdShift>,
+}
+
+/// User-namespace id ranges, `(inside, outside, count)` as in
+/// `/proc/PID/uid_map`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdShift {
+    pub uid: Vec<(u32, u32, u32)>,
+    pub gid: Vec<(u32, u32, u32)>,
+}
+
+impl IdShift {
+    /// The id inside for a host id; an unmapped id (the overflow id inside) is
+    /// kept as it is.
+    fn inside(ranges: &[(u32, u32, u32)], id: u32) -> u32 {
+        ranges
+            .iter()
+            .find(|(_, out, n)| id >= *out && id - out < *n)
+            .map(|(inside, out, _)| inside + (id - out))
+            .unwrap_or(id)
+    }
+
+    pub fn map(&self, uid: u32, gid: u32) -> (u32, u32) {
+        (Self::inside(&self.uid, uid), Self::inside(&self.gid, gid))
+    }
 }
 
 impl Default for WriteOptions {
@@ -44,7 +68,7 @@ impl Default for WriteOptions {
             kind: LayerKind::Base,
             parents: Vec::new(),
             provenance: BTreeMap::new(),
-            owner: None,
+            ids: None,
         }
     }
 }
@@ -68,13 +92,13 @@ struct Stats {
     bytes: AtomicU64,
     dirs: AtomicU64,
     skipped: Mutex<Vec<(PathBuf, String)>>,
-    owner: Option<(u32, u32)>,
+    ids: Option<IdShift>,
 }
 
 impl Stats {
     fn map(&self, uid: u32, gid: u32) -> (u32, u32) {
-        match self.owner {
-            Some((u, g)) => (if uid == u { 0 } else { uid }, if gid == g { 0 } else { gid }),
+        match &self.ids {
+            Some(ids) => ids.map(uid, gid),
             None => (uid, gid),
         }
     }
@@ -91,7 +115,7 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
         }
     }
     let _guard = store.write_guard()?;
-    let mut report = write_dir_as(store, dir, opts.owner)?;
+    let mut report = write_dir_as(store, dir, opts.ids.clone())?;
     let layer = Layer {
         kind: opts.kind,
         tree: report.tree,
@@ -108,7 +132,7 @@ pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
     write_dir_as(store, dir, None)
 }
 
-fn write_dir_as(store: &Store, dir: &Path, owner: Option<(u32, u32)>) -> Result<WriteReport> {
+fn write_dir_as(store: &Store, dir: &Path, ids: Option<IdShift>) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
         return Err(Error::Unsupported {
@@ -117,7 +141,7 @@ fn write_dir_as(store: &Store, dir: &Path, owner: Option<(u32, u32)>) -> Result<
         });
     }
     let stats = Stats {
-        owner,
+        ids,
         ..Stats::default()
     };
     let tree = write_tree(store, dir, &stats)?;
@@ -283,4 +307,20 @@ fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdShift;
+
+    #[test]
+    fn id_shift_maps_ranges_and_keeps_unmapped() {
+        let ids = IdShift {
+            uid: vec![(0, 1000, 1), (1, 100000, 65536)],
+            gid: vec![(0, 1000, 1)],
+        };
+        assert_eq!(ids.map(1000, 1000), (0, 0));
+        assert_eq!(ids.map(100041, 5), (42, 5));
+        assert_eq!(ids.map(7, 7), (7, 7));
+    }
 }

@@ -42,7 +42,7 @@ pub fn pin(path: &Path, images: &dyn ImageResolver) -> Result<Pinned> {
         return Ok(Pinned::Already(m.base));
     }
     let digest = images.resolve_image(&m.base.reference)?;
-    let to = ImageRef::pinned(&m.base.reference, &digest);
+    let to = ImageRef::pinned(&images.exact_reference(&m.base.reference)?, &digest);
     let new_text = rewrite_image(&text, &to.to_string()).map_err(|message| Error::Manifest {
         at: Location {
             file: path.into(),

@@ -13,6 +13,13 @@ use super::manifest::Manifest;
 /// the layer the image imports as). Pinned references never reach it.
 pub trait ImageResolver {
     fn resolve_image(&self, reference: &str) -> Result<String>;
+
+    /// The reference that names exactly this image's source, for `pin`: a
+    /// distribution release becomes its build's URL with the checksum, a URL
+    /// gains its checksum. Resolvers that know no better keep it as written.
+    fn exact_reference(&self, reference: &str) -> Result<String> {
+        Ok(reference.to_string())
+    }
 }
 
 /// Computes the full installed closure of `requested` on `base`.

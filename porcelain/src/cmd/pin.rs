@@ -1,6 +1,8 @@
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use libkp::schema::{self, manifest, pin, KnownImages};
+use libkp::image::StoreImages;
+use libkp::schema::{self, manifest, pin};
 
 use crate::cli::{print_json, Ctx, Result};
 
@@ -10,9 +12,11 @@ karapace.toml) to its pinned form REF@blake3:DIGEST, atomically, changing nothin
 else in the file: comments and layout stay as they were. An already pinned
 reference is left alone.
 
-This build resolves images offline only: the digest must already be known from
-the karapace.lock beside the manifest (see `kp-resolve`). A reference it cannot
-resolve is an error, and the file is not touched.
+The image is resolved and imported into the store (docs/images.md) to learn its
+digest: a distribution release becomes the exact build's URL with its sha256
+(`URL#sha256=HEX@blake3:DIGEST`), a URL gains its checksum, a local path or an
+imported name keeps its text. A reference that cannot be resolved is an error,
+and the file is not touched.
 
 Options:
   --check   change nothing; succeed if base.image is pinned, else exit 1
@@ -42,10 +46,12 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         pin::check(&m)?;
         return Ok(0);
     }
-    let previous = schema::existing_lock(&path)?;
-    let images = KnownImages {
-        explicit: None,
-        previous: previous.map(|l| l.base),
+    let (store, _) = libkp::Store::init(&ctx.store_path()?)?;
+    let images = StoreImages {
+        store: &store,
+        config: libkp::image::Config::load()?,
+        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        progress: std::io::stderr().is_terminal(),
     };
     let outcome = pin::pin(&path, &images)?;
     let (image, changed) = match &outcome {

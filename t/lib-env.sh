@@ -1,0 +1,27 @@
+# t/lib-env.sh: environments for tests: a Debian image whose only apt source is
+# a local repository (t/lib-fixtures.sh), and manifests over it.
+
+. "$TEST_DIRECTORY/lib-fixtures.sh"
+
+test_lazy_prereq DEBIAN_IMAGE '
+	test "$(id -u)" = 0 && command -v debootstrap && command -v dpkg-scanpackages &&
+	fixture_debian_image >/dev/null &&
+	unshare --user --map-root-user --mount true
+'
+
+# write_manifest DIR IMAGE [PACKAGES...]: a manifest in DIR/karapace.toml.
+write_manifest() {
+	dir=$1 image=$2
+	shift 2
+	mkdir -p "$dir" &&
+	{
+		echo "manifest_version = 1"
+		echo "[base]"
+		echo "image = \"$image\""
+		echo "[system]"
+		printf "packages = ["
+		sep=
+		for p in "$@"; do printf '%s"%s"' "$sep" "$p"; sep=", "; done
+		echo "]"
+	} >"$dir/karapace.toml"
+}

@@ -1,0 +1,144 @@
+#!/bin/sh
+test_description='karapace build and exec: a Debian image, packages from a local apt repository'
+. ./lib.sh
+. "$TEST_DIRECTORY/lib-env.sh"
+
+if ! test_have_prereq DEBIAN_IMAGE; then
+	test_skip_all "needs root, debootstrap, dpkg-dev and user namespaces (prereq DEBIAN_IMAGE)"
+fi
+
+KARAPACE_STORE="$HOME/store"
+export KARAPACE_STORE
+IMAGE=$(fixture_debian_image)
+
+test_expect_success 'build installs the packages and prints the env_id' '
+	write_manifest proj "$IMAGE" jq &&
+	karapace build proj --name demo >id 2>err &&
+	test_line_count = 1 id &&
+	grep -E "^[0-9a-f]{64}$" id &&
+	grep "built demo (3 package(s) installed)" err
+'
+
+test_expect_success 'the lock records the whole installed closure with exact versions' '
+	grep "env_id = \"$(cat id)\"" proj/karapace.lock &&
+	for p in jq libjq1 libonig5; do
+		v=$(dpkg-deb -f "$(fixture_apt_repo)"/${p}_*.deb Version) &&
+		grep -A1 "^name = \"$p\"" proj/karapace.lock >entry &&
+		grep "version = \"$v\"" entry || return 1
+	done &&
+	kp-resolve --check proj >/dev/null
+'
+
+test_expect_success 'exec runs the installed program and passes its output through' '
+	echo "{\"a\": [1, 2]}" | karapace exec demo -- jq -c ".a" >out &&
+	echo "[1,2]" >expect &&
+	test_cmp expect out
+'
+
+test_expect_success 'exec passes exit statuses through: N, 128+signal, 127, 126' '
+	test_expect_code 7 karapace exec demo -- sh -c "exit 7" &&
+	test_expect_code 143 karapace exec demo -- sh -c "kill -TERM \$\$" &&
+	test_expect_code 127 karapace exec demo -- no-such-program &&
+	test_expect_code 126 karapace exec demo -- /etc/hostname
+'
+
+test_expect_success 'ENV is a name, the full id, the short id or a unique prefix' '
+	id=$(cat id) &&
+	for e in demo $id $(echo $id | cut -c1-12) $(echo $id | cut -c1-6); do
+		karapace exec $e -- true || return 1
+	done &&
+	test_expect_code 1 karapace exec nosuch -- true 2>err &&
+	grep "no environment \"nosuch\"" err
+'
+
+test_expect_success 'writes inside land in the writable layer and persist' '
+	karapace exec demo -- sh -c "echo kept >/root/note" &&
+	karapace exec demo -- cat /root/note >out &&
+	echo kept >expect && test_cmp expect out &&
+	test_path_is_file store/envs/$(cat id)/upper/root/note
+'
+
+test_expect_success 'a second build of the unchanged manifest is a no-op that keeps everything' '
+	karapace build proj >id2 2>err &&
+	test_cmp id id2 &&
+	grep "already built" err &&
+	karapace exec demo -- cat /root/note >out && test_cmp expect out &&
+	karapace list >list && grep " demo " list
+'
+
+test_expect_success '--locked on a fresh store gives the same env_id and versions' '
+	cp proj/karapace.lock lock.before &&
+	KARAPACE_STORE="$HOME/fresh" karapace build --locked proj >id3 &&
+	test_cmp id id3 &&
+	test_cmp lock.before proj/karapace.lock &&
+	KARAPACE_STORE="$HOME/fresh" karapace exec $(cat id3) -- dpkg-query -W -f "\${Version}" jq >v &&
+	grep -A1 "^name = \"jq\"" proj/karapace.lock | grep "version = \"$(cat v)\""
+'
+
+test_expect_success '--locked refuses a missing lock and a drifted manifest' '
+	write_manifest other "$IMAGE" jq &&
+	test_expect_code 1 karapace build --locked other 2>err &&
+	grep "needs a karapace.lock" err &&
+	cp -r proj drift && write_manifest drift "$IMAGE" jq hello &&
+	test_must_fail karapace build --locked drift 2>err &&
+	grep "system.packages" err
+'
+
+test_expect_success 'a changed manifest builds a new environment and a new lock' '
+	write_manifest proj2 "$IMAGE" jq hello &&
+	karapace build proj2 >id4 &&
+	! test_cmp id id4 &&
+	grep "name = \"hello\"" proj2/karapace.lock &&
+	karapace exec $(cat id4) -- hello >out && grep "Hello, world" out
+'
+
+test_expect_success '--offline installs from a local source with no network inside' '
+	write_manifest off "$IMAGE" hello &&
+	karapace build --offline off >id5 &&
+	karapace exec $(cat id5) -- hello >out && grep "Hello, world" out
+'
+
+test_expect_success '--require-pinned-image refuses an unpinned image' '
+	test_expect_code 1 karapace build --require-pinned-image proj 2>err &&
+	grep "not pinned" err
+'
+
+test_expect_success 'a manifest error exits 2 and names the file and key' '
+	mkdir bad && printf "manifest_version = 1\n[base]\nimage = \"\"\n" >bad/karapace.toml &&
+	test_expect_code 2 karapace build bad 2>err &&
+	grep "bad/karapace.toml" err && grep "base.image" err
+'
+
+test_expect_success 'environments on one base share one checkout of it: no copy of the base' '
+	ls store/cache/checkouts >before &&
+	du -sb store >size.before &&
+	for i in 1 2 3; do
+		mkdir -p n$i && write_manifest n$i "$IMAGE" &&
+		echo "[mounts]" >>n$i/karapace.toml &&
+		echo "m$i = \"/tmp:/mnt/$i:ro\"" >>n$i/karapace.toml &&
+		karapace build n$i >>ids &&
+		karapace exec $(tail -n 1 ids) -- true || return 1
+	done &&
+	sort -u ids >u && test_line_count = 3 u &&
+	ls store/cache/checkouts >after &&
+	test_cmp before after &&
+	du -sb store >size.after &&
+	test $(( $(cut -f1 size.after) - $(cut -f1 size.before) )) -lt 1000000
+'
+
+test_expect_success 'build and list speak JSON' '
+	karapace --json build proj >out &&
+	grep "\"reused\":true" out && grep "\"env_id\":\"$(cat id)\"" out &&
+	karapace list --json >out &&
+	grep "\"name\":\"demo\"" out &&
+	karapace --json inspect demo >out &&
+	grep "\"state\":\"built\"" out
+'
+
+test_expect_success 'kp-prune keeps every layer an environment uses' '
+	kp-prune >pruned &&
+	kp-fsck &&
+	karapace exec demo -- jq --version
+'
+
+test_done
