@@ -65,6 +65,17 @@ test_expect_success 'a SIGKILLed exec leaves the state right (stale marker clear
 	test -z "$(ls store/envs/$(cat id)/run)"
 '
 
+test_expect_success 'two commands at once in one environment: both run, both writes land' '
+	karapace exec life -- sh -c "sleep 1; echo a >/conc-a" &
+	pid=$! &&
+	wait_state life running &&
+	karapace exec life -- sh -c "echo b >/conc-b" &&
+	wait $pid &&
+	karapace exec life -- cat /conc-a /conc-b >out &&
+	printf "a\nb\n" >expect && test_cmp expect out &&
+	ls store/envs/$(cat id)/work >work && test_line_count = 0 work
+'
+
 test_expect_success 'destroy, freeze and archive are refused while running' '
 	karapace exec life -- sleep 30 &
 	pid=$! &&
