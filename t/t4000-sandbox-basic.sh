@@ -19,7 +19,7 @@ wait_for() {
 }
 
 test_expect_success 'setup: busybox root (with /run, which the sandbox mounts on)' '
-	fixture_busybox_rootfs root && mkdir -p root/run
+	fixture_busybox_rootfs root
 '
 
 test_expect_success 'the command runs and its status is the sandbox status' '

@@ -11,7 +11,7 @@ as_user unshare --user --map-root-user true 2>/dev/null ||
 # The test user owns everything it works on: rootless overlays cannot copy up
 # files whose owner has no mapping inside.
 test_expect_success 'setup: a busybox root and layer directories owned by the test user' '
-	mkdir rl && fixture_busybox_rootfs rl/root && mkdir -p rl/root/run &&
+	mkdir rl && fixture_busybox_rootfs rl/root &&
 	mkdir -p rl/l1/etc rl/u rl/w && echo from-l1 >rl/l1/etc/motd &&
 	chown -R "$KP_TEST_USER:$KP_TEST_USER" rl
 '
@@ -43,7 +43,7 @@ test_expect_success 'exit statuses and signals as an unprivileged user' '
 '
 
 test_expect_success 'a root-owned read-only root works too' '
-	fixture_busybox_rootfs rootroot && mkdir rootroot/run &&
+	fixture_busybox_rootfs rootroot &&
 	as_user kp-sandbox --rootfs rootroot -- sh -c "echo ok; hostname" >out &&
 	printf "ok\nkarapace\n" >expect && test_cmp expect out
 '

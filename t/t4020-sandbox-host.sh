@@ -18,7 +18,7 @@ sock() {
 ov() { n=$1 && shift && kp-sandbox --lower root --upper "up$n" --work "wk$n" "$@"; }
 
 test_expect_success 'setup: busybox root, fake runtime directory' '
-	fixture_busybox_rootfs root && mkdir -p root/run rt &&
+	fixture_busybox_rootfs root && mkdir -p rt &&
 	for i in 1 2 3; do mkdir -p up$i wk$i || return 1; done &&
 	sock rt/wl-test && sock rt/pipewire-0 && sock rt/pulse/native && sock rt/bus && sock agent.sock
 '

@@ -17,7 +17,7 @@ refused() {
 }
 
 test_expect_success 'setup' '
-	fixture_busybox_rootfs root && mkdir -p root/run data &&
+	fixture_busybox_rootfs root && mkdir -p data &&
 	echo inside >data/f
 '
 
