@@ -31,8 +31,13 @@ test_expect_success 'an allowed bind works' '
 	echo inside >expect && test_cmp expect out
 '
 
+# The trash directory may itself be under an allowed root (/tmp, /home), so
+# the escape target lives in a directory outside them.
 test_expect_success '.. is resolved before the check' '
-	refused "mount policy" kp-sandbox --rootfs root --allow "$HOME/data" --bind "$HOME/data/../root:/tmp/r" -- true
+	out=$(mktemp -d /var/tmp/kp-policy.XXXXXX) &&
+	test_when_finished "rm -rf $out" &&
+	mkdir "$out/data" "$out/secret" &&
+	refused "mount policy" kp-sandbox --rootfs root --allow "$out/data" --bind "$out/data/../secret:/tmp/r" -- true
 '
 
 test_expect_success 'a symlink in an allowed directory pointing out is resolved before the check' '
