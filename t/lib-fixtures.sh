@@ -3,7 +3,7 @@
 # fixture_busybox_rootfs DIR: a tiny static root filesystem (package busybox-static).
 fixture_busybox_rootfs() {
 	bb=$(command -v busybox) || { echo "busybox-static is not installed" >&2; return 1; }
-	mkdir -p "$1/bin" "$1/etc" "$1/tmp" "$1/proc" "$1/dev" "$1/sys" "$1/root" "$1/home" &&
+	mkdir -p "$1/bin" "$1/etc" "$1/tmp" "$1/proc" "$1/dev" "$1/sys" "$1/run" "$1/root" "$1/home" &&
 	cp "$bb" "$1/bin/busybox" &&
 	for applet in $("$bb" --list); do
 		test "$applet" = busybox || ln -sf busybox "$1/bin/$applet" || return 1

@@ -92,6 +92,12 @@ test_expect_success 'a changed manifest builds a new environment and a new lock'
 	karapace exec $(cat id4) -- hello >out && grep "Hello, world" out
 '
 
+test_expect_success '--offline installs from a local source with no network inside' '
+	write_manifest off "$IMAGE" hello &&
+	karapace build --offline off >id5 &&
+	karapace exec $(cat id5) -- hello >out && grep "Hello, world" out
+'
+
 test_expect_success '--require-pinned-image refuses an unpinned image' '
 	test_expect_code 1 karapace build --require-pinned-image proj 2>err &&
 	grep "not pinned" err
@@ -127,6 +133,21 @@ test_expect_success 'build and list speak JSON' '
 	grep "\"name\":\"demo\"" out &&
 	karapace --json inspect demo >out &&
 	grep "\"state\":\"built\"" out
+'
+
+test_expect_success ROOTLESS 'rootless: packages install with a single-id map (apt stays root inside)' '
+	mkdir rl && tar -C "$IMAGE" --numeric-owner -cf rl/image.tar . &&
+	write_manifest rl/proj ../image.tar jq &&
+	chown -R $KP_TEST_USER rl &&
+	(cd rl &&
+	 as_user env KARAPACE_STORE="$PWD/st" karapace build proj --name mine >id 2>err &&
+	 grep "built mine (3 package(s) installed)" err &&
+	 echo "{\"x\": 5}" | as_user env KARAPACE_STORE="$PWD/st" karapace exec mine -- jq .x >out &&
+	 echo 5 >expect && test_cmp expect out &&
+	 as_user env KARAPACE_STORE="$PWD/st" karapace --json inspect mine >j &&
+	 dep=$(python3 -c "import json,sys; print(json.load(open(\"j\"))[\"layers\"][1])") &&
+	 as_user env KARAPACE_STORE="$PWD/st" kp-ls-layer -l $dep usr/bin >ls &&
+	 grep " 0:0 .*	jq$" ls)
 '
 
 test_expect_success 'kp-prune keeps every layer an environment uses' '

@@ -65,6 +65,17 @@ test_expect_success 'a SIGKILLed exec leaves the state right (stale marker clear
 	test -z "$(ls store/envs/$(cat id)/run)"
 '
 
+test_expect_success 'two commands at once in one environment: both run, both writes land' '
+	karapace exec life -- sh -c "sleep 1; echo a >/conc-a" &
+	pid=$! &&
+	wait_state life running &&
+	karapace exec life -- sh -c "echo b >/conc-b" &&
+	wait $pid &&
+	karapace exec life -- cat /conc-a /conc-b >out &&
+	printf "a\nb\n" >expect && test_cmp expect out &&
+	ls store/envs/$(cat id)/work >work && test_line_count = 0 work
+'
+
 test_expect_success 'destroy, freeze and archive are refused while running' '
 	karapace exec life -- sleep 30 &
 	pid=$! &&
@@ -139,6 +150,13 @@ test_expect_success 'enter runs a command, or a shell that reads stdin' '
 	karapace build proj --name ent >/dev/null &&
 	karapace enter ent -- echo inside >out && echo inside >expect && test_cmp expect out &&
 	echo "echo from-shell" | karapace enter ent >out && echo from-shell >expect && test_cmp expect out
+'
+
+test_expect_success 'a backend this build cannot run is refused with the reason' '
+	cp -a proj oci && printf "[runtime]\nbackend = \"oci\"\n" >>oci/karapace.toml &&
+	karapace build oci --name oci >/dev/null &&
+	test_expect_code 1 karapace exec oci -- true 2>err &&
+	grep "runtime.backend = \"oci\"" err
 '
 
 test_expect_success ROOTLESS 'rootless: build, exec, stop and destroy as an unprivileged user' '

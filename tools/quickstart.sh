@@ -23,7 +23,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export KARAPACE_STORE="$work/store"
 
-karapace init
 echo "== importing it as the image debian-bookworm"
 karapace image import "$rootfs" debian-bookworm
 mkdir "$work/hello"

@@ -16,8 +16,11 @@ pub const HEX_LEN: usize = ID_LEN * 2;
 /// Files at least this large are hashed with several threads.
 const PARALLEL_MIN: u64 = 1 << 20;
 /// Large files are mapped one window at a time, so resident memory stays flat in
-/// the file's size (a whole-file map would count every touched page as ours).
-const WINDOW: u64 = 64 << 20;
+/// the file's size (a whole-file map, as b3sum uses, counts every page of the
+/// file as resident). The pages are clean page cache, not allocations. Smaller
+/// windows cost throughput: each map and unmap is serial work between parallel
+/// hashing (measured on 2 cores: 64 MiB 0.82x b3sum, 128 MiB 0.89x, 256 MiB 0.98x).
+const WINDOW: u64 = 256 << 20;
 
 /// The name of an object: 32 bytes, shown as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

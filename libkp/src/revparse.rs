@@ -33,6 +33,19 @@ pub fn resolve(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
     resolve_base(store, rev)
 }
 
+/// Resolves a revision that names a layer or a tree to the tree, with the
+/// layer's root directory metadata (a bare tree gets the default 0755 root).
+pub fn resolve_tree(store: &Store, rev: &str) -> Result<(ObjectId, crate::object::RootMeta)> {
+    let (kind, id) = resolve(store, rev)?;
+    match kind {
+        Kind::Layer => {
+            let layer = store.read_layer(&id)?;
+            Ok((layer.tree, layer.root))
+        }
+        _ => Ok((root_tree(store, kind, id)?, crate::object::RootMeta::default())),
+    }
+}
+
 fn root_tree(store: &Store, kind: Kind, id: ObjectId) -> Result<ObjectId> {
     match kind {
         Kind::Layer => Ok(store.read_layer(&id)?.tree),

@@ -70,6 +70,23 @@ impl Ctx {
             .expect("the command table opens the store for this verb")
     }
 
+    /// The store, opened now if the table did not (verbs that only sometimes
+    /// need it).
+    pub fn open_store(&mut self) -> Result<&Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.store_path()?)?);
+        }
+        Ok(self.store())
+    }
+
+    /// For verbs that write into the store: created if it does not exist yet.
+    pub fn create_store(&mut self) -> Result<&Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::init(&self.store_path()?)?.0);
+        }
+        Ok(self.store())
+    }
+
     /// Where the store is or would be.
     pub fn store_path(&self) -> Result<PathBuf> {
         Ok(libkp::store::locate(self.globals.store.as_deref())?)

@@ -151,7 +151,7 @@ pub static COMMANDS: &[Command] = &[
         summary: "Import, list and remove base images",
         args: "import SOURCE [NAME] | list | rm NAME...",
         help: cmd::image::HELP,
-        needs_store: true,
+        needs_store: false,
         run: cmd::image::run,
     },
     Command {

@@ -40,6 +40,13 @@ pub fn request(
         lowers.push(store.cached_checkout(&id)?);
     }
     let settings = rec.settings.clone().unwrap_or_default();
+    if settings.runtime.backend != crate::schema::Backend::Namespace {
+        return Err(EnvError::Backend {
+            env: rec.display_name(),
+            backend: settings.runtime.backend.as_str().to_string(),
+        }
+        .into());
+    }
     let manifest_dir = rec
         .manifest
         .as_deref()
@@ -65,7 +72,8 @@ pub fn request(
             ssh_agent: i.ssh_agent,
             gpu: i.gpu_devices,
             audio: i.sound_devices,
-            fonts: i.fonts || i.themes,
+            fonts: i.fonts,
+            themes: i.themes,
         },
         limits: Limits {
             cpu_shares: settings.runtime.resource_limits.cpu_shares,
@@ -135,7 +143,7 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
             }
             (u, w)
         }
-        None => (dir.join("upper"), dir.join("work")),
+        None => (dir.join("upper"), own_work_dir(&dir)?),
     };
     let mut req = request(store, rec, upper, work, opts)?;
     if scratch.is_some() {
@@ -143,6 +151,29 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
             lowers.insert(0, dir.join("upper"));
         }
     }
-    let plan = sandbox::plan(&req, &HostFacts::current())?;
-    Ok(sandbox::run(&plan)?)
+    let plan = sandbox::plan(&req, &HostFacts::current());
+    let status = plan.map_err(Error::from).and_then(|plan| Ok(sandbox::run(&plan)?));
+    if scratch.is_none() {
+        let _ = crate::prune::remove_tree(&dir.join("work").join(std::process::id().to_string()));
+    }
+    status
+}
+
+/// Each running command gets its own overlay work directory,
+/// `envs/<id>/work/<pid>`: overlayfs must never share one between mounts. Work
+/// directories of commands no longer running (a crash) are removed here.
+fn own_work_dir(env_dir: &Path) -> Result<PathBuf> {
+    let root = env_dir.join("work");
+    let live = super::run::held(&env_dir.join("run"))?;
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
+            if pid.is_none_or(|p| !live.contains(&p)) {
+                let _ = crate::prune::remove_tree(&e.path());
+            }
+        }
+    }
+    let own = root.join(std::process::id().to_string());
+    std::fs::create_dir_all(&own).map_err(Error::store("create directory", &own))?;
+    Ok(own)
 }

@@ -80,7 +80,8 @@ pub struct InstallOptions {
     /// The sandbox maps a single uid, so the manager cannot drop privileges to
     /// its own unprivileged user (apt's `_apt`): keep it root.
     pub single_uid: bool,
-    /// Use only what is already in the image's caches; no downloads.
+    /// No network inside. apt needs no flag for it (local sources keep
+    /// working); dnf and zypper are told to use their caches.
     pub offline: bool,
 }
 

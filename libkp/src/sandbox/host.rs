@@ -32,8 +32,10 @@ pub struct HostFacts {
     pub dev_dir: PathBuf,
     /// The host's X11 socket directory.
     pub x11_dir: PathBuf,
-    /// Host directories `--fonts` shares read-only: fonts, icons, themes.
-    pub share_dirs: Vec<PathBuf>,
+    /// Host directories `--fonts` shares read-only.
+    pub font_dirs: Vec<PathBuf>,
+    /// Host directories `--themes` shares read-only: icon and GTK/Qt themes.
+    pub theme_dirs: Vec<PathBuf>,
 }
 
 impl HostFacts {
@@ -62,15 +64,8 @@ impl HostFacts {
                 || (Path::new("/usr/bin/newuidmap").exists() && Path::new("/usr/bin/newgidmap").exists()),
             dev_dir: "/dev".into(),
             x11_dir: "/tmp/.X11-unix".into(),
-            share_dirs: [
-                "/usr/share/fonts",
-                "/usr/local/share/fonts",
-                "/usr/share/icons",
-                "/usr/share/themes",
-            ]
-            .iter()
-            .map(PathBuf::from)
-            .collect(),
+            font_dirs: vec!["/usr/share/fonts".into(), "/usr/local/share/fonts".into()],
+            theme_dirs: vec!["/usr/share/icons".into(), "/usr/share/themes".into()],
         }
     }
 
@@ -86,7 +81,8 @@ impl HostFacts {
             newuidmap: false,
             dev_dir: dir.join("dev"),
             x11_dir: dir.join("x11"),
-            share_dirs: vec![dir.join("fonts")],
+            font_dirs: vec![dir.join("fonts")],
+            theme_dirs: vec![dir.join("themes")],
         }
     }
 
@@ -298,16 +294,30 @@ pub fn integrate(sw: &HostSwitches, net: Net, host: &HostFacts) -> Result<Integr
         }
         out.bind(snd, "/dev/snd", false, Kind::Dir);
     }
-    if sw.fonts {
-        let dirs: Vec<_> = host.share_dirs.iter().filter(|d| d.is_dir()).collect();
-        if dirs.is_empty() {
-            return Err(host_err("fonts", "no font, icon or theme directory on this host"));
+    for (on, switch, dirs) in [
+        (sw.fonts, "fonts", &host.font_dirs),
+        (sw.themes, "themes", &host.theme_dirs),
+    ] {
+        if !on {
+            continue;
         }
-        for d in dirs {
+        let present: Vec<_> = dirs.iter().filter(|d| d.is_dir()).collect();
+        if present.is_empty() {
+            return Err(host_err(switch, format!("none of {} exists on this host", show(dirs))));
+        }
+        for d in present {
             out.bind(d.clone(), d.clone(), true, Kind::Dir);
         }
     }
     Ok(out)
+}
+
+fn show(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 enum DbusAddr<'a> {

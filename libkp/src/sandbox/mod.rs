@@ -97,6 +97,7 @@ pub struct HostSwitches {
     pub gpu: bool,
     pub audio: bool,
     pub fonts: bool,
+    pub themes: bool,
 }
 
 /// Resource limits, enforced through a delegated cgroup v2 or refused.

@@ -93,7 +93,15 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             match kernel {
                 Some(Ok(())) => {}
                 Some(Err(e)) if *driver == OverlayDriver::Kernel || !fuse_available() => return Err(e),
-                _ => mount_fuse(lowers, upper, work, &target)?,
+                _ => {
+                    mount_fuse(lowers, upper, work, &target)?;
+                    // pivot_root moves every process whose root is the old root
+                    // onto the new one, which for the fuse daemon is its own
+                    // mount: it would deadlock on itself. The daemon keeps this
+                    // mount namespace; the sandbox continues in a copy of it.
+                    sys::unshare_mount_namespace()
+                        .map_err(Error::setup("unshare mount namespace after mounting", &target))?;
+                }
             }
             open_dir(&target).map_err(Error::setup("open root", target))
         }

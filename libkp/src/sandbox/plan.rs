@@ -130,7 +130,8 @@ pub struct Plan {
     pub cgroup: Option<CgroupPlan>,
     pub root: RootMount,
     pub mounts: Vec<Mount>,
-    /// Whether the root mount is made read-only once everything is mounted on it.
+    /// Whether the root mount is made read-only (before anything is mounted on
+    /// it, so a missing mount point fails instead of writing into the directory).
     pub read_only_root: bool,
     pub hostname: String,
     /// Bring `lo` up in the new network namespace.
@@ -398,6 +399,9 @@ impl fmt::Display for Plan {
                 writeln!(f)?;
             }
         }
+        if self.read_only_root {
+            writeln!(f, "remount-ro /")?;
+        }
         for m in &self.mounts {
             match m {
                 Mount::Proc { dst } => writeln!(f, "proc {}", q(dst))?,
@@ -421,9 +425,6 @@ impl fmt::Display for Plan {
                     if *missing == Missing::Create { "create" } else { "skip" },
                 )?,
             }
-        }
-        if self.read_only_root {
-            writeln!(f, "remount-ro /")?;
         }
         writeln!(f, "pivot-root")?;
         writeln!(f, "hostname {}", self.hostname)?;

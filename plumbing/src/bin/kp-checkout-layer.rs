@@ -2,8 +2,6 @@ use std::path::PathBuf;
 
 use kp_plumbing::{lexopt, usage, utf8, Common, Result};
 use libkp::layer::{checkout_tree, CheckoutOptions};
-use libkp::object::RootMeta;
-use libkp::Kind;
 
 const USAGE: &str = "\
 usage: kp-checkout-layer [--copy] [--stats] [--store PATH] REV DIR
@@ -43,22 +41,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         return usage("expected REV and DIR");
     };
     let store = common.open_store()?;
-    let (kind, id) = libkp::revparse::resolve(&store, &rev)?;
-    let (tree, root) = match kind {
-        Kind::Layer => {
-            let layer = store.read_layer(&id)?;
-            (layer.tree, layer.root)
-        }
-        Kind::Tree => (id, RootMeta::default()),
-        Kind::Blob => {
-            return Err(libkp::Error::WrongKind {
-                id,
-                expected: Kind::Layer,
-                actual: kind,
-            }
-            .into())
-        }
-    };
+    let (tree, root) = libkp::revparse::resolve_tree(&store, &rev)?;
     let report = checkout_tree(&store, &tree, root, &dir, &opts)?;
     for w in &report.warnings {
         eprintln!("kp-checkout-layer: warning: {w}");

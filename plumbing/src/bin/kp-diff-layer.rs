@@ -2,7 +2,7 @@ use std::io::{self, Write};
 
 use kp_plumbing::{lexopt, usage, utf8, Common, Result};
 use libkp::layer::{diff_trees, quote_path};
-use libkp::{Kind, ObjectId, Store};
+use libkp::{ObjectId, Store};
 
 const USAGE: &str = "\
 usage: kp-diff-layer [-z] [--exit-code] [--store PATH] A B
@@ -22,19 +22,7 @@ directory's own changes are shown as the path /.
 ";
 
 fn tree_of(store: &Store, rev: &str) -> Result<ObjectId> {
-    let (kind, id) = libkp::revparse::resolve(store, rev)?;
-    Ok(match kind {
-        Kind::Layer => store.read_layer(&id)?.tree,
-        Kind::Tree => id,
-        Kind::Blob => {
-            return Err(libkp::Error::WrongKind {
-                id,
-                expected: Kind::Tree,
-                actual: kind,
-            }
-            .into())
-        }
-    })
+    Ok(libkp::revparse::resolve_tree(store, rev)?.0)
 }
 
 fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {

@@ -2,7 +2,6 @@ use std::io::{self, Write};
 
 use kp_plumbing::{lexopt, usage, utf8, Common, Result};
 use libkp::layer::{format_entry, walk_tree, Visit};
-use libkp::Kind;
 
 const USAGE: &str = "\
 usage: kp-ls-layer [-r] [-l] [-z] [--store PATH] REV [PATH]
@@ -43,19 +42,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         _ => return usage("expected REV and at most one PATH"),
     };
     let store = common.open_store()?;
-    let (kind, id) = libkp::revparse::resolve(&store, &rev)?;
-    let tree = match kind {
-        Kind::Layer => store.read_layer(&id)?.tree,
-        Kind::Tree => id,
-        Kind::Blob => {
-            return Err(libkp::Error::WrongKind {
-                id,
-                expected: Kind::Tree,
-                actual: kind,
-            }
-            .into())
-        }
-    };
+    let (tree, _) = libkp::revparse::resolve_tree(&store, &rev)?;
     let mut out = io::stdout().lock();
     let end: &[u8] = if nul { b"\0" } else { b"\n" };
     walk_tree(&store, &tree, b"", &mut |path, e| {

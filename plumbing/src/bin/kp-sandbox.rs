@@ -20,7 +20,7 @@ sandbox was refused or could not start. See docs/sandbox.md.
   --bind SRC:DST[:ro]    bind a host path (allowlist: /home, /tmp, --allow)
   --allow DIR            add DIR to the mount allowlist
   --home --wayland --x11 --pipewire --pulseaudio --dbus-session
-  --ssh-agent --gpu --audio --fonts
+  --ssh-agent --gpu --audio --fonts --themes
                          host integration, each off unless given
   --env K=V              set a variable
   --env-pass NAME        pass a host variable (never secrets)
@@ -106,6 +106,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
             Long("gpu") => req.host.gpu = true,
             Long("audio") => req.host.audio = true,
             Long("fonts") => req.host.fonts = true,
+            Long("themes") => req.host.themes = true,
             Long("env") => req.env.push(parse_env(p.value()?)?),
             Long("env-pass") => req.env_pass.push(value(&mut p, "--env-pass")?),
             Long("cpu-shares") => req.limits.cpu_shares = Some(number(&mut p, "--cpu-shares")?),

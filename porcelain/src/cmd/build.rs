@@ -84,13 +84,9 @@ pub fn report(ctx: &Ctx, built: &Built) -> Result<()> {
     Ok(())
 }
 
-fn open_store(ctx: &Ctx) -> Result<libkp::Store> {
-    Ok(libkp::Store::init(&ctx.store_path()?)?.0)
-}
-
 pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     let (manifest, opts) = parse(p, true)?;
-    let store = open_store(ctx)?;
+    let store = ctx.create_store()?.clone();
     let built = build(&store, &manifest, &opts, &SandboxRunner::new(&store))?;
     report(ctx, &built)?;
     Ok(0)
@@ -98,7 +94,7 @@ pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
 
 pub fn rebuild(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     let (manifest, mut opts) = parse(p, false)?;
-    let store = open_store(ctx)?;
+    let store = ctx.create_store()?.clone();
     let abs = std::path::absolute(&manifest)
         .unwrap_or(manifest.clone())
         .display()

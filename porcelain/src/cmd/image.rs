@@ -72,7 +72,7 @@ fn import(ctx: &mut Ctx, args: &[String]) -> Result {
         progress: !ctx.globals.json,
         config: Config::load()?,
     };
-    let done = image::import(ctx.store(), source, &opts)?;
+    let done = image::import(ctx.create_store()?, source, &opts)?;
     if ctx.globals.json {
         let mut v = serde_json::to_value(&done.info).map_err(std::io::Error::from)?;
         v["reused"] = done.reused.into();
@@ -89,7 +89,7 @@ fn import(ctx: &mut Ctx, args: &[String]) -> Result {
 }
 
 fn list(ctx: &mut Ctx) -> Result {
-    let images = image::list(ctx.store())?;
+    let images = image::list(ctx.open_store()?)?;
     if ctx.globals.json {
         let v = serde_json::to_value(&images).map_err(std::io::Error::from)?;
         print_json(&serde_json::json!({ "images": v }))?;
@@ -135,7 +135,7 @@ fn human(bytes: u64) -> String {
 fn rm(ctx: &mut Ctx, names: &[String]) -> Result {
     let mut removed = Vec::new();
     for name in names {
-        removed.push(image::remove(ctx.store(), name)?);
+        removed.push(image::remove(ctx.open_store()?, name)?);
     }
     if ctx.globals.json {
         let v: Vec<_> = removed

@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         pin::check(&m)?;
         return Ok(0);
     }
-    let (store, _) = libkp::Store::init(&ctx.store_path()?)?;
+    let store = ctx.create_store()?.clone();
     let images = StoreImages {
         store: &store,
         config: libkp::image::Config::load()?,
