@@ -107,10 +107,14 @@ test_expect_success 'restore brings back the committed tree exactly' '
 	" &&
 	tree x >tree.changed &&
 	! test_cmp tree.committed tree.changed &&
+	stat -c %i store/envs/$(cat id)/upper/srv/same >ino.before &&
 	karapace restore x $(cut -c1-8 snap) >out &&
 	grep "restored x to snapshot $(cat snap)" out &&
 	tree x >tree.restored &&
 	test_cmp tree.committed tree.restored &&
+	# What the writable layer already had exactly is linked, not copied.
+	stat -c %i store/envs/$(cat id)/upper/srv/same >ino.after &&
+	test_cmp ino.before ino.after &&
 	karapace diff x >diff.restored &&
 	test_cmp diff.committed diff.restored &&
 	ls store/envs/$(cat id) >left && ! grep upper.new left

@@ -81,7 +81,16 @@ pub fn export(store: &Store, rec: &EnvRecord, dest: &Path, opts: &ExportOptions)
     };
     match opts.format {
         ExportFormat::Dir => {
-            let r = checkout_tree(store, &tree, root, dest, &CheckoutOptions { copy: true })?;
+            let r = checkout_tree(
+                store,
+                &tree,
+                root,
+                dest,
+                &CheckoutOptions {
+                    copy: true,
+                    ..CheckoutOptions::default()
+                },
+            )?;
             report.entries = r.files;
             report.warnings = r.warnings;
         }

@@ -171,7 +171,13 @@ pub fn restore(store: &Store, rec: &EnvRecord, arg: &str) -> Result<Snapshot> {
     let dir = store.env_dir(&rec.env_id);
     let new = dir.join("upper.new");
     let upper = upper_dir(store, &rec.env_id);
-    let report = checkout_layer(store, &layer, &new, &CheckoutOptions { copy: true })?;
+    // Files the writable layer already has exactly are linked, not copied:
+    // its old content is discarded after the swap.
+    let opts = CheckoutOptions {
+        copy: true,
+        reuse: Some(upper.clone()),
+    };
+    let report = checkout_layer(store, &layer, &new, &opts)?;
     for w in &report.warnings {
         crate::log!(crate::log::Level::Warn, "restore {}: {w}", rec.display_name());
     }

@@ -31,6 +31,11 @@ use crate::store::Store;
 pub struct CheckoutOptions {
     /// Copy every file instead of hardlinking it from the store.
     pub copy: bool,
+    /// With `copy`: a directory about to be discarded (a writable layer being
+    /// restored over) whose regular files are hardlinked instead of copied
+    /// where they already are exactly the entry (same relative path, content,
+    /// mode, owner and xattrs), so a restore costs what differs.
+    pub reuse: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -46,6 +51,7 @@ pub struct CheckoutReport {
 struct Ctx<'a> {
     store: &'a Store,
     opts: &'a CheckoutOptions,
+    dest: &'a Path,
     privileged: bool,
     report: CheckoutReport,
 }
@@ -80,6 +86,7 @@ pub fn checkout_tree(
     let mut ctx = Ctx {
         store,
         opts,
+        dest,
         privileged: rustix::process::geteuid().is_root(),
         report: CheckoutReport::default(),
     };
@@ -218,6 +225,9 @@ impl Ctx<'_> {
     fn file(&mut self, e: &Entry, blob: &ObjectId, size: u64, p: &Path) -> Result<()> {
         self.report.files += 1;
         if size == 0 || self.opts.copy {
+            if size > 0 && self.link_reused(e, blob, p)? {
+                return Ok(());
+            }
             return self.copy_file(e, blob, p);
         }
         let source = self.link_source(e, blob)?;
@@ -235,6 +245,38 @@ impl Ctx<'_> {
                 self.copy_file(e, blob, p)
             }
             Err(err) => Err(Error::input("link", p)(err)),
+        }
+    }
+
+    /// Links the file at `p`'s place in `opts.reuse` when it is exactly `e`.
+    fn link_reused(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<bool> {
+        let (Some(reuse), Ok(rel)) = (&self.opts.reuse, p.strip_prefix(self.dest)) else {
+            return Ok(false);
+        };
+        let cand = reuse.join(rel);
+        let Ok(m) = fs::symlink_metadata(&cand) else {
+            return Ok(false);
+        };
+        let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
+        let EntryKind::File { size, .. } = e.kind else {
+            return Ok(false);
+        };
+        if !m.is_file() || m.len() != size || m.mode() & 0o7777 != e.mode || !owner_ok {
+            return Ok(false);
+        }
+        if super::write::kept_xattrs(&cand, false)? != e.xattrs {
+            return Ok(false);
+        }
+        match crate::hash::hash_path(&cand) {
+            Ok((id, n)) if id == *blob && n == size => {}
+            _ => return Ok(false),
+        }
+        match fs::hard_link(&cand, p) {
+            Ok(()) => {
+                self.report.linked += 1;
+                Ok(true)
+            }
+            Err(_) => Ok(false),
         }
     }
 
