@@ -85,9 +85,10 @@ test_expect_success 'Ctrl-C stops gc before the next removal' '
 	test_line_count = 5 before &&
 	# A writer holds the gc lock, so gc waits in it with SIGINT blocked.
 	test_when_finished "touch release" &&
-	( flock -s 9 && while test ! -f release; do sleep 0.05; done ) 9>>store/locks/gc &
+	( flock -s 9 && touch held && while test ! -f release; do sleep 0.05; done ) 9>>store/locks/gc &
 	holder=$! &&
-	sleep 0.2 &&
+	i=0 &&
+	until test -f held; do sleep 0.05; i=$((i + 1)); test $i -lt 200 || return 1; done &&
 	{ karapace gc >removed 2>err; echo $? >code; } &
 	gc=$! &&
 	i=0 &&
