@@ -149,6 +149,9 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     }
 
     let base = import_base(store, &manifest, usable.as_ref(), opts)?;
+    // The dependency layer is unnamed until the record below names it: keep gc
+    // out until then (the base is named by its image ref already).
+    let _guard = store.write_guard()?;
     let wanted: Vec<crate::pkg::Request> = match &usable {
         Some(lock) => lock
             .packages
