@@ -6,11 +6,11 @@ set -eu
 # Runtime: user namespaces and overlays need these helpers.
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner.
-TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl xz-utils zstd util-linux"
+TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl procps xz-utils zstd util-linux"
 # Build: xz2 links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
-BENCH="hyperfine ostree bubblewrap time"
+BENCH="hyperfine ostree bubblewrap time bc"
 
 missing=
 for p in $BUILD $RUNTIME $TEST $BENCH; do
