@@ -255,7 +255,7 @@ impl Ctx<'_> {
             let size = meta.len();
             let blob = match lower.map(|e| &e.kind) {
                 Some(EntryKind::File { size: s, .. }) if *s == size => {
-                    hash::hash_path(path).map_err(Error::store("read", path))?.0
+                    hash::hash_path_lean(path).map_err(Error::store("read", path))?.0
                 }
                 // Not compared by content: any id that is not the lower's will do.
                 _ => hash::ObjectId::of(b""),

@@ -191,7 +191,7 @@ impl Store {
     ) -> Result<(ObjectId, u64)> {
         let (id, size) = match known {
             Some(k) => k,
-            None => hash::hash_path(src).map_err(Error::input("read", src))?,
+            None => hash::hash_path_lean(src).map_err(Error::input("read", src))?,
         };
         if let Ok(m) = self.object_path(Kind::Blob, &id).symlink_metadata() {
             // A present object of the wrong size was cut short by a crash: store again.
@@ -207,7 +207,7 @@ impl Store {
         })?;
         let (stored, stored_size) = {
             let f = File::open(tmp.path()).map_err(Error::store("open", tmp.path()))?;
-            hash::hash_file(&f).map_err(Error::store("read", tmp.path()))?
+            hash::hash_file_lean(&f).map_err(Error::store("read", tmp.path()))?
         };
         if stored != id || stored_size != size {
             return Err(Error::Changed {
