@@ -9,6 +9,17 @@ test_lazy_prereq DEBIAN_IMAGE '
 	unshare --user --map-root-user --mount true
 '
 
+# use_debian_image: skips the whole script unless DEBIAN_IMAGE holds; otherwise
+# points KARAPACE_STORE into the trash directory and sets IMAGE to the fixture.
+use_debian_image() {
+	if ! test_have_prereq DEBIAN_IMAGE; then
+		test_skip_all "needs root, debootstrap, dpkg-dev and user namespaces (prereq DEBIAN_IMAGE)"
+	fi
+	KARAPACE_STORE="$HOME/store"
+	export KARAPACE_STORE
+	IMAGE=$(fixture_debian_image)
+}
+
 # write_manifest DIR IMAGE [PACKAGES...]: a manifest in DIR/karapace.toml.
 write_manifest() {
 	dir=$1 image=$2

@@ -231,6 +231,7 @@ test_cmp() {
 test_path_is_file() { test -f "$1" || { echo >&4 "file $1 does not exist"; return 1; }; }
 test_path_is_dir() { test -d "$1" || { echo >&4 "directory $1 does not exist"; return 1; }; }
 test_path_is_missing() { ! test -e "$1" && ! test -L "$1" || { echo >&4 "path $1 exists"; return 1; }; }
+test_must_be_empty() { test -f "$1" && ! test -s "$1" || { echo >&4 "$1 is not empty or missing:"; cat "$1" >&4 2>/dev/null; return 1; }; }
 test_file_not_empty() { test -s "$1" || { echo >&4 "file $1 is empty or missing"; return 1; }; }
 test_line_count() {
 	# test_line_count = N FILE

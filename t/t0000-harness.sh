@@ -59,6 +59,13 @@ test_expect_success 'test_cmp notices a difference' '
 	test_cmp one one
 '
 
+test_expect_success 'test_must_be_empty wants an existing, empty file' '
+	: >empty && echo x >full &&
+	test_must_be_empty empty &&
+	! test_must_be_empty full 4>/dev/null &&
+	! test_must_be_empty missing 4>/dev/null
+'
+
 test_expect_success 'HOME is the trash directory and the environment is pinned' '
 	test "$HOME" = "$TRASH_DIRECTORY" &&
 	test "$(pwd)" = "$TRASH_DIRECTORY" &&

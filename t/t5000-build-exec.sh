@@ -3,13 +3,7 @@ test_description='karapace build and exec: a Debian image, packages from a local
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-env.sh"
 
-if ! test_have_prereq DEBIAN_IMAGE; then
-	test_skip_all "needs root, debootstrap, dpkg-dev and user namespaces (prereq DEBIAN_IMAGE)"
-fi
-
-KARAPACE_STORE="$HOME/store"
-export KARAPACE_STORE
-IMAGE=$(fixture_debian_image)
+use_debian_image
 
 test_expect_success 'build installs the packages and prints the env_id' '
 	write_manifest proj "$IMAGE" jq &&

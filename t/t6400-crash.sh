@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='crash safety: commit, restore and gc SIGKILLed at many points leave a sound store and a running environment'
+test_description='crash safety: build, commit, restore and gc SIGKILLed at many points leave a sound store and a running environment'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-env.sh"
 
@@ -55,6 +55,27 @@ test_expect_success 'SIGKILLed restores leave the old or the new writable layer'
 		  { echo "state after a restore killed at $d is neither" >&4; diff diff.snap diff.after >&4; return 1; }; } &&
 		ls store/envs/*/ >leftover &&
 		! grep "upper\.\(new\|old\)" leftover || return 1
+	done
+'
+
+test_expect_success 'SIGKILLed builds leave no half environment; the next build finishes the job' '
+	fixture_busybox_rootfs b/rootfs &&
+	dd if=/dev/urandom of=b/rootfs/big bs=1M count=24 2>/dev/null &&
+	write_manifest b ./rootfs &&
+	for d in $DELAYS; do
+		echo $d >b/rootfs/marker && rm -f b/karapace.lock &&
+		{ timeout -s KILL $d karapace build b >/dev/null 2>&1; echo $? >>bcodes; } &&
+		sound || return 1
+	done &&
+	grep -c "^137\$" bcodes >killed &&
+	test "$(cat killed)" -gt 0 &&
+	echo done >b/rootfs/marker && rm -f b/karapace.lock &&
+	karapace build b >id &&
+	karapace exec $(cat id) -- cat /marker >out &&
+	echo done >expect && test_cmp expect out &&
+	ls store/tmp >left && test_must_be_empty left &&
+	for e in store/envs/*; do
+		test -f store/meta/envs/${e##*/}.json || { echo "$e has no record" >&4; return 1; }
 	done
 '
 

@@ -96,7 +96,7 @@ pub fn prune_until(
     opts: &PruneOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<PruneReport> {
-    let _lock = store.gc_guard()?;
+    let lock = store.gc_guard()?;
     let mut roots = store_roots(store)?;
     roots.extend_from_slice(extra_roots);
     let keep = reachable(store, &roots)?;
@@ -129,7 +129,7 @@ pub fn prune_until(
     }
     report.removed.sort_by_key(|o| (o.id, o.kind));
     if !opts.dry_run && !report.interrupted {
-        report.scratch = clean_scratch(store, &keep)?;
+        report.scratch = clean_scratch(store, &keep, &lock)?;
     }
     Ok(report)
 }
@@ -189,20 +189,73 @@ fn removal_order(store: &Store, garbage: Vec<(ObjectInfo, u64)>) -> Vec<(ObjectI
     out
 }
 
-/// With the exclusive lock held no writer runs, so every temporary file is a
-/// crash's leftover; variants of unreachable blobs are no longer needed.
-fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>) -> Result<u64> {
+/// How long gc leaves a temporary file of [`Store::write_atomic`] alone: those
+/// writers take no lock, and live for milliseconds.
+const SMALL_TEMP_GRACE: Duration = Duration::from_secs(600);
+
+/// What crashed writers left: every temporary file and directory in `tmp/`
+/// (with the exclusive lock held no writer runs, so each is a leftover), and
+/// environment directories without a record (an interrupted build or destroy)
+/// that no command holds. Needs no reachability walk, so a build can call it
+/// cheaply on start whenever the store is idle ([`Store::sweep_if_idle`]).
+pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = 0;
     let tmp = store.path("tmp");
-    for (_, path) in crate::store_dir_entries(&tmp)? {
-        let r = if path.is_dir() {
-            fs::remove_dir_all(&path)
+    let grace = SystemTime::now().checked_sub(SMALL_TEMP_GRACE);
+    for (name, path) in crate::store_dir_entries(&tmp)? {
+        if name.starts_with(crate::store::SMALL_TEMP_PREFIX) {
+            let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
+            if modified.zip(grace).is_none_or(|(m, g)| m > g) {
+                continue;
+            }
+        }
+        if path.is_dir() {
+            remove_tree(&path)?;
         } else {
-            fs::remove_file(&path)
-        };
-        r.map_err(Error::store("remove", &path))?;
+            fs::remove_file(&path).map_err(Error::store("remove", &path))?;
+        }
         n += 1;
     }
+    let envs = store.path("envs");
+    if envs.exists() {
+        for (name, path) in crate::store_dir_entries(&envs)? {
+            if store.read_env(&name)?.is_some() {
+                continue;
+            }
+            // A restore or a command still inside holds one of these.
+            let Some(_lock) = crate::drift::lock_env(store, &name, false)? else {
+                continue;
+            };
+            if !crate::env::run_markers_held(&path.join("run"))?.is_empty() {
+                continue;
+            }
+            crate::log!(
+                crate::log::Level::Info,
+                "removing {}, left by an interrupted build or destroy",
+                path.display()
+            );
+            remove_tree(&path)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+impl Store {
+    /// Removes what crashed writers left ([`sweep_leftovers`]) if no writer or
+    /// gc holds the store now; otherwise does nothing.
+    pub fn sweep_if_idle(&self) -> Result<u64> {
+        match self.try_gc_guard()? {
+            Some(guard) => sweep_leftovers(self, &guard),
+            None => Ok(0),
+        }
+    }
+}
+
+/// With the exclusive lock held: crashes' leftovers ([`sweep_leftovers`]), and
+/// variants and shared checkouts of what is no longer reachable.
+fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::store::GcGuard) -> Result<u64> {
+    let mut n = sweep_leftovers(store, held)?;
     let variants = store.path("cache/variants");
     if variants.exists() {
         for (fan, dir) in crate::store_dir_entries(&variants)? {
@@ -305,5 +358,44 @@ mod tests {
             let report = crate::fsck::fsck(&store).unwrap();
             assert!(report.ok(), "after a stop: {:?}", report.problems);
         }
+    }
+
+    /// A sweep removes what crashed writers left and nothing else; it waits
+    /// for nobody and does nothing while a writer holds the store.
+    #[test]
+    fn sweep_removes_leftovers_only_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(&dir.path().join("s")).unwrap();
+        let scratch = store.path("tmp/kp-build");
+        fs::create_dir_all(scratch.join("work/work")).unwrap();
+        fs::set_permissions(
+            scratch.join("work/work"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        fs::write(store.path("tmp/kp-blob"), b"x").unwrap();
+        fs::write(store.path("tmp/kp.small-ref"), b"x").unwrap();
+        let kept = crate::env::EnvRecord::new("a".repeat(64), None);
+        store.write_env(&kept).unwrap();
+        for id in [kept.env_id.clone(), "b".repeat(64)] {
+            fs::create_dir_all(store.env_dir(&id).join("upper")).unwrap();
+        }
+        let held = crate::env::RunMarker::create(&store.env_dir(&"c".repeat(64)).join("run")).unwrap();
+
+        let writer = store.write_guard().unwrap();
+        assert_eq!(store.sweep_if_idle().unwrap(), 0);
+        drop(writer);
+        assert_eq!(store.sweep_if_idle().unwrap(), 3);
+        let left: Vec<String> = crate::store_dir_entries(&store.path("tmp"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(left, ["kp.small-ref"], "a young write_atomic file stays");
+        assert!(store.env_dir(&kept.env_id).join("upper").is_dir());
+        assert!(!store.env_dir(&"b".repeat(64)).exists());
+        assert!(store.env_dir(&"c".repeat(64)).exists(), "a command still runs there");
+        drop(held);
+        assert_eq!(store.sweep_if_idle().unwrap(), 1);
     }
 }

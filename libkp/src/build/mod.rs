@@ -148,6 +148,15 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         }
     }
 
+    // What an interrupted build (or any crashed writer) left goes first, when
+    // nobody else holds the store: scratch upper directories can be large.
+    let swept = store.sweep_if_idle()?;
+    if swept > 0 {
+        crate::log!(
+            crate::log::Level::Info,
+            "removed {swept} leftover(s) of interrupted commands"
+        );
+    }
     let base = import_base(store, &manifest, usable.as_ref(), opts)?;
     // The dependency layer is unnamed until the record below names it: keep gc
     // out until then (the base is named by its image ref already).

@@ -130,32 +130,28 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     let dir = store.env_dir(&rec.env_id);
     let _marker = RunMarker::create(&dir.join("run"))?;
     // A frozen environment's writable layer becomes the top lower under a
-    // scratch upper that is dropped when the command ends.
-    let scratch = match rec.state {
-        State::Frozen => Some(store.temp_dir()?),
-        _ => None,
-    };
-    let (upper, work) = match &scratch {
-        Some(t) => {
-            let (u, w) = (t.path().join("upper"), t.path().join("work"));
-            for d in [&u, &w] {
-                std::fs::create_dir(d).map_err(Error::store("create directory", d))?;
-            }
-            (u, w)
+    // scratch upper, in this command's own work directory, dropped when the
+    // command ends.
+    let own = own_work_dir(&dir)?;
+    let frozen = rec.state == State::Frozen;
+    let (upper, work) = if frozen {
+        let (u, w) = (own.join("upper"), own.join("work"));
+        for d in [&u, &w] {
+            std::fs::create_dir(d).map_err(Error::store("create directory", d))?;
         }
-        None => (dir.join("upper"), own_work_dir(&dir)?),
+        (u, w)
+    } else {
+        (dir.join("upper"), own.clone())
     };
     let mut req = request(store, rec, upper, work, opts)?;
-    if scratch.is_some() {
+    if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
             lowers.insert(0, dir.join("upper"));
         }
     }
     let plan = sandbox::plan(&req, &HostFacts::current());
     let status = plan.map_err(Error::from).and_then(|plan| Ok(sandbox::run(&plan)?));
-    if scratch.is_none() {
-        let _ = crate::prune::remove_tree(&dir.join("work").join(std::process::id().to_string()));
-    }
+    let _ = crate::prune::remove_tree(&own);
     status
 }
 

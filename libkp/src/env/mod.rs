@@ -12,6 +12,7 @@ mod run;
 
 pub use exec::{exec, request, ExecOptions};
 pub use record::{EnvRecord, Snapshot, State};
+pub(crate) use run::held as run_markers_held;
 pub use run::RunMarker;
 
 use std::fs;

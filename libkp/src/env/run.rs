@@ -43,7 +43,7 @@ impl Drop for RunMarker {
 
 /// The pids of held markers in `dir` (the processes that run commands inside),
 /// removing stale markers on the way.
-pub(super) fn held(dir: &Path) -> Result<Vec<i32>> {
+pub(crate) fn held(dir: &Path) -> Result<Vec<i32>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

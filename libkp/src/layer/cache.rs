@@ -25,6 +25,9 @@ impl Store {
         }
         let parent = target.parent().expect("cache/checkouts");
         fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        // The checkout is built in tmp/, which gc sweeps when no writer holds
+        // the store.
+        let _guard = self.write_guard()?;
         let tmp = self.temp_dir()?;
         let dest = tmp.path().join("root");
         let report = checkout_layer(self, layer, &dest, &CheckoutOptions::default())?;

@@ -41,6 +41,16 @@ impl Store {
         Ok(WriteGuard { _file: file })
     }
 
+    /// Takes the exclusive lock if nobody holds the store's lock now.
+    pub fn try_gc_guard(&self) -> Result<Option<GcGuard>> {
+        let file = self.gc_lock_file()?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(GcGuard { _file: file })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(Error::store("lock (exclusive)", &self.path("locks/gc"))(e.into())),
+        }
+    }
+
     /// Takes the exclusive lock, waiting for writers to finish.
     pub fn gc_guard(&self) -> Result<GcGuard> {
         let file = self.gc_lock_file()?;

@@ -47,6 +47,11 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// Temporary files and directories of writers holding the writer lock.
+const TEMP_PREFIX: &str = "kp-";
+/// Temporary files of [`Store::write_atomic`], which takes no lock.
+pub(crate) const SMALL_TEMP_PREFIX: &str = "kp.small-";
+
 const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
 
 impl Store {
@@ -111,27 +116,36 @@ impl Store {
     }
 
     /// A new temporary file on the store's filesystem, removed unless persisted.
+    /// Callers hold the writer lock ([`Store::write_guard`]) while it exists:
+    /// with the exclusive lock held, gc takes every such file for a crash's
+    /// leftover.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        self.temp_file_named(TEMP_PREFIX)
+    }
+
+    fn temp_file_named(&self, prefix: &str) -> Result<tempfile::NamedTempFile> {
         let dir = self.root.join("tmp");
         tempfile::Builder::new()
-            .prefix("kp-")
+            .prefix(prefix)
             .tempfile_in(&dir)
             .map_err(Error::store("create temporary file in", &dir))
     }
 
-    /// A new temporary directory on the store's filesystem.
+    /// A new temporary directory on the store's filesystem (under the writer
+    /// lock, as [`Store::temp_file`]).
     pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
         let dir = self.root.join("tmp");
         tempfile::Builder::new()
-            .prefix("kp-")
+            .prefix(TEMP_PREFIX)
             .tempdir_in(&dir)
             .map_err(Error::store("create temporary directory in", &dir))
     }
 
     /// Writes small data durably and atomically: temp file, fsync, rename, fsync of
-    /// the directory.
+    /// the directory. Refs and records are written without the writer lock, so
+    /// their temporary files have their own prefix and gc leaves young ones be.
     pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
-        let mut tmp = self.temp_file()?;
+        let mut tmp = self.temp_file_named(SMALL_TEMP_PREFIX)?;
         tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
         tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
