@@ -160,6 +160,25 @@ test_expect_success 'a leftover of an interrupted restore is removed on the next
 	test_path_is_missing store/envs/$(cat id)/upper.new
 '
 
+test_expect_success 'the hash cache never hides a change: content rewritten in place with size and mtime kept' '
+	karapace exec x -- sh -c "echo aaaa >/cached && touch -d @1000000000 /cached" &&
+	sleep 3 &&
+	karapace --json commit x >c1 &&
+	grep "^kp-hashes 1\$" store/envs/$(cat id)/hashes &&
+	test $(wc -l <store/envs/$(cat id)/hashes) -gt 1 &&
+	karapace exec x -- sh -c "echo bbbb >/cached && touch -d @1000000000 /cached" &&
+	karapace --json commit x >c2 &&
+	grep "\"new\":true" c2 &&
+	for c in c1 c2; do
+		sed "s/.*\"snapshot\":\"\([0-9a-f]*\)\".*/\1/" $c >$c.id || return 1
+	done &&
+	karapace restore x $(cat c1.id) && karapace exec x -- cat /cached >out &&
+	echo aaaa >expect && test_cmp expect out &&
+	karapace restore x $(cat c2.id) && karapace exec x -- cat /cached >out &&
+	echo bbbb >expect && test_cmp expect out &&
+	karapace restore x $(cat snap)
+'
+
 test_expect_success 'frozen environments cannot be restored' '
 	karapace freeze x &&
 	test_expect_code 1 karapace restore x $(cat snap) 2>err &&

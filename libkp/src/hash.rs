@@ -168,11 +168,23 @@ pub fn hash_reader(reader: impl Read) -> io::Result<(ObjectId, u64)> {
     Ok((ObjectId(*hasher.finalize().as_bytes()), n))
 }
 
-fn hash_reader_into(hasher: &mut blake3::Hasher, mut reader: impl Read) -> io::Result<u64> {
-    let mut buf = vec![0u8; 256 << 10];
+fn hash_reader_into(hasher: &mut blake3::Hasher, reader: impl Read) -> io::Result<u64> {
+    thread_local! {
+        // One buffer per thread: a fresh zeroed 256 KiB per small file cost
+        // more than hashing the file.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
+    }
+    BUF.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => hash_reader_with(hasher, reader, &mut buf),
+        // Re-entered (a reader that hashes): use a buffer of its own.
+        Err(_) => hash_reader_with(hasher, reader, &mut vec![0u8; 64 << 10]),
+    })
+}
+
+fn hash_reader_with(hasher: &mut blake3::Hasher, mut reader: impl Read, buf: &mut [u8]) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -96,6 +96,7 @@ pub fn install_packages(
         parents: vec![base],
         provenance,
         ids: Some(ids),
+        ..WriteOptions::default()
     };
     let report = write_layer(store, &upper, &opts)?;
     Ok(Installed {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::env::EnvRecord;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::layer::IdShift;
+use crate::layer::{HashCache, IdShift};
 use crate::sandbox::{self, HostFacts, UidMapMode};
 use crate::store::Store;
 
@@ -45,6 +45,19 @@ impl From<DriftError> for Error {
 /// `envs/<env_id>/upper`: the writable layer.
 pub fn upper_dir(store: &Store, env_id: &str) -> PathBuf {
     store.env_dir(env_id).join("upper")
+}
+
+/// `envs/<env_id>/hashes`: the writable layer's hash cache, so commits and
+/// restores do not read files that did not change.
+pub(crate) fn hash_cache(store: &Store, env_id: &str) -> std::sync::Arc<HashCache> {
+    std::sync::Arc::new(HashCache::load(&store.env_dir(env_id).join("hashes")))
+}
+
+/// Saves what a scan of the writable layer learnt; a failure costs only speed.
+pub(crate) fn save_hash_cache(store: &Store, cache: &HashCache) {
+    if let Err(e) = cache.save(store) {
+        crate::log!(crate::log::Level::Warn, "could not save the hash cache: {e}");
+    }
 }
 
 /// The record's layer ids, lowest first.

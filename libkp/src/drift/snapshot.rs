@@ -48,8 +48,12 @@ pub fn commit(store: &Store, rec: &EnvRecord) -> Result<CommitReport> {
         parents: vec![top],
         provenance,
         ids: Some(super::exec_ids()?),
+        hashes: Some(super::hash_cache(store, &rec.env_id)),
     };
     let written = write_layer(store, &upper_dir(store, &rec.env_id), &opts)?;
+    if let Some(h) = &opts.hashes {
+        super::save_hash_cache(store, h);
+    }
     let layer = written.layer.expect("write_layer writes a layer");
     // The record may have changed since the caller read it (a rename, another
     // commit): update the current one, under the lock.
@@ -176,6 +180,7 @@ pub fn restore(store: &Store, rec: &EnvRecord, arg: &str) -> Result<Snapshot> {
     let opts = CheckoutOptions {
         copy: true,
         reuse: Some(upper.clone()),
+        hashes: Some(super::hash_cache(store, &rec.env_id)),
     };
     let report = checkout_layer(store, &layer, &new, &opts)?;
     for w in &report.warnings {

@@ -36,6 +36,8 @@ pub struct CheckoutOptions {
     /// where they already are exactly the entry (same relative path, content,
     /// mode, owner and xattrs), so a restore costs what differs.
     pub reuse: Option<PathBuf>,
+    /// `reuse`'s hash cache: files in it known unchanged are not read.
+    pub hashes: Option<std::sync::Arc<super::HashCache>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -267,7 +269,8 @@ impl Ctx<'_> {
         if super::write::kept_xattrs(&cand, false)? != e.xattrs {
             return Ok(false);
         }
-        match crate::hash::hash_path(&cand) {
+        let known = self.opts.hashes.as_deref().and_then(|c| c.lookup(&m));
+        match known.map_or_else(|| crate::hash::hash_path(&cand), Ok) {
             Ok((id, n)) if id == *blob && n == size => {}
             _ => return Ok(false),
         }

@@ -4,12 +4,14 @@
 mod cache;
 mod checkout;
 mod diff;
+mod hashcache;
 mod ls;
 mod write;
 pub mod xattr;
 
 pub use checkout::{checkout_layer, checkout_tree, CheckoutOptions, CheckoutReport};
 pub use diff::{diff_trees, Change, Status};
+pub use hashcache::HashCache;
 pub use ls::{format_entry, walk_tree, Visit};
 pub(crate) use write::{dev_numbers, is_opaque_dir, is_xwhiteout, kept_xattrs, write_dir_as};
 pub use write::{write_dir, write_layer, IdShift, WriteOptions, WriteReport};

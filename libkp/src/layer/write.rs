@@ -15,11 +15,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::xattr;
+use super::{xattr, HashCache};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Layer, LayerKind, RootMeta, Tree, Xattr};
@@ -36,6 +36,9 @@ pub struct WriteOptions {
     /// How the sandbox that wrote the directory mapped ids: owners are recorded
     /// as the environment saw them, so the layer does not depend on who built it.
     pub ids: Option<IdShift>,
+    /// Hashes of files unchanged since an earlier write of the same directory
+    /// (an environment's writable layer), so their bytes are not read again.
+    pub hashes: Option<Arc<HashCache>>,
 }
 
 /// User-namespace id ranges, `(inside, outside, count)` as in
@@ -69,6 +72,7 @@ impl Default for WriteOptions {
             parents: Vec::new(),
             provenance: BTreeMap::new(),
             ids: None,
+            hashes: None,
         }
     }
 }
@@ -93,6 +97,7 @@ struct Stats {
     dirs: AtomicU64,
     skipped: Mutex<Vec<(PathBuf, String)>>,
     ids: Option<IdShift>,
+    hashes: Option<Arc<HashCache>>,
 }
 
 impl Stats {
@@ -115,7 +120,7 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
         }
     }
     let _guard = store.write_guard()?;
-    let mut report = write_dir_as(store, dir, opts.ids.clone())?;
+    let mut report = write_dir_as(store, dir, opts.ids.clone(), opts.hashes.clone())?;
     let layer = Layer {
         kind: opts.kind,
         tree: report.tree,
@@ -129,10 +134,15 @@ pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<Wri
 
 /// Writes `dir`'s content as trees and blobs; the caller holds a write guard.
 pub fn write_dir(store: &Store, dir: &Path) -> Result<WriteReport> {
-    write_dir_as(store, dir, None)
+    write_dir_as(store, dir, None, None)
 }
 
-pub(crate) fn write_dir_as(store: &Store, dir: &Path, ids: Option<IdShift>) -> Result<WriteReport> {
+pub(crate) fn write_dir_as(
+    store: &Store,
+    dir: &Path,
+    ids: Option<IdShift>,
+    hashes: Option<Arc<HashCache>>,
+) -> Result<WriteReport> {
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
         return Err(Error::Unsupported {
@@ -142,6 +152,7 @@ pub(crate) fn write_dir_as(store: &Store, dir: &Path, ids: Option<IdShift>) -> R
     }
     let stats = Stats {
         ids,
+        hashes,
         ..Stats::default()
     };
     let tree = write_tree(store, dir, &stats)?;
@@ -233,7 +244,12 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
         if meta.len() == 0 && is_xwhiteout(&path)? {
             return whiteout();
         }
-        let (blob, size) = store.write_blob_from_path(&path, meta.mode(), None)?;
+        let cache = stats.hashes.as_deref();
+        let known = cache.and_then(|c| c.lookup(&meta));
+        let (blob, size) = store.write_blob_from_path(&path, meta.mode(), known)?;
+        if let (Some(c), None) = (cache, known) {
+            c.record(&meta, blob);
+        }
         stats.files.fetch_add(1, Ordering::Relaxed);
         stats.bytes.fetch_add(size, Ordering::Relaxed);
         EntryKind::File { blob, size }
