@@ -285,6 +285,15 @@ as_user() {
 		env HOME="$HOME" PATH="$PATH" LC_ALL=C TZ=UTC "$@"
 }
 
+# SUBUID: the test user has a subordinate id range (added when absent, as
+# useradd does for ordinary users) and newuidmap exists.
+test_lazy_prereq SUBUID '
+	test_have_prereq ROOTLESS && command -v newuidmap >/dev/null &&
+	for f in /etc/subuid /etc/subgid; do
+		flock "$f" sh -c "grep -q \"^$KP_TEST_USER:\" $f || echo $KP_TEST_USER:100000:65536 >>$f" || return 1
+	done
+'
+
 test_lazy_prereq USERNS 'unshare --user --map-root-user true'
 test_lazy_prereq OVERLAY '
 	mkdir lo up wk mnt &&

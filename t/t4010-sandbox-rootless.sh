@@ -16,15 +16,6 @@ test_expect_success 'setup: a busybox root and layer directories owned by the te
 	chown -R "$KP_TEST_USER:$KP_TEST_USER" rl
 '
 
-# Subordinate ids for the test user, added when absent (as useradd would).
-test_expect_success 'setup: subordinate id range for the test user' '
-	command -v newuidmap >/dev/null || { say "no newuidmap (package uidmap)"; return 0; }
-	for f in /etc/subuid /etc/subgid; do
-		grep -q "^$KP_TEST_USER:" $f 2>/dev/null || echo "$KP_TEST_USER:100000:65536" >>$f || return 1
-	done
-'
-test_lazy_prereq SUBUID 'command -v newuidmap && grep -q "^$KP_TEST_USER:" /etc/subuid'
-
 test_expect_success 'runs as root inside, mapped to the caller outside' '
 	uid=$(id -u "$KP_TEST_USER") &&
 	as_user kp-sandbox --uid-map single --rootfs rl/root -- sh -c "id -u; cat /proc/self/uid_map; cat /proc/self/setgroups" >out &&

@@ -212,4 +212,44 @@ test_expect_success ROOTLESS 'rootless: diff, commit and restore as an unprivile
 	 test_cmp expect out2)
 '
 
+test_expect_success SUBUID 'rootless with a subordinate range: what other users own inside, in private directories, is diffed, committed, restored, exported and destroyed' '
+	mkdir rs && fixture rs/proj && chown -R $KP_TEST_USER rs &&
+	(cd rs &&
+	 export KARAPACE_STORE="$PWD/st" &&
+	 as_user karapace build proj --name sub >id &&
+	 as_user karapace exec sub -- sh -c "mkdir -m 700 /private && echo secret >/private/f && chown -R 1000:1000 /private" &&
+	 start=$(grep "^$KP_TEST_USER:" /etc/subuid | head -n1 | cut -d: -f2) &&
+	 test "$(stat -c %u st/envs/$(cat id)/upper/private)" = $((start + 999)) &&
+	 as_user karapace diff sub >out &&
+	 grep "^A /private/f\$" out &&
+	 as_user karapace --json commit sub >c &&
+	 snap=$(sed "s/.*\"snapshot\":\"\([0-9a-f]*\)\".*/\1/" c) &&
+	 as_user karapace exec sub -- rm -rf /private &&
+	 as_user karapace restore sub $snap &&
+	 as_user karapace exec sub -- sh -c "ls -ln /private; cat /private/f" >out &&
+	 grep " 1000 *1000 " out && grep "^secret\$" out &&
+	 as_user karapace export sub drift.tar &&
+	 tar tvf drift.tar >list && grep "1000/1000 .* private/f\$" list &&
+	 as_user karapace destroy sub &&
+	 test_path_is_missing st/envs/$(cat id))
+'
+
+test_expect_success SUBUID 'killing a mapped command kills its re-run too' '
+	(cd rs &&
+	 export KARAPACE_STORE="$PWD/st" &&
+	 name=kill$$ &&
+	 as_user karapace build proj --name $name >/dev/null &&
+	 as_user karapace exec $name -- dd if=/dev/urandom of=/big bs=1M count=256 2>/dev/null &&
+	 as_user karapace snapshots $name >before &&
+	 { timeout -s KILL 0.1 setpriv --reuid="$KP_TEST_USER" --regid="$KP_TEST_USER" --init-groups \
+		env HOME="$HOME" PATH="$PATH" karapace commit $name; echo $? >code; } &&
+	 echo 137 >expect && test_cmp expect code &&
+	 sleep 1 &&
+	 ! pgrep -u "$KP_TEST_USER" -f "karapace commit $name" &&
+	 as_user karapace snapshots $name >after &&
+	 test_cmp before after &&
+	 as_user karapace verify-store >/dev/null &&
+	 as_user karapace destroy $name >/dev/null)
+'
+
 test_done

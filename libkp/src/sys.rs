@@ -185,6 +185,13 @@ pub fn default_signal(signal: i32) {
     unsafe { libc::signal(signal, libc::SIG_DFL) };
 }
 
+/// Ignores `signal` (its disposition then survives execve: callers set it
+/// after forking the children that must not inherit it).
+pub fn ignore_signal(signal: i32) {
+    // SAFETY: SIG_IGN is a valid disposition for every catchable signal.
+    unsafe { libc::signal(signal, libc::SIG_IGN) };
+}
+
 /// Drops all supplementary groups (the host's would show up as nobody).
 pub fn clear_groups() -> io::Result<()> {
     // SAFETY: a zero-length list with a null pointer is valid for setgroups.

@@ -181,12 +181,35 @@ fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
         print!("{}", table::usage(cmd));
         return Ok(exit::OK);
     }
+    if cmd.mapped {
+        if let Some(code) = rerun_mapped()? {
+            return Ok(code);
+        }
+    }
     let mut ctx = Ctx { globals, store: None };
     if cmd.needs_store {
         let path = ctx.store_path()?;
         ctx.store = Some(Store::open(&path)?);
     }
     (cmd.run)(&mut ctx, lexopt::Parser::from_args(args))
+}
+
+/// For a rootless caller with a subordinate range, runs the whole command
+/// again as root of a user namespace mapped like the sandbox, and gives its
+/// exit status; `None` means run it here (root, no range, or already there).
+fn rerun_mapped() -> std::result::Result<Option<i32>, Fail> {
+    use libkp::sandbox::{idmap, rerun, HostFacts, MapVia, UidMapMode};
+    if rerun::is_rerun() {
+        return Ok(None);
+    }
+    let host = HostFacts::current();
+    if host.uid == 0 {
+        return Ok(None);
+    }
+    match idmap::choose(UidMapMode::Auto, &host) {
+        Ok(map) if map.via == MapVia::Helper => Ok(Some(rerun::rerun_mapped(&map).map_err(libkp::Error::from)?)),
+        _ => Ok(None),
+    }
 }
 
 fn finish(cmd: &Command, r: Result) -> i32 {

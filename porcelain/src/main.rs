@@ -7,6 +7,7 @@ mod cmd;
 mod table;
 
 fn main() {
+    libkp::sandbox::rerun::adopt_parent();
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     std::process::exit(cli::run(args));
 }

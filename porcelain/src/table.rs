@@ -14,6 +14,10 @@ pub struct Command {
     pub help: &'static str,
     /// Open the store (checking its version) before the verb runs.
     pub needs_store: bool,
+    /// Reads or removes what environments' users own in writable layers: a
+    /// rootless caller with a subordinate range runs it as root of a user
+    /// namespace mapped like the sandbox (libkp::sandbox::rerun).
+    pub mapped: bool,
     pub run: fn(&mut Ctx, lexopt::Parser) -> Result,
 }
 
@@ -24,6 +28,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[DIR]",
         help: cmd::init::HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::init::run,
     },
     Command {
@@ -32,6 +37,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[COMMAND]",
         help: "",
         needs_store: false,
+        mapped: false,
         run: cmd::help::run,
     },
     Command {
@@ -40,6 +46,7 @@ pub static COMMANDS: &[Command] = &[
         args: "",
         help: "",
         needs_store: false,
+        mapped: false,
         run: cmd::help::version,
     },
     Command {
@@ -48,6 +55,7 @@ pub static COMMANDS: &[Command] = &[
         args: "NAME [--template T] [--force]",
         help: cmd::new::HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::new::run,
     },
     Command {
@@ -56,6 +64,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[MANIFEST] [--check]",
         help: cmd::pin::HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::pin::run,
     },
     Command {
@@ -64,6 +73,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[MANIFEST] [--name N] [--locked] [--offline] [--require-pinned-image]",
         help: cmd::build::HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::build::run,
     },
     Command {
@@ -72,6 +82,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[MANIFEST] [--name N] [--offline] [--require-pinned-image]",
         help: cmd::build::REBUILD_HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::build::rebuild,
     },
     Command {
@@ -80,6 +91,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[--env K=V] [--cwd DIR] ENV -- CMD [ARGS...]",
         help: cmd::exec::EXEC_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::exec::run,
     },
     Command {
@@ -88,6 +100,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[--env K=V] [--cwd DIR] ENV [-- CMD [ARGS...]]",
         help: cmd::exec::ENTER_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::exec::enter,
     },
     Command {
@@ -96,6 +109,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[--timeout SECONDS] ENV",
         help: cmd::stop::HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::stop::run,
     },
     Command {
@@ -104,6 +118,7 @@ pub static COMMANDS: &[Command] = &[
         args: "",
         help: cmd::list::HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::list::run,
     },
     Command {
@@ -112,6 +127,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::inspect::HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::inspect::run,
     },
     Command {
@@ -120,6 +136,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV NEW_NAME",
         help: cmd::rename::HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::rename::run,
     },
     Command {
@@ -128,6 +145,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::lifecycle::FREEZE_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::lifecycle::freeze,
     },
     Command {
@@ -136,6 +154,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::lifecycle::ARCHIVE_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::lifecycle::archive,
     },
     Command {
@@ -144,6 +163,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::lifecycle::DESTROY_HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::lifecycle::destroy,
     },
     Command {
@@ -152,6 +172,7 @@ pub static COMMANDS: &[Command] = &[
         args: "import SOURCE [NAME] | list | rm NAME...",
         help: cmd::image::HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::image::run,
     },
     Command {
@@ -160,6 +181,7 @@ pub static COMMANDS: &[Command] = &[
         args: "SHELL",
         help: cmd::completions::COMPLETIONS_HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::completions::completions,
     },
     Command {
@@ -168,6 +190,7 @@ pub static COMMANDS: &[Command] = &[
         args: "DIR",
         help: cmd::completions::MAN_HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::completions::man_pages,
     },
     Command {
@@ -176,6 +199,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::diff::HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::diff::run,
     },
     Command {
@@ -184,6 +208,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::snapshot::COMMIT_HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::snapshot::commit,
     },
     Command {
@@ -192,6 +217,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV",
         help: cmd::snapshot::SNAPSHOTS_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::snapshot::snapshots,
     },
     Command {
@@ -200,6 +226,7 @@ pub static COMMANDS: &[Command] = &[
         args: "ENV SNAPSHOT",
         help: cmd::snapshot::RESTORE_HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::snapshot::restore,
     },
     Command {
@@ -208,6 +235,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[--dry-run]",
         help: cmd::care::GC_HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::care::gc,
     },
     Command {
@@ -216,6 +244,7 @@ pub static COMMANDS: &[Command] = &[
         args: "",
         help: cmd::care::VERIFY_HELP,
         needs_store: true,
+        mapped: false,
         run: cmd::care::verify_store,
     },
     Command {
@@ -224,6 +253,7 @@ pub static COMMANDS: &[Command] = &[
         args: "",
         help: cmd::doctor::DOCTOR_HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::doctor::doctor,
     },
     Command {
@@ -232,6 +262,7 @@ pub static COMMANDS: &[Command] = &[
         args: "",
         help: cmd::doctor::MIGRATE_HELP,
         needs_store: false,
+        mapped: false,
         run: cmd::doctor::migrate,
     },
     Command {
@@ -240,6 +271,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[--full] ENV DIR|FILE.tar",
         help: cmd::export::HELP,
         needs_store: true,
+        mapped: true,
         run: cmd::export::run,
     },
 ];

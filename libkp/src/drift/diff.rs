@@ -83,9 +83,12 @@ pub fn diff(store: &Store, rec: &EnvRecord) -> Result<Vec<Change>> {
     }
     let ids = super::exec_ids()?;
     // A rootless checkout of the lower layers is owned by its user whatever
-    // the tree says, so that is the owner a copied-up file keeps.
-    let checkout_owner = (!rustix::process::geteuid().is_root())
-        .then(|| ids.map(rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
+    // the tree says, so that is the owner a copied-up file keeps (also when
+    // this is a rootless command re-run as root of a mapped namespace: the
+    // shared checkouts were made outside it).
+    let rootless = !rustix::process::geteuid().is_root() || crate::sandbox::rerun::is_rerun();
+    let checkout_owner =
+        rootless.then(|| ids.map(rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
     let ctx = Ctx {
         store,
         ids,

@@ -54,7 +54,11 @@ struct Ctx<'a> {
     store: &'a Store,
     opts: &'a CheckoutOptions,
     dest: &'a Path,
+    /// Root on the host: trusted.* xattrs, and owners in the shared variants.
     privileged: bool,
+    /// Files can be given their owners: root on the host, or root of the
+    /// mapped namespace a rootless command re-runs in (sandbox::rerun).
+    owners: bool,
     report: CheckoutReport,
 }
 
@@ -89,7 +93,8 @@ pub fn checkout_tree(
         store,
         opts,
         dest,
-        privileged: rustix::process::geteuid().is_root(),
+        privileged: rustix::process::geteuid().is_root() && !crate::sandbox::rerun::is_rerun(),
+        owners: rustix::process::geteuid().is_root(),
         report: CheckoutReport::default(),
     };
     ctx.dir(tree, dest)?;
@@ -169,17 +174,25 @@ impl Ctx<'_> {
     fn chown(&mut self, p: &Path, uid: u32, gid: u32) -> Result<()> {
         // Ownership is reproduced when we may; a rootless checkout is owned by its
         // user (docs/store-format.md), which the sandbox maps as it needs.
-        if !self.privileged {
+        if !self.owners {
             return Ok(());
         }
-        rustix::fs::chownat(
+        match rustix::fs::chownat(
             rustix::fs::CWD,
             p,
             Some(rustix::process::Uid::from_raw(uid)),
             Some(rustix::process::Gid::from_raw(gid)),
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(errno("chown", p))
+        ) {
+            // An owner outside a mapped namespace's range.
+            Err(Errno::INVAL) if !self.privileged => {
+                self.report
+                    .warnings
+                    .push(format!("{}: owner {uid}:{gid} is not mapped here", p.display()));
+                Ok(())
+            }
+            r => r.map_err(errno("chown", p)),
+        }
     }
 
     fn xattrs(&mut self, p: &Path, xattrs: &[Xattr]) -> Result<()> {
@@ -259,7 +272,7 @@ impl Ctx<'_> {
         let Ok(m) = fs::symlink_metadata(&cand) else {
             return Ok(false);
         };
-        let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
+        let owner_ok = !self.owners || (m.uid() == e.uid && m.gid() == e.gid);
         let EntryKind::File { size, .. } = e.kind else {
             return Ok(false);
         };

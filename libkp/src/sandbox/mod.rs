@@ -16,6 +16,7 @@ mod init;
 mod overlay;
 pub mod plan;
 pub mod policy;
+pub mod rerun;
 mod tty;
 
 use std::ffi::OsString;
