@@ -285,6 +285,21 @@ as_user() {
 		env HOME="$HOME" PATH="$PATH" LC_ALL=C TZ=UTC "$@"
 }
 
+# A second unprivileged user that never has a subordinate range: rootless
+# with a single-id map.
+KP_TEST_USER_SINGLE=kp-test-single
+test_lazy_prereq ROOTLESS_SINGLE '
+	test "$(id -u)" = 0 && command -v setpriv >/dev/null &&
+	{ id "$KP_TEST_USER_SINGLE" >/dev/null 2>&1 ||
+	  useradd --system --create-home --home-dir /var/lib/kp-test-single --shell /bin/sh "$KP_TEST_USER_SINGLE"; } &&
+	! grep -q "^$KP_TEST_USER_SINGLE:" /etc/subuid /etc/subgid 2>/dev/null
+'
+
+# as_single_user CMD...: as_user, as the user without a subordinate range.
+as_single_user() {
+	KP_TEST_USER=$KP_TEST_USER_SINGLE as_user "$@"
+}
+
 # SUBUID: the test user has a subordinate id range (added when absent, as
 # useradd does for ordinary users) and newuidmap exists.
 test_lazy_prereq SUBUID '

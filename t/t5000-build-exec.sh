@@ -129,19 +129,42 @@ test_expect_success 'build and list speak JSON' '
 	grep "\"state\":\"built\"" out
 '
 
-test_expect_success ROOTLESS 'rootless: packages install with a single-id map (apt stays root inside)' '
+# rootless_build AS DIR N: as the user that command AS runs commands as,
+# builds DIR/proj (jq over the image tarball) into DIR/st, runs jq inside, and
+# lists the dependency layer into DIR/ls.
+rootless_build() {
+	(as=$1 n=$3 && cd "$2" &&
+	 export KARAPACE_STORE="$PWD/st" &&
+	 $as karapace build proj --name mine >id 2>err &&
+	 grep "built mine (3 package(s) installed)" err &&
+	 echo "{\"x\": $n}" | $as karapace exec mine -- jq .x >out &&
+	 echo $n >expect && test_cmp expect out &&
+	 $as karapace --json inspect mine >j &&
+	 dep=$(python3 -c "import json,sys; print(json.load(open(\"j\"))[\"layers\"][1])") &&
+	 $as kp-ls-layer -r -l $dep >ls &&
+	 grep " 0:0 .*	usr/bin/jq$" ls)
+}
+
+test_expect_success ROOTLESS_SINGLE 'rootless without a subordinate range: packages install with a single-id map (apt stays root inside)' '
 	mkdir rl && tar -C "$IMAGE" --numeric-owner -cf rl/image.tar . &&
 	write_manifest rl/proj ../image.tar jq &&
-	chown -R $KP_TEST_USER rl &&
-	(cd rl &&
-	 as_user env KARAPACE_STORE="$PWD/st" karapace build proj --name mine >id 2>err &&
-	 grep "built mine (3 package(s) installed)" err &&
-	 echo "{\"x\": 5}" | as_user env KARAPACE_STORE="$PWD/st" karapace exec mine -- jq .x >out &&
-	 echo 5 >expect && test_cmp expect out &&
-	 as_user env KARAPACE_STORE="$PWD/st" karapace --json inspect mine >j &&
-	 dep=$(python3 -c "import json,sys; print(json.load(open(\"j\"))[\"layers\"][1])") &&
-	 as_user env KARAPACE_STORE="$PWD/st" kp-ls-layer -l $dep usr/bin >ls &&
-	 grep " 0:0 .*	jq$" ls)
+	chown -R $KP_TEST_USER_SINGLE rl &&
+	rootless_build as_single_user rl 5 &&
+	grep " 0:0 .*	var/lib/apt/lists/partial$" rl/ls
+'
+
+test_expect_success SUBUID 'rootless with a subordinate range: apt drops to its own user, and the layer records it' '
+	mkdir rs && tar -C "$IMAGE" --numeric-owner -cf rs/image.tar . &&
+	write_manifest rs/proj ../image.tar jq &&
+	chown -R $KP_TEST_USER rs &&
+	rootless_build as_user rs 6 &&
+	apt_uid=$(grep "^_apt:" "$IMAGE/etc/passwd" | cut -d: -f3) &&
+	grep " $apt_uid:[0-9]* .*	var/lib/apt/lists/partial$" rs/ls &&
+	ls rs/st/tmp >left && test_must_be_empty left &&
+	(cd rs && export KARAPACE_STORE="$PWD/st" &&
+	 as_user karapace destroy mine >/dev/null &&
+	 as_user karapace gc >/dev/null &&
+	 as_user karapace verify-store >/dev/null)
 '
 
 test_expect_success 'kp-prune keeps every layer an environment uses' '

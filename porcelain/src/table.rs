@@ -73,7 +73,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[MANIFEST] [--name N] [--locked] [--offline] [--require-pinned-image]",
         help: cmd::build::HELP,
         needs_store: false,
-        mapped: false,
+        mapped: true,
         run: cmd::build::run,
     },
     Command {
@@ -82,7 +82,7 @@ pub static COMMANDS: &[Command] = &[
         args: "[MANIFEST] [--name N] [--offline] [--require-pinned-image]",
         help: cmd::build::REBUILD_HELP,
         needs_store: false,
-        mapped: false,
+        mapped: true,
         run: cmd::build::rebuild,
     },
     Command {

@@ -19,10 +19,11 @@ pub struct SandboxRunner<'a> {
 }
 
 impl<'a> SandboxRunner<'a> {
-    /// Root maps the whole id space onto itself. A user builds with a single
-    /// mapping: what the install writes must stay readable by the user, who
-    /// writes it into the store afterwards, and files owned by subordinate ids
-    /// would not be (apt then keeps its sandbox user root).
+    /// Root maps every id it has onto itself: on the host the whole id space;
+    /// as root of the mapped namespace a rootless user with a subordinate
+    /// range builds in (sandbox::rerun), that namespace's ids. A user without
+    /// a range builds with a single mapping (apt then keeps its sandbox user
+    /// root).
     pub fn new(store: &'a Store) -> Self {
         let host = HostFacts::current();
         let uid_map = if host.uid == 0 {

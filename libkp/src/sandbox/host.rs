@@ -28,6 +28,12 @@ pub struct HostFacts {
     pub subgid_file: PathBuf,
     /// Whether newuidmap and newgidmap are installed.
     pub newuidmap: bool,
+    /// The ids this process's user namespace maps, as (first, count) ranges
+    /// (the inside column of /proc/self/uid_map and gid_map); empty when
+    /// unknown. All of them for root on the host; one small range when a
+    /// rootless command re-runs as root of a mapped namespace.
+    pub uid_extent: Vec<(u32, u32)>,
+    pub gid_extent: Vec<(u32, u32)>,
     /// The host's /dev (GPU and audio nodes come from here).
     pub dev_dir: PathBuf,
     /// The host's X11 socket directory.
@@ -36,6 +42,22 @@ pub struct HostFacts {
     pub font_dirs: Vec<PathBuf>,
     /// Host directories `--themes` shares read-only: icon and GTK/Qt themes.
     pub theme_dirs: Vec<PathBuf>,
+}
+
+/// The (first, count) ranges a /proc/PID/uid_map-style file maps inside.
+fn extent(path: &str) -> Vec<(u32, u32)> {
+    parse_extent(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+pub(crate) fn parse_extent(map: &str) -> Vec<(u32, u32)> {
+    map.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let inside = f.next()?.parse().ok()?;
+            let _outside: u32 = f.next()?.parse().ok()?;
+            Some((inside, f.next()?.parse().ok()?))
+        })
+        .collect()
 }
 
 impl HostFacts {
@@ -62,6 +84,8 @@ impl HostFacts {
             subgid_file: "/etc/subgid".into(),
             newuidmap: (on_path("newuidmap") && on_path("newgidmap"))
                 || (Path::new("/usr/bin/newuidmap").exists() && Path::new("/usr/bin/newgidmap").exists()),
+            uid_extent: extent("/proc/self/uid_map"),
+            gid_extent: extent("/proc/self/gid_map"),
             dev_dir: "/dev".into(),
             x11_dir: "/tmp/.X11-unix".into(),
             font_dirs: vec!["/usr/share/fonts".into(), "/usr/local/share/fonts".into()],
@@ -79,6 +103,8 @@ impl HostFacts {
             subuid_file: dir.join("subuid"),
             subgid_file: dir.join("subgid"),
             newuidmap: false,
+            uid_extent: Vec::new(),
+            gid_extent: Vec::new(),
             dev_dir: dir.join("dev"),
             x11_dir: dir.join("x11"),
             font_dirs: vec![dir.join("fonts")],

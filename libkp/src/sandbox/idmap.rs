@@ -97,16 +97,30 @@ pub fn choose(mode: UidMapMode, host: &HostFacts) -> Result<IdMap> {
         return Ok(single(host.uid, host.gid));
     }
     if host.uid == 0 && mode == UidMapMode::Auto {
-        // Root maps the whole id space onto itself: files in the layers keep the
-        // owners they have on disk, and nothing needs a helper.
-        let all = vec![MapRange {
-            inside: 0,
-            outside: 0,
-            count: u32::MAX,
-        }];
+        // Root maps every id it has onto itself: files in the layers keep the
+        // owners they have on disk, and nothing needs a helper. On the host
+        // that is the whole id space; as root of a mapped namespace (a
+        // rootless command re-run, see rerun.rs), the ids that namespace maps.
+        let identity = |extent: &[(u32, u32)]| -> Vec<MapRange> {
+            if extent.is_empty() {
+                return vec![MapRange {
+                    inside: 0,
+                    outside: 0,
+                    count: u32::MAX,
+                }];
+            }
+            extent
+                .iter()
+                .map(|&(first, count)| MapRange {
+                    inside: first,
+                    outside: first,
+                    count,
+                })
+                .collect()
+        };
         return Ok(IdMap {
-            uid: all.clone(),
-            gid: all,
+            uid: identity(&host.uid_extent),
+            gid: identity(&host.gid_extent),
             via: MapVia::Direct,
             setgroups: true,
         });
@@ -229,5 +243,20 @@ mod tests {
         ));
         let m = choose(UidMapMode::Auto, &facts(dir.path(), 0, false)).unwrap();
         assert_eq!(map_text(&m.uid), "0 0 4294967295\n");
+    }
+
+    /// Root of a mapped namespace (a rootless command re-run) maps what that
+    /// namespace has onto itself, and nothing more: the kernel refuses more.
+    #[test]
+    fn root_of_a_mapped_namespace_maps_its_own_extent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = facts(dir.path(), 0, false);
+        h.uid_extent =
+            super::super::host::parse_extent("         0       1000          1\n         1     100000      65536\n");
+        h.gid_extent = vec![(0, 1)];
+        let m = choose(UidMapMode::Auto, &h).unwrap();
+        assert_eq!(map_text(&m.uid), "0 0 1\n1 1 65536\n");
+        assert_eq!(map_text(&m.gid), "0 0 1\n");
+        assert_eq!(m.via, MapVia::Direct);
     }
 }
