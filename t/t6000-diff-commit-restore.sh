@@ -252,4 +252,19 @@ test_expect_success SUBUID 'killing a mapped command kills its re-run too' '
 	 as_user karapace destroy $name >/dev/null)
 '
 
+test_expect_success SUBUID 'when newuidmap refuses the range, mapped commands run as the user alone, with a warning' '
+	mkdir -p rs/fakebin &&
+	printf "#!/bin/sh\necho refused >&2\nexit 1\n" >rs/fakebin/newuidmap &&
+	cp rs/fakebin/newuidmap rs/fakebin/newgidmap &&
+	chmod +x rs/fakebin/* &&
+	(cd rs &&
+	 export KARAPACE_STORE="$PWD/st" &&
+	 as_user karapace build proj --name alone >/dev/null &&
+	 as_user karapace exec alone -- sh -c "echo mine >/mine" &&
+	 PATH="$PWD/fakebin:$PATH" as_user karapace diff alone >out 2>err &&
+	 grep "^A /mine\$" out &&
+	 grep "cannot run mapped.*refused" err &&
+	 as_user karapace destroy alone >/dev/null)
+'
+
 test_done

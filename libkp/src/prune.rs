@@ -224,7 +224,9 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
     let envs = store.path("envs");
     if envs.exists() {
         for (name, path) in crate::store_dir_entries(&envs)? {
-            if store.read_env(&name)?.is_some() {
+            // Only directories named like an environment whose record is
+            // surely absent (a corrupt record is verify-store's to report).
+            if crate::hash::ObjectId::from_hex(&name).is_none() || !matches!(store.read_env(&name), Ok(None)) {
                 continue;
             }
             // A restore or a command still inside holds one of these.
@@ -239,8 +241,10 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
                 "removing {}, left by an interrupted build or destroy",
                 path.display()
             );
-            remove_tree(&path)?;
-            n += 1;
+            match remove_tree(&path) {
+                Ok(()) => n += 1,
+                Err(e) => crate::log!(crate::log::Level::Warn, "leaving {}: {e}", path.display()),
+            }
         }
     }
     Ok(n)
