@@ -201,8 +201,11 @@ pub fn clear_groups() -> io::Result<()> {
     Ok(())
 }
 
-/// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), optionally recursive.
-pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Result<()> {
+/// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), optionally
+/// recursive: sets the MOUNT_ATTR_* bits in `set`, and with `userns` makes it
+/// an idmapped mount that maps ids the way that user namespace does
+/// (MOUNT_ATTR_IDMAP is added then).
+pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, userns: Option<BorrowedFd<'_>>, recursive: bool) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -210,18 +213,20 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Resul
         propagation: u64,
         userns_fd: u64,
     }
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
     let attr = MountAttr {
-        attr_set: set,
+        attr_set: set | if userns.is_some() { MOUNT_ATTR_IDMAP } else { 0 },
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
     // SAFETY: the path is an empty C string, the attr pointer and size describe
-    // the MOUNT_ATTR_SIZE_VER0 layout above, which lives for the call.
+    // the MOUNT_ATTR_SIZE_VER0 layout above, which lives for the call; the
+    // kernel only reads it.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -236,6 +241,80 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Resul
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Marks every descriptor from `first` on close-on-exec (close_range(2) with
+/// CLOSE_RANGE_CLOEXEC), so none the caller inherited reaches the command,
+/// while the ones still needed until execve stay usable.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes plain integers; with CLOSE_RANGE_CLOEXEC it
+    // closes nothing, so no descriptor owned elsewhere in this process becomes
+    // invalid.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Joins a new anonymous session keyring, leaving the caller's (and the
+/// host user's keys reachable through it) behind. ENOSYS on kernels built
+/// without keys is no error: there is no keyring to leave.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks for a new anonymous keyring; the kernel reads
+    // nothing else.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ENOSYS) {
+            return Ok(());
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Spawns `cmd` so that it gets SIGTERM when this process ends (a daemon
+/// tied to the sandbox it serves), with no signal blocked (the sandbox
+/// blocks the ones it forwards, and a blocked SIGTERM would never arrive) and
+/// no descriptor beyond 0-2 (a daemon holding the caller's pipes would keep
+/// them open after the sandbox ends).
+pub fn spawn_tied(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it makes
+    // only async-signal-safe system calls (sigprocmask, prctl, close_range)
+    // and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            cloexec_from(3)
+        })
+    };
+    cmd.spawn()
+}
+
+/// Moves this process into new namespaces (CLONE_NEW* flags, never
+/// CLONE_FILES or CLONE_FS).
+pub fn unshare_namespaces(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
+    debug_assert!(!flags.intersects(rustix::thread::UnshareFlags::FILES | rustix::thread::UnshareFlags::FS));
+    // SAFETY: rustix marks unshare unsafe for CLONE_FILES (descriptor tables
+    // other threads would not see); namespace flags only change which
+    // namespaces this single-threaded process is in.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
 }
 
 /// Brings the loopback interface of the current network namespace up.
@@ -261,8 +340,5 @@ pub fn loopback_up() -> io::Result<()> {
 
 /// Moves this process into a copy of its mount namespace.
 pub fn unshare_mount_namespace() -> io::Result<()> {
-    // SAFETY: CLONE_NEWNS only changes which mount table this process sees; no
-    // memory or file-descriptor state that Rust code relies on is affected
-    // (rustix marks unshare unsafe for CLONE_FILES and CLONE_FS-like flags).
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.map_err(io::Error::from)
+    unshare_namespaces(rustix::thread::UnshareFlags::NEWNS)
 }

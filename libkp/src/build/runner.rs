@@ -84,10 +84,6 @@ impl Runner for SandboxRunner<'_> {
 
     fn ids(&self) -> Result<IdShift> {
         let map = sandbox::idmap::choose(self.uid_map, &self.host)?;
-        let ranges = |r: &[sandbox::MapRange]| r.iter().map(|m| (m.inside, m.outside, m.count)).collect();
-        Ok(IdShift {
-            uid: ranges(&map.uid),
-            gid: ranges(&map.gid),
-        })
+        Ok(map.disk_shift())
     }
 }

@@ -76,11 +76,7 @@ pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<Obje
 /// so owners in the writable layer are read as the environment sees them.
 pub fn exec_ids() -> Result<IdShift> {
     let map = sandbox::idmap::choose(UidMapMode::Auto, &HostFacts::current())?;
-    let ranges = |r: &[sandbox::MapRange]| r.iter().map(|m| (m.inside, m.outside, m.count)).collect();
-    Ok(IdShift {
-        uid: ranges(&map.uid),
-        gid: ranges(&map.gid),
-    })
+    Ok(map.disk_shift())
 }
 
 /// `envs/<env_id>/lock`, held exclusively while a commit or restore changes

@@ -1,33 +1,55 @@
-//! Executing a plan. Three processes, as in bubblewrap:
+//! Executing a plan. Four processes:
 //!
-//! 1. the caller (outside): clones the sandbox's first process into new
-//!    namespaces, writes its id maps (and cgroup), then supervises it;
-//! 2. PID 1 inside: mounts the root and everything on it, pivots, sets the
-//!    hostname and `no_new_privs`, forks the command and reaps (init.rs);
-//! 3. the command: new session (and pty), cwd, exec.
+//! 1. the caller (outside): clones the sandbox's first process into new user,
+//!    mount, UTS, IPC (and network) namespaces, writes its id maps (and
+//!    cgroup) and, for host root, hands it idmapped mounts; then supervises;
+//! 2. the mounter, still in the caller's PID namespace: mounts the root (a
+//!    fuse-overlayfs daemon it starts stays out of the sandbox's PID
+//!    namespace, where nothing inside can reach its /proc entries), then
+//!    creates the PID namespace and relays the status of
+//! 3. PID 1 inside: mounts everything on the root (with /proc's writable and
+//!    revealing parts read-only or masked), pivots, sets the hostname,
+//!    `no_new_privs` and a fresh session keyring, turns itself non-dumpable
+//!    (so /proc/1 shows nothing of the caller's environment), forks the
+//!    command and reaps (init.rs);
+//! 4. the command: moves into a nested user and mount namespace, whose map
+//!    PID 1 writes (the identity over the sandbox's ids) — every mount made so
+//!    far is then locked by the kernel, so read-only stays read-only and no
+//!    mask can be lifted, while mounting a tmpfs still works — then a new
+//!    session (and pty), cwd, descriptors 3 and up close-on-exec, the seccomp
+//!    filter, exec.
 //!
-//! Two pipes tie them: "ready" (maps written, go on) and "errors" (close-on-
-//! exec: a setup failure inside is written there; end of file without a byte
-//! means the command was exec'd). Every forwardable signal is blocked from
-//! before the clone to the exec, so none is lost and PID 1 gets them even
-//! though it installs no handler.
+//! Pipes tie them: "ready" (a socket: maps written, go on, with host root's
+//! mounts attached), "errors" (close-on-exec: a setup failure anywhere inside
+//! is written there; end of file without a byte means the command was
+//! exec'd) and two between PID 1 and the command for the nested map. Every
+//! forwardable signal is blocked from before the clone to the exec, so none
+//! is lost; each process passes them on to the next.
 
+use std::collections::VecDeque;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount_change, FsMountFlags, FsOpenFlags,
-    MountAttrFlags, MountPropagationFlags, UnmountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount_change, open_tree, FsMountFlags,
+    FsOpenFlags, MountAttrFlags, MountPropagationFlags, OpenTreeFlags, UnmountFlags,
+};
+use rustix::net::{
+    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use rustix::process::{Pid, Signal};
+use rustix::thread::UnshareFlags;
 
-use super::plan::{Kind, Missing, Mount, Plan};
+use super::plan::{Kind, Missing, Mount, Namespace, Plan};
+use super::seccomp::{self, Seccomp};
 use super::{cgroup, idmap, init, overlay, tty, Error, Result};
 use crate::sys::{self, CStrArray, SigSet};
 
@@ -38,6 +60,8 @@ struct Prepared {
     /// Paths to try in order (PATH search done here, with the sandbox's PATH).
     candidates: Vec<CString>,
     name: String,
+    /// The compiled seccomp filter, when one applies.
+    filter: Option<seccompiler::BpfProgram>,
 }
 
 fn cstring(s: &OsStr, what: &str) -> Result<CString> {
@@ -81,11 +105,16 @@ impl Prepared {
                 })
                 .collect::<Result<_>>()?
         };
+        let filter = match plan.seccomp {
+            Seccomp::Default => Some(seccomp::program()?),
+            Seccomp::Off => None,
+        };
         Ok(Prepared {
             argv: CStrArray::new(argv),
             envp: CStrArray::new(envp),
             candidates,
             name: String::from_utf8_lossy(cmd).into_owned(),
+            filter,
         })
     }
 }
@@ -108,37 +137,107 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::setup("pipe", "")(e.into()))
 }
 
+/// Host root's idmapped mounts, in the order the mounter and PID 1 take them:
+/// the root's host sources, then every bind's source.
+fn idmapped_mounts(plan: &Plan, pid: i32) -> Result<Vec<OwnedFd>> {
+    let ns = format!("/proc/{pid}/ns/user");
+    let userns = rustix::fs::open(&ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::setup("open", &ns)(e.into()))?;
+    let mut out = Vec::new();
+    for src in plan.root.host_sources() {
+        let ro = matches!(plan.root, super::RootMount::Bind { .. });
+        out.push(overlay::clone_idmapped(&src, ro, userns.as_fd(), true).map_err(Error::setup("idmap", src))?);
+    }
+    for m in &plan.mounts {
+        if let Mount::Bind { src, ro, .. } = m {
+            out.push(overlay::clone_idmapped(src, *ro, userns.as_fd(), false).map_err(Error::setup("bind", src))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Sends the go-ahead byte, with `fds` attached.
+fn send_ready(sock: &OwnedFd, fds: &[OwnedFd]) -> io::Result<()> {
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(borrowed.len().max(1)))];
+    let mut buf = SendAncillaryBuffer::new(&mut space);
+    if !borrowed.is_empty() && !buf.push(SendAncillaryMessage::ScmRights(&borrowed)) {
+        return Err(io::Error::other("too many descriptors for one message"));
+    }
+    sendmsg(sock, &[io::IoSlice::new(b"1")], &mut buf, SendFlags::empty())?;
+    Ok(())
+}
+
+/// Waits for the go-ahead; `None` when the caller gave up.
+fn receive_ready(sock: &OwnedFd, expect: usize) -> Option<VecDeque<OwnedFd>> {
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(expect.max(1)))];
+    let mut buf = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8];
+    let got = recvmsg(
+        sock,
+        &mut [io::IoSliceMut::new(&mut byte)],
+        &mut buf,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .ok()?;
+    if got.bytes != 1 {
+        return None;
+    }
+    let mut fds = VecDeque::new();
+    for msg in buf.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            fds.extend(rights);
+        }
+    }
+    (fds.len() == expect).then_some(fds)
+}
+
 fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> Result<i32> {
     let pty = tty::open_if_terminal().map_err(Error::setup("open pseudo-terminal", "/dev/ptmx"))?;
-    let (ready_r, ready_w) = pipe()?;
+    let (ready_out, ready_in) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+        .map_err(|e| Error::setup("socketpair", "")(e.into()))?;
     let (err_r, err_w) = pipe()?;
-    let flags = plan.namespaces.iter().fold(0, |f, ns| f | ns.clone_flag());
+    // The PID namespace comes later, from the mounter (see the module doc).
+    let flags = plan
+        .namespaces
+        .iter()
+        .filter(|ns| **ns != Namespace::Pid)
+        .fold(0, |f, ns| f | ns.clone_flag());
     let pid = sys::clone_fork(flags).map_err(Error::setup("clone namespaces", ""))?;
     if pid == 0 {
-        drop((ready_w, err_r));
+        drop((ready_out, err_r));
         let slave = pty.map(|p| p.slave);
-        let code = inside(plan, prepared, ready_r, err_w, set, old, slave);
+        let code = mounter(plan, prepared, ready_in, err_w, set, old, slave);
         sys::exit_now(code);
     }
-    drop((ready_r, err_w));
+    drop((ready_in, err_w));
     let child = Pid::from_raw(pid).expect("clone returned a positive pid");
-    let outside = || -> Result<Option<PathBuf>> {
+    let outside = || -> Result<(Option<PathBuf>, Vec<OwnedFd>)> {
         idmap::write(pid, &plan.idmap)?;
-        plan.cgroup.as_ref().map(|cg| cgroup::enter(cg, pid)).transpose()
+        let cg = plan.cgroup.as_ref().map(|cg| cgroup::enter(cg, pid)).transpose()?;
+        let mounts = if plan.idmap.idmapped {
+            idmapped_mounts(plan, pid)?
+        } else {
+            Vec::new()
+        };
+        Ok((cg, mounts))
     };
     let cgroup_dir = match outside() {
-        Ok(dir) => dir,
+        Ok((dir, mounts)) => {
+            let _ = send_ready(&ready_out, &mounts);
+            dir
+        }
         Err(e) => {
             let _ = rustix::process::kill_process(child, Signal::KILL);
             let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
             return Err(e);
         }
     };
-    let _ = rustix::io::write(&ready_w, b"1");
-    drop(ready_w);
+    drop(ready_out);
     let mut msg = Vec::new();
     let _ = File::from(err_r).read_to_end(&mut msg);
     let status = if !msg.is_empty() {
+        let _ = rustix::process::kill_process(child, Signal::KILL);
         let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
         Err(Error::Inside(String::from_utf8_lossy(&msg).trim_end().to_string()))
     } else {
@@ -153,8 +252,14 @@ fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> 
     status
 }
 
-/// The sandbox's first process: PID 1 of the new PID namespace.
-fn inside(
+fn report(err: &OwnedFd, msg: &str) -> i32 {
+    let _ = write_all(err, msg.as_bytes());
+    125
+}
+
+/// The sandbox's first process: mounts the root, then starts PID 1 in a new
+/// PID namespace and relays its status.
+fn mounter(
     plan: &Plan,
     prepared: &Prepared,
     ready: OwnedFd,
@@ -164,28 +269,108 @@ fn inside(
     slave: Option<OwnedFd>,
 ) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    let mut byte = [0u8];
-    if !matches!(rustix::io::read(&ready, &mut byte), Ok(1)) {
+    let caller = rustix::process::getppid();
+    let expect = if plan.idmap.idmapped {
+        plan.root.host_sources().len() + plan.mounts.iter().filter(|m| matches!(m, Mount::Bind { .. })).count()
+    } else {
+        0
+    };
+    let Some(mut given) = receive_ready(&ready, expect) else {
         return 125; // the caller gave up (its error is reported there)
-    }
+    };
     drop(ready);
     let umask = rustix::process::umask(Mode::empty());
-    if let Err(e) = setup(plan) {
-        let _ = write_all(&err, e.to_string().as_bytes());
+    let root = match mount_root(plan, &mut given) {
+        Ok(root) => root,
+        Err(e) => return report(&err, &e.to_string()),
+    };
+    // Host root's setresuid cleared the parent-death signal: set it again,
+    // and end if the caller died in between.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    if rustix::process::getppid() != caller {
         return 125;
+    }
+    if let Err(e) = sys::unshare_namespaces(UnshareFlags::NEWPID) {
+        return report(&err, &format!("unshare the PID namespace: {e}"));
     }
     let pid = match sys::fork() {
         Ok(pid) => pid,
-        Err(e) => {
-            let _ = write_all(&err, format!("fork the command: {e}").as_bytes());
-            return 125;
-        }
+        Err(e) => return report(&err, &format!("fork PID 1: {e}")),
     };
     if pid == 0 {
-        command(plan, prepared, &err, old, umask, slave.as_ref());
+        let code = pid1(plan, prepared, &root, given, err, set, old, umask, slave);
+        sys::exit_now(code);
     }
-    drop((err, slave));
+    drop((err, slave, root, given));
+    init::supervise(Pid::from_raw(pid).expect("fork returned a positive pid"), set, false)
+}
+
+fn mount_root(plan: &Plan, given: &mut VecDeque<OwnedFd>) -> Result<OwnedFd> {
+    if plan.idmap.setgroups {
+        sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
+    }
+    // Our mounts must not propagate back to the host, nor the host's to us.
+    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(|e| Error::setup("make mounts private", "/")(e.into()))?;
+    if plan.idmap.idmapped {
+        overlay::mount_root_idmapped(&plan.root, given)
+    } else {
+        overlay::mount_root(&plan.root)
+    }
+}
+
+/// PID 1 of the sandbox.
+#[allow(clippy::too_many_arguments)]
+fn pid1(
+    plan: &Plan,
+    prepared: &Prepared,
+    root: &OwnedFd,
+    mut given: VecDeque<OwnedFd>,
+    err: OwnedFd,
+    set: &SigSet,
+    old: &SigSet,
+    umask: Mode,
+    slave: Option<OwnedFd>,
+) -> i32 {
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    // Nothing inside may read this process's memory or descriptors through
+    // /proc/1 (its environment is the caller's, copied by fork).
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        return report(&err, &format!("prctl PR_SET_DUMPABLE: {e}"));
+    }
+    if let Err(e) = setup(plan, root, &mut given) {
+        return report(&err, &e.to_string());
+    }
+    drop(given);
+    let Ok((to_pid1_r, to_pid1_w)) = pipe() else {
+        return report(&err, "pipe for the nested user namespace");
+    };
+    let Ok((to_cmd_r, to_cmd_w)) = pipe() else {
+        return report(&err, "pipe for the nested user namespace");
+    };
+    let pid = match sys::fork() {
+        Ok(pid) => pid,
+        Err(e) => return report(&err, &format!("fork the command: {e}")),
+    };
+    if pid == 0 {
+        drop((to_pid1_r, to_cmd_w));
+        command(plan, prepared, &err, old, umask, slave.as_ref(), (to_pid1_w, to_cmd_r));
+    }
+    drop((to_pid1_w, to_cmd_r));
     let child = Pid::from_raw(pid).expect("fork returned a positive pid");
+    // The command has unshared its user namespace: give it the identity over
+    // ours, then let it go on.
+    let mut byte = [0u8];
+    let locked = match rustix::io::read(&to_pid1_r, &mut byte) {
+        Ok(1) => idmap::write(pid, &plan.idmap.nested()).map_err(|e| e.to_string()),
+        _ => Err("the command did not reach its nested user namespace".to_string()),
+    };
+    if let Err(e) = locked {
+        let _ = rustix::process::kill_process(child, Signal::KILL);
+        return report(&err, &format!("lock the mounts: {e}"));
+    }
+    let _ = rustix::io::write(&to_cmd_w, b"1");
+    drop((err, slave, to_pid1_r, to_cmd_w));
     init::supervise(child, set, true)
 }
 
@@ -197,11 +382,27 @@ fn write_all(fd: &OwnedFd, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// The command's process: restore what the sandbox changed, then exec.
-fn command(plan: &Plan, p: &Prepared, err: &OwnedFd, old: &SigSet, umask: Mode, slave: Option<&OwnedFd>) -> ! {
-    let _ = sys::set_signal_mask(old);
-    sys::default_signal(libc::SIGPIPE);
-    rustix::process::umask(umask);
+fn fail(err: &OwnedFd, msg: String) -> ! {
+    let _ = write_all(err, msg.as_bytes());
+    sys::exit_now(125)
+}
+
+/// The command's process: lock the mounts, restore what the sandbox changed,
+/// then exec.
+fn command(
+    plan: &Plan,
+    p: &Prepared,
+    err: &OwnedFd,
+    old: &SigSet,
+    umask: Mode,
+    slave: Option<&OwnedFd>,
+    (to_pid1, from_pid1): (OwnedFd, OwnedFd),
+) -> ! {
+    // PID 1 is non-dumpable, and so is this copy of it until it execs; PID 1
+    // must be able to write our maps.
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable) {
+        fail(err, format!("prctl PR_SET_DUMPABLE: {e}"));
+    }
     let session = match slave {
         Some(s) => tty::attach_slave(s),
         // A session of its own keeps the command away from the caller's
@@ -209,15 +410,34 @@ fn command(plan: &Plan, p: &Prepared, err: &OwnedFd, old: &SigSet, umask: Mode, 
         None => rustix::process::setsid().map(drop).map_err(io::Error::from),
     };
     if let Err(e) = session {
-        let _ = write_all(err, format!("set up the session: {e}").as_bytes());
-        sys::exit_now(125);
+        fail(err, format!("set up the session: {e}"));
     }
+    // A user namespace below the one that made the mounts, with a copy of
+    // the mount table: the kernel locks every mount it copies into a less
+    // privileged namespace (read-only flags, and no unmounting what covers
+    // something).
+    if let Err(e) = sys::unshare_namespaces(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) {
+        fail(err, format!("unshare a nested user namespace: {e}"));
+    }
+    let mut byte = [0u8];
+    if rustix::io::write(&to_pid1, b"1") != Ok(1) || rustix::io::read(&from_pid1, &mut byte) != Ok(1) {
+        sys::exit_now(125); // PID 1 reports what went wrong
+    }
+    drop((to_pid1, from_pid1));
+    let _ = sys::set_signal_mask(old);
+    sys::default_signal(libc::SIGPIPE);
+    rustix::process::umask(umask);
     if let Err(e) = rustix::process::chdir(&plan.cwd) {
-        let _ = write_all(
-            err,
-            format!("chdir {}: {}", plan.cwd.display(), io::Error::from(e)).as_bytes(),
-        );
-        sys::exit_now(125);
+        fail(err, format!("chdir {}: {}", plan.cwd.display(), io::Error::from(e)));
+    }
+    // Only 0, 1 and 2 reach the command; the error pipe closes on exec.
+    if let Err(e) = sys::cloexec_from(3) {
+        fail(err, format!("close_range: {e}"));
+    }
+    if let Some(filter) = &p.filter {
+        if let Err(e) = seccompiler::apply_filter(filter) {
+            fail(err, format!("install the seccomp filter: {e}"));
+        }
     }
     let mut denied = None;
     let mut last = None;
@@ -239,18 +459,11 @@ fn command(plan: &Plan, p: &Prepared, err: &OwnedFd, old: &SigSet, umask: Mode, 
     sys::exit_now(code)
 }
 
-fn setup(plan: &Plan) -> Result<()> {
-    if plan.idmap.setgroups {
-        sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
-    }
-    // Our mounts must not propagate back to the host, nor the host's to us.
-    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(|e| Error::setup("make mounts private", "/")(e.into()))?;
-    let root = overlay::mount_root(&plan.root)?;
+fn setup(plan: &Plan, root: &OwnedFd, given: &mut VecDeque<OwnedFd>) -> Result<()> {
     for m in &plan.mounts {
-        mount_one(&root, m)?;
+        mount_one(root, m, given)?;
     }
-    rustix::process::fchdir(&root).map_err(|e| Error::setup("chdir", "new root")(e.into()))?;
+    rustix::process::fchdir(root).map_err(|e| Error::setup("chdir", "new root")(e.into()))?;
     // pivot_root(".", ".") stacks the old root under the new one; detaching it
     // leaves the new root alone, without a directory for the old one.
     rustix::process::pivot_root(".", ".").map_err(|e| Error::setup("pivot_root", "new root")(e.into()))?;
@@ -262,6 +475,7 @@ fn setup(plan: &Plan) -> Result<()> {
         sys::loopback_up().map_err(Error::setup("bring up", "lo"))?;
     }
     rustix::thread::set_no_new_privs(true).map_err(|e| Error::setup("no_new_privs", "")(e.into()))?;
+    sys::join_new_session_keyring().map_err(Error::setup("join a new session keyring", ""))?;
     Ok(())
 }
 
@@ -343,7 +557,37 @@ fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: MountAttrFlags,
     fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(step("mount"))
 }
 
-fn mount_one(root: &OwnedFd, m: &Mount) -> Result<()> {
+/// Binds `dst` (a path of the new root) onto itself read-only, or hides it;
+/// `None` when the root does not have it.
+fn protect(root: &OwnedFd, dst: &Path, mask: bool) -> Result<Option<(OwnedFd, OwnedFd)>> {
+    let step = |what: &'static str| move |e: Errno| Error::setup(what, dst)(e.into());
+    let target = match open_in(root, rel(dst), OFlags::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(step("open")(e)),
+    };
+    let ro = MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64;
+    let mnt = if !mask {
+        let flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH
+            | OpenTreeFlags::AT_RECURSIVE;
+        let mnt = open_tree(&target, "", flags).map_err(step("bind"))?;
+        sys::mount_setattr(mnt.as_fd(), ro, None, true).map_err(Error::setup("make read-only", dst))?;
+        mnt
+    } else if rustix::fs::fstat(&target).map_err(step("stat"))?.st_mode & libc::S_IFMT
+        == FileType::Directory.as_raw_mode()
+    {
+        let attrs =
+            MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV;
+        new_fs("tmpfs", &[("mode", Some("555"))], attrs, dst)?
+    } else {
+        overlay::clone_tree(Path::new("/dev/null"), true).map_err(Error::setup("mask with /dev/null", dst))?
+    };
+    Ok(Some((mnt, target)))
+}
+
+fn mount_one(root: &OwnedFd, m: &Mount, given: &mut VecDeque<OwnedFd>) -> Result<()> {
     let nosuid = MountAttrFlags::MOUNT_ATTR_NOSUID;
     let (mnt, dst, kind, missing) = match m {
         Mount::Proc { dst } => {
@@ -389,8 +633,18 @@ fn mount_one(root: &OwnedFd, m: &Mount) -> Result<()> {
             kind,
             missing,
         } => {
-            let mnt = overlay::clone_tree(src, *ro).map_err(Error::setup("bind", src))?;
+            // Host root's binds come idmapped from the caller, in plan order.
+            let mnt = match given.pop_front() {
+                Some(mnt) => mnt,
+                None => overlay::clone_tree(src, *ro).map_err(Error::setup("bind", src))?,
+            };
             (mnt, dst, *kind, *missing)
+        }
+        Mount::ReadOnly { dst } | Mount::Mask { dst } => {
+            if let Some((mnt, target)) = protect(root, dst, matches!(m, Mount::Mask { .. }))? {
+                overlay::attach(mnt.as_fd(), &target).map_err(Error::setup("mount on", dst))?;
+            }
+            return Ok(());
         }
     };
     let Some(target) = mount_point(root, dst, kind, missing)? else {

@@ -112,6 +112,12 @@ impl HostFacts {
         }
     }
 
+    /// Root of the host's own user namespace (every id mapped onto itself),
+    /// as opposed to root of a namespace a rootless command re-ran in.
+    pub fn is_host_root(&self) -> bool {
+        self.uid == 0 && (self.uid_extent.is_empty() || self.uid_extent == [(0, u32::MAX)])
+    }
+
     pub fn var(&self, name: &str) -> Option<&OsStr> {
         self.env
             .iter()

@@ -44,6 +44,162 @@ pub struct IdMap {
     pub via: MapVia,
     /// Whether setgroups(2) stays allowed inside.
     pub setgroups: bool,
+    /// Host root's shifted map: the parent hands the sandbox idmapped mounts
+    /// of the root, the layers and the binds, so owners on disk read the same
+    /// inside as they would with the identity map (docs/sandbox.md, "Id maps").
+    pub idmapped: bool,
+}
+
+impl IdMap {
+    /// How ids on disk relate to ids inside, as (inside, on disk, count)
+    /// ranges: the map itself, except that idmapped mounts undo host root's
+    /// shift, so there disk and inside agree.
+    pub fn disk_shift(&self) -> crate::layer::IdShift {
+        let ranges = |r: &[MapRange]| -> Vec<(u32, u32, u32)> {
+            if self.idmapped {
+                vec![(0, 0, u32::MAX)]
+            } else {
+                r.iter().map(|m| (m.inside, m.outside, m.count)).collect()
+            }
+        };
+        crate::layer::IdShift {
+            uid: ranges(&self.uid),
+            gid: ranges(&self.gid),
+        }
+    }
+
+    /// The identity over the ids this map gives inside: the map a nested
+    /// user namespace gets so that it sees the same owners (exec.rs locks the
+    /// sandbox's mounts with one).
+    pub fn nested(&self) -> IdMap {
+        let same = |r: &[MapRange]| -> Vec<MapRange> {
+            r.iter()
+                .map(|m| MapRange {
+                    inside: m.inside,
+                    outside: m.inside,
+                    count: m.count,
+                })
+                .collect()
+        };
+        IdMap {
+            uid: same(&self.uid),
+            gid: same(&self.gid),
+            via: MapVia::Direct,
+            setgroups: true,
+            idmapped: false,
+        }
+    }
+}
+
+/// The /etc/subuid and /etc/subgid owner whose range host root's
+/// environments run in.
+pub const ROOT_RANGE_OWNER: &str = "karapace";
+/// How many ids root's environments get (uid 0 to 65535 inside).
+pub const ROOT_RANGE_COUNT: u32 = 65536;
+/// Where a free range for [`ROOT_RANGE_OWNER`] is looked for: above the
+/// ranges useradd hands out (100000 to 600100000 by default).
+pub const ROOT_RANGE_FROM: u32 = 1 << 30;
+
+/// Every (start, count) range an /etc/subuid-style file lists, whoever owns it.
+fn all_ranges(content: &str) -> Vec<(u64, u64)> {
+    content
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.trim().split(':');
+            let (_, start, count) = (f.next()?, f.next()?, f.next()?);
+            Some((start.parse().ok()?, count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The first block of [`ROOT_RANGE_COUNT`] ids at or above
+/// [`ROOT_RANGE_FROM`], aligned to its size, that no line of `taken` touches.
+pub fn free_root_range(taken: &[(u64, u64)]) -> Option<u32> {
+    let count = u64::from(ROOT_RANGE_COUNT);
+    let mut start = u64::from(ROOT_RANGE_FROM);
+    while start + count <= u64::from(u32::MAX) {
+        match taken.iter().find(|&&(s, c)| s < start + count && start < s + c) {
+            None => return u32::try_from(start).ok(),
+            // Past the clash, rounded up to the next aligned block.
+            Some(&(s, c)) => start = (s + c).div_ceil(count) * count,
+        }
+    }
+    None
+}
+
+/// Host root's range: the [`ROOT_RANGE_OWNER`] entry of both files. When
+/// `create` is set and there is none, one is added to both (the same block,
+/// free in both), as `usermod --add-subuids` would. Returns the first id.
+pub fn root_range(host: &HostFacts, create: bool) -> Result<u32> {
+    let read = |path: &Path| fs::read_to_string(path).unwrap_or_default();
+    let (uids, gids) = (read(&host.subuid_file), read(&host.subgid_file));
+    let found = |text: &str| parse_subid(text, Some(ROOT_RANGE_OWNER), u32::MAX);
+    let fix = format!(
+        "add `{ROOT_RANGE_OWNER}:START:{ROOT_RANGE_COUNT}` to both files, or run `karapace doctor --fix` as root"
+    );
+    match (found(&uids), found(&gids)) {
+        (Some((u, uc)), Some((g, gc))) if u == g && uc >= ROOT_RANGE_COUNT && gc >= ROOT_RANGE_COUNT => {
+            return Ok(u);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::IdMap {
+                reason: format!(
+                    "root's environments need the same range of at least {ROOT_RANGE_COUNT} ids for \
+                     {ROOT_RANGE_OWNER} in {} and {}; {fix}",
+                    host.subuid_file.display(),
+                    host.subgid_file.display()
+                ),
+            })
+        }
+    }
+    if !create {
+        return Err(Error::IdMap {
+            reason: format!(
+                "no subordinate range for {ROOT_RANGE_OWNER} (root's environments) in {}; {fix}",
+                host.subuid_file.display()
+            ),
+        });
+    }
+    let mut taken = all_ranges(&uids);
+    taken.extend(all_ranges(&gids));
+    let start = free_root_range(&taken).ok_or_else(|| Error::IdMap {
+        reason: format!(
+            "no free block of {ROOT_RANGE_COUNT} ids above {ROOT_RANGE_FROM} in {}",
+            host.subuid_file.display()
+        ),
+    })?;
+    let line = format!("{ROOT_RANGE_OWNER}:{start}:{ROOT_RANGE_COUNT}\n");
+    for path in [&host.subuid_file, &host.subgid_file] {
+        append_line(path, &line).map_err(|e| Error::IdMap {
+            reason: format!("cannot add {} to {}: {e}; {fix}", line.trim_end(), path.display()),
+        })?;
+    }
+    crate::log!(
+        crate::log::Level::Warn,
+        "gave root's environments the ids {start}-{} ({} in {} and {})",
+        start + (ROOT_RANGE_COUNT - 1),
+        line.trim_end(),
+        host.subuid_file.display(),
+        host.subgid_file.display()
+    );
+    Ok(start)
+}
+
+/// Appends one line under an exclusive flock (what the shadow tools'
+/// readers take), keeping a missing final newline from joining two lines.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().create(true).append(true).read(true).open(path)?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
+    let text = fs::read_to_string(path)?;
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    f.write_all(format!("{sep}{line}").as_bytes())?;
+    f.sync_all()
 }
 
 /// The first subordinate range /etc/subuid-style `content` grants to `user`
@@ -92,23 +248,39 @@ pub fn choose(mode: UidMapMode, host: &HostFacts) -> Result<IdMap> {
         }],
         via: MapVia::Direct,
         setgroups: false,
+        idmapped: false,
     };
+    if host.is_host_root() {
+        // Root on the host never runs an environment as uid 0: inside 0 is
+        // the first id of root's own subordinate range, and idmapped mounts
+        // keep the store's owners as they are on disk.
+        let start = root_range(host, true)?;
+        let count = if mode == UidMapMode::Single {
+            1
+        } else {
+            ROOT_RANGE_COUNT
+        };
+        let range = vec![MapRange {
+            inside: 0,
+            outside: start,
+            count,
+        }];
+        return Ok(IdMap {
+            uid: range.clone(),
+            gid: range,
+            via: MapVia::Direct,
+            setgroups: true,
+            idmapped: true,
+        });
+    }
     if mode == UidMapMode::Single {
         return Ok(single(host.uid, host.gid));
     }
     if host.uid == 0 && mode == UidMapMode::Auto {
-        // Root maps every id it has onto itself: files in the layers keep the
-        // owners they have on disk, and nothing needs a helper. On the host
-        // that is the whole id space; as root of a mapped namespace (a
-        // rootless command re-run, see rerun.rs), the ids that namespace maps.
+        // Root of a mapped namespace (a rootless command re-run, see
+        // rerun.rs) maps the ids that namespace has onto themselves: they are
+        // the user's own and its subordinate range already.
         let identity = |extent: &[(u32, u32)]| -> Vec<MapRange> {
-            if extent.is_empty() {
-                return vec![MapRange {
-                    inside: 0,
-                    outside: 0,
-                    count: u32::MAX,
-                }];
-            }
             extent
                 .iter()
                 .map(|&(first, count)| MapRange {
@@ -123,6 +295,7 @@ pub fn choose(mode: UidMapMode, host: &HostFacts) -> Result<IdMap> {
             gid: identity(&host.gid_extent),
             via: MapVia::Direct,
             setgroups: true,
+            idmapped: false,
         });
     }
     let read = |path: &Path| fs::read_to_string(path).unwrap_or_default();
@@ -135,6 +308,7 @@ pub fn choose(mode: UidMapMode, host: &HostFacts) -> Result<IdMap> {
             gid: with_range(host.gid, g),
             via: if host.uid == 0 { MapVia::Direct } else { MapVia::Helper },
             setgroups: true,
+            idmapped: false,
         }),
         _ if mode == UidMapMode::Auto => Ok(single(host.uid, host.gid)),
         (Some(_), Some(_)) => Err(Error::IdMap {
@@ -201,6 +375,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn free_root_range_skips_every_listed_range() {
+        assert_eq!(free_root_range(&[]), Some(ROOT_RANGE_FROM));
+        let taken = [
+            (u64::from(ROOT_RANGE_FROM) + 10, 5),
+            (u64::from(ROOT_RANGE_FROM) + 65536, 70000),
+        ];
+        assert_eq!(free_root_range(&taken), Some(ROOT_RANGE_FROM + 3 * 65536));
+        assert_eq!(free_root_range(&[(2147483647, 2147483648), (0, 2147483647)]), None);
+    }
+
+    #[test]
     fn subid_lookup_by_name_or_id() {
         let text = "alice:100000:65536\n1001:200000:1000\nbob:1:0\n";
         assert_eq!(parse_subid(text, Some("alice"), 1000), Some((100000, 65536)));
@@ -241,8 +426,23 @@ mod tests {
             choose(UidMapMode::Subuid, &facts(dir.path(), 1000, true)),
             Err(Error::IdMap { .. })
         ));
-        let m = choose(UidMapMode::Auto, &facts(dir.path(), 0, false)).unwrap();
-        assert_eq!(map_text(&m.uid), "0 0 4294967295\n");
+        // Host root: its own range, created on first use, and idmapped mounts.
+        let root = facts(dir.path(), 0, false);
+        fs::write(&root.subuid_file, "alice:100000:65536\ncontainers:1073741824:65536\n").unwrap();
+        let m = choose(UidMapMode::Auto, &root).unwrap();
+        assert_eq!(map_text(&m.uid), "0 1073807360 65536\n");
+        assert_eq!(map_text(&m.gid), "0 1073807360 65536\n");
+        assert!(m.idmapped && m.setgroups);
+        assert_eq!(m.disk_shift().uid, vec![(0, 0, u32::MAX)]);
+        assert!(fs::read_to_string(&root.subgid_file)
+            .unwrap()
+            .ends_with("karapace:1073807360:65536\n"));
+        let again = choose(UidMapMode::Single, &root).unwrap();
+        assert_eq!(map_text(&again.uid), "0 1073807360 1\n", "the same range, one id");
+        assert_eq!(map_text(&m.nested().uid), "0 0 65536\n");
+        // A range that differs between the files is refused, not guessed.
+        fs::write(&root.subgid_file, "karapace:5000000:65536\n").unwrap();
+        assert!(matches!(choose(UidMapMode::Auto, &root), Err(Error::IdMap { .. })));
     }
 
     /// Root of a mapped namespace (a rootless command re-run) maps what that

@@ -17,6 +17,7 @@ mod overlay;
 pub mod plan;
 pub mod policy;
 pub mod rerun;
+pub mod seccomp;
 mod tty;
 
 use std::ffi::OsString;
@@ -27,6 +28,7 @@ pub use exec::run;
 pub use host::HostFacts;
 pub use idmap::{IdMap, MapRange, MapVia, UidMapMode};
 pub use plan::{plan, Mount, Plan, RootMount};
+pub use seccomp::Seccomp;
 
 /// What the caller asks for. Everything is off unless switched on.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +49,8 @@ pub struct SandboxRequest {
     pub overlay: OverlayDriver,
     pub cwd: Option<PathBuf>,
     pub argv: Vec<OsString>,
+    /// The system-call filter: the caller's choice, never a manifest's.
+    pub seccomp: Seccomp,
 }
 
 /// The root filesystem.

@@ -10,7 +10,7 @@
 //! fuse-overlayfs does the same job from user space.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -52,9 +52,123 @@ pub fn clone_tree(src: &Path, ro: bool) -> io::Result<OwnedFd> {
         | OpenTreeFlags::AT_RECURSIVE;
     let mnt = open_tree(&fd, "", flags)?;
     if ro {
-        sys::mount_setattr(mnt.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64, true)?;
+        sys::mount_setattr(mnt.as_fd(), RDONLY, None, true)?;
     }
     Ok(mnt)
+}
+
+const RDONLY: u64 = MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64;
+
+/// [`clone_tree`], made by host root for a sandbox whose user namespace is
+/// `userns`: an idmapped mount, so ids on disk read inside as they are on
+/// disk. `required` says whether a file system that cannot be idmapped
+/// (devices, some network file systems) is an error, or gives a plain bind
+/// whose owners show as the overflow id inside.
+pub fn clone_idmapped(src: &Path, ro: bool, userns: BorrowedFd<'_>, required: bool) -> io::Result<OwnedFd> {
+    let mnt = clone_tree(src, false)?;
+    let ro_bits = if ro { RDONLY } else { 0 };
+    match sys::mount_setattr(mnt.as_fd(), ro_bits, Some(userns), true) {
+        Ok(()) => Ok(mnt),
+        Err(e) if required => Err(io::Error::new(
+            e.kind(),
+            format!("idmapped mount (root's environments need Linux 5.19 or later and a file system that supports them): {e}"),
+        )),
+        Err(_) => {
+            if ro {
+                sys::mount_setattr(mnt.as_fd(), RDONLY, None, true)?;
+            }
+            Ok(mnt)
+        }
+    }
+}
+
+/// The nearest directory holding both the upper and the work directory:
+/// overlayfs wants them on one mount, so host root idmaps it as one.
+pub fn shared_parent(upper: &Path, work: &Path) -> PathBuf {
+    let mut common = PathBuf::new();
+    for (a, b) in upper.components().zip(work.components()) {
+        if a != b {
+            break;
+        }
+        common.push(a);
+    }
+    common
+}
+
+impl RootMount {
+    /// The host directories the root is made of, in the order host root
+    /// hands their idmapped mounts to the sandbox: the directory, or the
+    /// lowers then [`shared_parent`] of upper and work.
+    pub fn host_sources(&self) -> Vec<PathBuf> {
+        match self {
+            RootMount::Bind { src } => vec![src.clone()],
+            RootMount::Overlay {
+                lowers, upper, work, ..
+            } => {
+                let mut v = lowers.clone();
+                v.push(shared_parent(upper, work));
+                v
+            }
+        }
+    }
+}
+
+/// A path naming what `fd` refers to through /proc/self/fd, plus `rest`:
+/// usable after setresuid, when the sandbox can no longer search host
+/// root's directories on the way (the host's /proc is still mounted then).
+fn via_fd(fd: &OwnedFd, rest: &Path) -> PathBuf {
+    let base = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    if rest.as_os_str().is_empty() {
+        base
+    } else {
+        base.join(rest)
+    }
+}
+
+/// Host root's sandbox: attaches the idmapped mounts of `given` (in
+/// [`RootMount::host_sources`] order) over their own paths while this
+/// process still has host root's uid, keeps a descriptor of each, takes the
+/// shifted uid 0 (so overlayfs copies up as the environment's root), and
+/// mounts the root through those descriptors. Kernel overlayfs only.
+pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDeque<OwnedFd>) -> Result<OwnedFd> {
+    let mut held = Vec::new();
+    for src in root.host_sources() {
+        let mnt = given
+            .pop_front()
+            .ok_or_else(|| Error::Inside(format!("no idmapped mount for {}", src.display())))?;
+        let target = open_host(&src).map_err(Error::setup("open", &src))?;
+        attach(&mnt, &target).map_err(Error::setup("mount idmapped", &src))?;
+        held.push(open_dir(&src).map_err(Error::setup("open", &src))?);
+    }
+    let zero = Some(rustix::process::Gid::ROOT);
+    rustix::thread::set_thread_res_gid(zero, zero, zero).map_err(|e| Error::setup("setresgid", "0")(e.into()))?;
+    let zero = Some(rustix::process::Uid::ROOT);
+    rustix::thread::set_thread_res_uid(zero, zero, zero).map_err(|e| Error::setup("setresuid", "0")(e.into()))?;
+    match root {
+        RootMount::Bind { .. } => Ok(held.pop().expect("one source")),
+        RootMount::Overlay {
+            upper, work, driver, ..
+        } => {
+            if *driver == OverlayDriver::Fuse {
+                return Err(Error::Inside(
+                    "root's environments run on kernel overlayfs only (fuse-overlayfs cannot use idmapped layers)"
+                        .into(),
+                ));
+            }
+            let common = held.pop().expect("shared parent");
+            let parent = shared_parent(upper, work);
+            let rel = |p: &Path| p.strip_prefix(&parent).unwrap_or(p).to_path_buf();
+            let (upper, work) = (via_fd(&common, &rel(upper)), via_fd(&common, &rel(work)));
+            let lowers: Vec<PathBuf> = held.iter().map(|fd| via_fd(fd, Path::new(""))).collect();
+            let target = work.join("root");
+            match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
+            }
+            mount_kernel(&lowers, &upper, &work, &target)?;
+            open_dir(&target).map_err(Error::setup("open root", target))
+        }
+    }
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
@@ -71,8 +185,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             let fd = open_dir(src).map_err(Error::setup("open root", src))?;
             // Read-only before anything is mounted on it, so a missing mount
             // point is an error rather than a write into the caller's directory.
-            sys::mount_setattr(fd.as_fd(), MountAttrFlags::MOUNT_ATTR_RDONLY.bits() as u64, false)
-                .map_err(Error::setup("make read-only", src))?;
+            sys::mount_setattr(fd.as_fd(), RDONLY, None, false).map_err(Error::setup("make read-only", src))?;
             Ok(fd)
         }
         RootMount::Overlay {
@@ -165,23 +278,47 @@ fn mount_fuse(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> R
             ));
         }
     }
-    // fuse-overlayfs daemonises once mounted; the daemon stays in our PID
-    // namespace and dies with it.
-    let out = Command::new("fuse-overlayfs")
+    // The daemon runs in the foreground as the mounter's child, outside the
+    // sandbox's PID namespace (nothing inside can reach its /proc entries),
+    // with none of the caller's variables, and gets SIGTERM when the mounter
+    // ends: it unmounts and exits with the sandbox.
+    let mut log = tempfile::tempfile().map_err(Error::setup("create a log for", target))?;
+    let mut cmd = Command::new("fuse-overlayfs");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("-f")
         .arg("-o")
         .arg(opts)
         .arg(target)
-        .output()
-        .map_err(Error::setup("run fuse-overlayfs for", target))?;
-    if !out.status.success() {
-        return Err(Error::Inside(format!(
-            "fuse-overlayfs on {} failed ({}): {}",
-            target.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.try_clone().map_err(Error::setup("create a log for", target))?);
+    let mut child = sys::spawn_tied(&mut cmd).map_err(Error::setup("run fuse-overlayfs for", target))?;
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let dev = |p: &Path| rustix::fs::stat(p).map(|st| st.st_dev).ok();
+    let before = dev(parent);
+    // Mounted once the target is on a file system of its own.
+    for _ in 0..10_000 {
+        if let Ok(Some(status)) = child.try_wait() {
+            use std::io::{Read, Seek};
+            let mut msg = String::new();
+            let _ = log.rewind().and_then(|()| log.read_to_string(&mut msg));
+            return Err(Error::Inside(format!(
+                "fuse-overlayfs on {} failed ({status}): {}",
+                target.display(),
+                msg.trim()
+            )));
+        }
+        if dev(target) != before {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Ok(())
+    let _ = child.kill();
+    Err(Error::Inside(format!(
+        "fuse-overlayfs on {} did not mount within 10 s",
+        target.display()
+    )))
 }
 
 #[cfg(test)]

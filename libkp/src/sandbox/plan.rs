@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::cgroup::{self, CgroupPlan};
 use super::host::{self, HostFacts, RUNTIME_DIR};
 use super::idmap::{self, IdMap, MapVia};
+use super::seccomp::Seccomp;
 use super::{policy, Error, Net, OverlayDriver, Result, Root, SandboxRequest};
 
 /// A namespace the sandbox creates, in clone(2) flag order.
@@ -107,6 +108,16 @@ pub enum Mount {
         kind: Kind,
         missing: Missing,
     },
+    /// A path of the new root bound onto itself read-only (skipped when
+    /// missing).
+    ReadOnly {
+        dst: PathBuf,
+    },
+    /// A path of the new root hidden: a file under /dev/null, a directory
+    /// under an empty read-only tmpfs (skipped when missing).
+    Mask {
+        dst: PathBuf,
+    },
 }
 
 impl Mount {
@@ -117,7 +128,9 @@ impl Mount {
             | Mount::Devpts { dst }
             | Mount::Mkdir { dst, .. }
             | Mount::Symlink { dst, .. }
-            | Mount::Bind { dst, .. } => dst,
+            | Mount::Bind { dst, .. }
+            | Mount::ReadOnly { dst }
+            | Mount::Mask { dst } => dst,
         }
     }
 }
@@ -139,7 +152,28 @@ pub struct Plan {
     pub env: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
     pub argv: Vec<OsString>,
+    /// The system-call filter the command runs under (seccomp.rs).
+    pub seccomp: Seccomp,
 }
+
+/// Parts of /proc the command may read but not write: the kernel's
+/// settings (`/proc/sys`: core_pattern, modprobe, ...) and triggers.
+pub const PROC_READ_ONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Parts of /proc the command does not see: kernel memory, other users'
+/// keys, timers and scheduler internals (what runc masks; there is no /sys
+/// inside at all).
+pub const PROC_MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+];
 
 /// Device nodes bound from the host into the fresh /dev.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -236,13 +270,13 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
     let cgroup = cgroup::prepare(&req.limits)?;
     let integration = host::integrate(&req.host, req.net, host)?;
 
-    let mut mounts = vec![
-        Mount::Proc { dst: "/proc".into() },
-        Mount::Tmpfs {
-            dst: "/dev".into(),
-            mode: 0o755,
-        },
-    ];
+    let mut mounts = vec![Mount::Proc { dst: "/proc".into() }];
+    mounts.extend(PROC_READ_ONLY.iter().map(|p| Mount::ReadOnly { dst: p.into() }));
+    mounts.extend(PROC_MASKED.iter().map(|p| Mount::Mask { dst: p.into() }));
+    mounts.push(Mount::Tmpfs {
+        dst: "/dev".into(),
+        mode: 0o755,
+    });
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
         mounts.push(Mount::Bind {
@@ -333,6 +367,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
         env,
         cwd,
         argv: req.argv.clone(),
+        seccomp: req.seccomp,
     })
 }
 
@@ -379,6 +414,11 @@ impl fmt::Display for Plan {
             writeln!(f, "gidmap {} {} {} {via}", r.inside, r.outside, r.count)?;
         }
         writeln!(f, "setgroups {}", if self.idmap.setgroups { "allow" } else { "deny" })?;
+        if self.idmap.idmapped {
+            for src in self.root.host_sources() {
+                writeln!(f, "idmapped {}", q(&src))?;
+            }
+        }
         if let Some(cg) = &self.cgroup {
             for (k, v) in &cg.settings {
                 writeln!(f, "cgroup {} {k} {v}", q(&cg.parent))?;
@@ -409,6 +449,8 @@ impl fmt::Display for Plan {
                 Mount::Devpts { dst } => writeln!(f, "devpts {}", q(dst))?,
                 Mount::Mkdir { dst, mode } => writeln!(f, "mkdir {} {mode:04o}", q(dst))?,
                 Mount::Symlink { target, dst } => writeln!(f, "symlink {} {}", q(target), q(dst))?,
+                Mount::ReadOnly { dst } => writeln!(f, "read-only {}", q(dst))?,
+                Mount::Mask { dst } => writeln!(f, "mask {}", q(dst))?,
                 Mount::Bind {
                     src,
                     dst,
@@ -432,6 +474,10 @@ impl fmt::Display for Plan {
             writeln!(f, "loopback-up")?;
         }
         writeln!(f, "no-new-privs")?;
+        writeln!(f, "session-keyring new")?;
+        writeln!(f, "lock-mounts")?;
+        writeln!(f, "close-fds 3-")?;
+        writeln!(f, "seccomp {}", self.seccomp.name())?;
         for (k, v) in &self.env {
             let mut kv = k.clone();
             kv.push("=");
@@ -477,11 +523,17 @@ mod tests {
         assert_eq!(p.mounts[0], Mount::Proc { dst: "/proc".into() });
         assert_eq!(
             p.mounts[1],
-            Mount::Tmpfs {
-                dst: "/dev".into(),
-                mode: 0o755
+            Mount::ReadOnly {
+                dst: "/proc/bus".into()
             }
         );
+        assert!(p.mounts.contains(&Mount::ReadOnly {
+            dst: "/proc/sys".into()
+        }));
+        assert!(p.mounts.contains(&Mount::Mask {
+            dst: "/proc/kcore".into()
+        }));
+        assert_eq!(p.seccomp, Seccomp::Default);
         let text = p.to_string();
         assert!(
             text.starts_with("unshare user mount pid uts ipc net\nuidmap 0 1000 1 direct\n"),
@@ -489,6 +541,10 @@ mod tests {
         );
         assert!(text.contains("\ntmpfs /tmp 1777\n"), "{text}");
         assert!(text.ends_with("cwd /\nexec true\n"), "{text}");
+        assert!(
+            text.contains("\nread-only /proc/sys\n") && text.contains("\nseccomp default\n"),
+            "{text}"
+        );
         assert!(p.env.contains(&("HOME".into(), "/root".into())));
     }
 

@@ -28,6 +28,7 @@ sandbox was refused or could not start. See docs/sandbox.md.
                          limits through a delegated cgroup v2, else refused
   --uid-map auto|single|subuid
   --overlay auto|kernel|fuse
+  --seccomp default|off  the system-call filter (default: on)
   --cwd DIR              working directory inside (default /)
   --print-plan           print the setup steps and exit
 ";
@@ -126,6 +127,11 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
                     "fuse" => OverlayDriver::Fuse,
                     v => return usage(format!("--overlay {v:?} is not auto, kernel or fuse")),
                 }
+            }
+            Long("seccomp") => {
+                let v = value(&mut p, "--seccomp")?;
+                req.seccomp = sandbox::Seccomp::parse(&v)
+                    .ok_or_else(|| Fail::Usage(format!("--seccomp {v:?} is not default or off")))?;
             }
             Long("cwd") => req.cwd = Some(p.value()?.into()),
             Long("print-plan") => print_plan = true,
