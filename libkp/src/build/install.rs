@@ -43,6 +43,7 @@ pub fn install_packages(
     for d in [&upper, &work] {
         fs::create_dir(d).map_err(Error::store("create directory", d))?;
     }
+    let _open_work = OpenWork(work.clone());
     let job = |argv: Vec<String>, env: Vec<(String, String)>, network: bool, capture: bool| Job {
         lowers: vec![lower.clone()],
         upper: upper.clone(),
@@ -103,6 +104,18 @@ pub fn install_packages(
         layer: report.layer.expect("write_layer writes a layer"),
         added,
     })
+}
+
+/// overlayfs leaves `work/work` with mode 0; a user who owns it (rootless with
+/// one id mapped) could not list it to remove the scratch directory. Dropped
+/// before the scratch directory, on every path out.
+struct OpenWork(std::path::PathBuf);
+
+impl Drop for OpenWork {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(self.0.join("work"), fs::Permissions::from_mode(0o700));
+    }
 }
 
 /// Downloaded package files are the install's input, not its result: leaving
