@@ -36,6 +36,10 @@ pub fn install_packages(
         reference: manifest.base.reference.clone(),
         packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
     })?;
+    // What this manager would read as syntax is refused before anything runs.
+    for r in wanted {
+        manager.check_name(&r.name).map_err(BuildError::from)?;
+    }
     // Upper and work must share a filesystem; the store's tmp/ is on the store's.
     let scratch = store.temp_dir()?;
     let upper = scratch.path().join("upper");
