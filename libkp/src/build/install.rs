@@ -36,6 +36,10 @@ pub fn install_packages(
         reference: manifest.base.reference.clone(),
         packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
     })?;
+    // What this manager would read as syntax is refused before anything runs.
+    for r in wanted {
+        manager.check_name(&r.name).map_err(BuildError::from)?;
+    }
     // Upper and work must share a filesystem; the store's tmp/ is on the store's.
     let scratch = store.temp_dir()?;
     let upper = scratch.path().join("upper");
@@ -43,6 +47,7 @@ pub fn install_packages(
     for d in [&upper, &work] {
         fs::create_dir(d).map_err(Error::store("create directory", d))?;
     }
+    let _open_work = OpenWork(work.clone());
     let job = |argv: Vec<String>, env: Vec<(String, String)>, network: bool, capture: bool| Job {
         lowers: vec![lower.clone()],
         upper: upper.clone(),
@@ -103,6 +108,18 @@ pub fn install_packages(
         layer: report.layer.expect("write_layer writes a layer"),
         added,
     })
+}
+
+/// overlayfs leaves `work/work` with mode 0; a user who owns it (rootless with
+/// one id mapped) could not list it to remove the scratch directory. Dropped
+/// before the scratch directory, on every path out.
+struct OpenWork(std::path::PathBuf);
+
+impl Drop for OpenWork {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(self.0.join("work"), fs::Permissions::from_mode(0o700));
+    }
 }
 
 /// Downloaded package files are the install's input, not its result: leaving

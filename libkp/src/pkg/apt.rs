@@ -27,13 +27,21 @@ pub(super) fn install(requests: &[Request], opts: &InstallOptions) -> Vec<Comman
     cmds.push(Command { argv, env: env.clone() });
     let mut argv = vec!["apt-get".to_string()];
     argv.extend(common);
+    // Names are matched literally (docs/manifest.md, "Package names"). apt-get
+    // falls back to a glob or a regular expression when no package has the exact
+    // name (`lib.q` would install libjq1); Pattern-Only (apt 2.0 and later) turns
+    // both off for names without `^` or `$`, which Debian names cannot hold.
+    // And an argument ending in `+` or `-` is "install" or "remove" the rest when
+    // no package has the exact name (`gcc+` installs gcc); `:native` ends every
+    // argument in an architecture instead, which apt reads as a name's own.
+    argv.extend(["-o".into(), "APT::Cmd::Pattern-Only=true".into()]);
     argv.extend(["-q".into(), "-y".into(), "--no-install-recommends".into()]);
     argv.push("install".into());
     argv.push("--".into());
     for r in requests {
         argv.push(match &r.version {
-            Some(v) => format!("{}={v}", r.name),
-            None => r.name.clone(),
+            Some(v) => format!("{}:native={v}", r.name),
+            None => format!("{}:native", r.name),
         });
     }
     cmds.push(Command { argv, env });
@@ -101,7 +109,8 @@ mod tests {
         assert_eq!(cmds[0].argv.last().unwrap(), "update");
         let argv = &cmds[1].argv;
         assert!(argv.windows(2).any(|w| w == ["-o", "APT::Sandbox::User=root"]));
-        assert_eq!(&argv[argv.len() - 3..], ["--", "curl", "jq=1.6-2.1"]);
+        assert_eq!(&argv[argv.len() - 3..], ["--", "curl:native", "jq:native=1.6-2.1"]);
+        assert!(argv.windows(2).any(|w| w == ["-o", "APT::Cmd::Pattern-Only=true"]));
         assert!(cmds[1]
             .env
             .contains(&("DEBIAN_FRONTEND".into(), "noninteractive".into())));

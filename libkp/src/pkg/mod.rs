@@ -103,10 +103,16 @@ impl Command {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PkgError {
-    #[error(
-        "invalid package name {0:?}: names use letters, digits and + - . _ only, and start with a letter or digit"
-    )]
-    BadName(String),
+    /// Outside the grammar every manager shares (checked at manifest parse).
+    #[error("invalid package name {name:?}: {reason}")]
+    BadName { name: String, reason: String },
+    /// Something the image's manager would read as syntax, not as a name.
+    #[error("{manager}: package name {name:?}: {reason}")]
+    Syntax {
+        manager: Manager,
+        name: String,
+        reason: &'static str,
+    },
     #[error("invalid version {version:?} for package {name}")]
     BadVersion { name: String, version: String },
     #[error("{manager}: cannot read the installed packages: line {line}: {text:?}")]
@@ -117,16 +123,122 @@ pub enum PkgError {
     },
 }
 
-/// Checks a package name for every manager: the intersection of what Debian,
-/// RPM and pacman allow, and never something an option parser could take.
+/// Checks a package name against the grammar every manager shares (the union
+/// of Debian, RPM and pacman names that none reads as syntax): a letter or
+/// digit, then letters, digits and `+ - . _ @`, at most 128 characters. So no
+/// option (`-y`), path (`/x`), repository (`repo/x`), glob (`*?[]`), pattern
+/// (`?x`, `~x`), version constraint (`=<>`) or removal prefix (`-x`, `!x`)
+/// passes. What one manager still reads as syntax is [`Manager::check_name`]'s.
 pub fn check_name(name: &str) -> Result<(), PkgError> {
-    let ok = name.len() <= 128
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c));
-    if ok {
+    let bad = |reason: String| {
+        Err(PkgError::BadName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    let Some(first) = name.chars().next() else {
+        return bad("empty".into());
+    };
+    if name.len() > 128 {
+        return bad("longer than 128 characters".into());
+    }
+    if !first.is_ascii_alphanumeric() {
+        return bad(format!("starts with {first:?}; a name starts with a letter or digit"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !"+-._@".contains(*c))
+    {
+        return bad(format!(
+            "{c:?} is not a name character (letters, digits and + - . _ @); versions, globs, paths and repositories are not accepted"
+        ));
+    }
+    Ok(())
+}
+
+/// Architectures rpm knows: `NAME.ARCH` is how dnf and zypper name one arch.
+const RPM_ARCHES: &[&str] = &[
+    "noarch",
+    "src",
+    "nosrc",
+    "x86_64",
+    "x86_64_v2",
+    "x86_64_v3",
+    "x86_64_v4",
+    "i386",
+    "i486",
+    "i586",
+    "i686",
+    "athlon",
+    "ia64",
+    "aarch64",
+    "armv6hl",
+    "armv7hl",
+    "armv7l",
+    "armv8l",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "ppc64p7",
+    "s390",
+    "s390x",
+    "riscv64",
+    "loongarch64",
+    "mips",
+    "mipsel",
+    "mips64el",
+    "sparc64",
+];
+
+impl Manager {
+    /// Checks `name` for this manager: the shared grammar, then the manager's
+    /// own (Debian policy for apt; RPM naming for dnf and zypper), refusing what
+    /// the manager's command line would read as syntax rather than as a name.
+    /// [`Manager::install`] passes what passes so it is matched literally.
+    pub fn check_name(self, name: &str) -> Result<(), PkgError> {
+        check_name(name)?;
+        let syntax = |reason: &'static str| {
+            Err(PkgError::Syntax {
+                manager: self,
+                name: name.to_string(),
+                reason,
+            })
+        };
+        match self {
+            Manager::Apt => {
+                // Debian policy: [a-z0-9][a-z0-9+.-]+.
+                if name.chars().any(|c| c.is_ascii_uppercase()) {
+                    return syntax("Debian package names are lower case");
+                }
+                if name.contains(['_', '@']) {
+                    return syntax("Debian package names use a-z, 0-9 and + - . only");
+                }
+                if name.len() < 2 {
+                    return syntax("Debian package names are at least two characters long");
+                }
+                if name.ends_with('-') {
+                    return syntax("a trailing '-' tells apt-get to remove the package");
+                }
+            }
+            Manager::Dnf | Manager::Zypper => {
+                if name.contains('@') {
+                    return syntax("RPM package names use letters, digits and + - . _ only");
+                }
+                if name.ends_with(".rpm") {
+                    return syntax("a name ending in .rpm is read as a package file");
+                }
+                if name
+                    .rsplit_once('.')
+                    .is_some_and(|(_, arch)| RPM_ARCHES.contains(&arch))
+                {
+                    return syntax("a suffix .ARCH is read as the architecture (NAME.ARCH)");
+                }
+            }
+            // pacman reads `repo/name` and `name>=version`, which the shared
+            // grammar refuses already; groups are names pacman resolves.
+            Manager::Pacman => {}
+        }
         Ok(())
-    } else {
-        Err(PkgError::BadName(name.to_string()))
     }
 }
 
@@ -151,7 +263,7 @@ impl Manager {
     /// The commands that install `requests`, in order.
     pub fn install(self, requests: &[Request], opts: &InstallOptions) -> Result<Vec<Command>, PkgError> {
         for r in requests {
-            check_name(&r.name)?;
+            self.check_name(&r.name)?;
             if let Some(v) = &r.version {
                 check_version(&r.name, v)?;
             }
@@ -222,16 +334,105 @@ mod tests {
 
     #[test]
     fn names_that_could_be_options_or_commands_are_refused() {
-        for bad in ["-y", "--allow-unauthenticated", "a b", "a;rm", "", "$(x)", "pkg/x"] {
-            assert!(check_name(bad).is_err(), "{bad}");
+        for bad in [
+            "-y",
+            "--allow-unauthenticated",
+            "a b",
+            "a;rm",
+            "",
+            "$(x)",
+            "pkg/x",
+            "/usr/bin/x",
+            "pkgconfig(foo)",
+            "x*",
+            "x?",
+            "x[ab]",
+            "jq=1.6",
+            "jq>=1",
+            "jq<2",
+            "jq:amd64",
+            "core/jq",
+            "@group",
+            "?exact-name(jq)",
+            "~njq",
+            "!jq",
+            "+jq",
+            ".jq",
+            "jq^",
+            "^jq$",
+            "a|b",
+        ] {
+            let err = check_name(bad).unwrap_err();
+            assert!(matches!(err, PkgError::BadName { .. }), "{bad}");
+            for m in [Manager::Apt, Manager::Dnf, Manager::Zypper, Manager::Pacman] {
+                assert!(m.check_name(bad).is_err(), "{m} {bad}");
+            }
         }
-        for good in ["curl", "g++", "libstdc++6", "python3.11", "xz-utils", "gcc_s1"] {
-            check_name(good).unwrap();
-        }
+        assert!(check_name(&"a".repeat(129)).is_err());
         let err = Manager::Apt
             .install(&[req("curl", Some("-1"))], &InstallOptions::default())
             .unwrap_err();
         assert!(matches!(err, PkgError::BadVersion { .. }));
+    }
+
+    #[test]
+    fn each_manager_accepts_its_own_names() {
+        let all = [Manager::Apt, Manager::Dnf, Manager::Zypper, Manager::Pacman];
+        for good in [
+            "curl",
+            "g++",
+            "libstdc++6",
+            "python3.11",
+            "xz-utils",
+            "gcc-c++",
+            "libsigc++-2.0-0v5",
+        ] {
+            for m in all {
+                m.check_name(good).unwrap_or_else(|e| panic!("{m} {good}: {e}"));
+            }
+        }
+        for good in [
+            "NetworkManager",
+            "perl-Data-Dumper",
+            "pam_krb5",
+            "java-1.8.0-openjdk",
+            "libQt5Core5",
+        ] {
+            Manager::Dnf.check_name(good).unwrap();
+            Manager::Zypper.check_name(good).unwrap();
+        }
+        for good in ["gtk-engine-murrine", "lib32-glibc", "python-pip", "font@x"] {
+            Manager::Pacman.check_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn what_one_manager_reads_as_syntax_is_refused_for_it() {
+        let syntax = |m: Manager, name: &str| match m.check_name(name) {
+            Err(PkgError::Syntax { manager, name: n, .. }) => assert_eq!((manager, n.as_str()), (m, name)),
+            other => panic!("{m} {name}: {other:?}"),
+        };
+        // apt: a trailing '-' removes; outside Debian policy is refused too.
+        for bad in ["jq-", "JQ", "lib_x", "x", "font@x"] {
+            syntax(Manager::Apt, bad);
+        }
+        for m in [Manager::Dnf, Manager::Zypper] {
+            for bad in ["foo.rpm", "foo.x86_64", "foo.noarch", "glibc.i686", "foo.src", "font@x"] {
+                syntax(m, bad);
+            }
+        }
+        // What apt refuses, the others may accept, and the other way round.
+        Manager::Dnf.check_name("pam_krb5").unwrap();
+        Manager::Pacman.check_name("foo.x86_64").unwrap();
+        let err = Manager::Apt.check_name("jq-").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "apt: package name \"jq-\": a trailing '-' tells apt-get to remove the package"
+        );
+        let err = Manager::Apt
+            .install(&[req("jq-", None)], &InstallOptions::default())
+            .unwrap_err();
+        assert!(matches!(err, PkgError::Syntax { .. }));
     }
 
     #[test]

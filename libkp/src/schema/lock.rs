@@ -227,8 +227,12 @@ impl Lock {
                     ));
                 }
             }
+            crate::pkg::check_name(&p.name)
+                .map_err(|e| err(&["packages".into(), i.into(), "name".into()], e.to_string()))?;
         }
         let packages = normalize::names(&raw.system.packages, "package")
+            .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
+        normalize::package_names(&raw.system.packages)
             .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
         let apps = normalize::names(&raw.gui.apps, "app")
             .map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;

@@ -136,6 +136,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
     let base = ImageRef::parse(&raw.base.image).map_err(|m| err(&["base".into(), "image".into()], m))?;
     let packages = normalize::names(&raw.system.packages, "package")
         .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
+    normalize::package_names(&raw.system.packages)
+        .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
     let apps =
         normalize::names(&raw.gui.apps, "app").map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
 

@@ -26,6 +26,17 @@ pub fn names(raw: &[String], what: &str) -> Result<Vec<String>, (usize, String)>
     Ok(out)
 }
 
+/// Checks package names, as written, against the grammar every package
+/// manager shares (docs/manifest.md, "Package names"); what one manager alone
+/// reads as syntax is refused once the image's manager is known. On error,
+/// returns the index of the offending entry and what is wrong with it.
+pub fn package_names(raw: &[String]) -> Result<(), (usize, String)> {
+    for (i, name) in raw.iter().enumerate() {
+        crate::pkg::check_name(name.trim()).map_err(|e| (i, e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Mount labels are table keys that also name the mount in messages and on
 /// the command line: keep them plain.
 pub fn mount_label(label: &str) -> Result<(), String> {

@@ -60,6 +60,36 @@ fn errors_name_file_line_column_key() {
 }
 
 #[test]
+fn package_names_outside_every_managers_grammar_are_manifest_errors() {
+    let head = "manifest_version = 1\n[base]\nimage = \"x\"\n[system]\n";
+    for bad in ["jq=1.6", "core/jq", "lib*", "-y", "pkgconfig(x)"] {
+        let e = err(&format!("{head}packages = [\"curl\", \"{bad}\"]\n"));
+        assert!(
+            e.starts_with(&format!(
+                "m.toml:5:21: system.packages[1]: invalid package name \"{bad}\": "
+            )),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    let m = parse(&format!(
+        "{head}packages = [\"g++\", \"libstdc++6\", \"python3.11\", \"gcc-c++\"]\n"
+    ));
+    assert_eq!(
+        m.settings.system.packages,
+        ["g++", "gcc-c++", "libstdc++6", "python3.11"]
+    );
+}
+
+#[test]
+fn lock_package_names_are_checked_too() {
+    let m = parse("manifest_version = 1\n[base]\nimage = \"x\"\n[system]\npackages = [\"a\"]\n");
+    let text = lock_of(&m).to_toml().replace("name = \"a\"", "name = \"a*\"");
+    let e = Lock::parse(&text, Path::new("l")).unwrap_err().to_string();
+    assert!(e.contains("packages[0].name: invalid package name \"a*\""), "{e}");
+}
+
+#[test]
 fn implication_rules_and_explicit_overrides() {
     let m = parse("manifest_version = 1\n[base]\nimage = \"x\"\n[gui]\napps = [\"a\"]\n[hardware]\naudio = true\n[integration]\nx11 = false\n");
     let i = m.settings.integration;
