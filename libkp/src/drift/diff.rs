@@ -94,7 +94,7 @@ pub fn diff(store: &Store, rec: &EnvRecord) -> Result<Vec<Change>> {
         ids,
         checkout_owner,
     };
-    let upper = super::upper_dir(store, &rec.env_id);
+    let upper = super::checked_upper(store, &rec.env_id)?;
     let mut out = Vec::new();
     if upper.is_dir() {
         ctx.walk(&upper, b"", Some(&Lower { trees }), &mut out)?;
