@@ -276,3 +276,43 @@ pub fn make_private(root: &Path) -> Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn private_modes_and_no_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(&dir.path().join("s")).unwrap();
+        let made = store.make_dir(&store.path("envs/e/work/1")).unwrap();
+        assert_eq!(made.metadata().unwrap().permissions().mode() & 0o777, DIR_MODE);
+        let lock = store.open_lock(&store.path("envs/e/lock")).unwrap();
+        assert_eq!(lock.metadata().unwrap().permissions().mode() & 0o777, LOCK_MODE);
+        assert!(exposed_paths(store.root()).is_empty());
+
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, store.path("envs/x")).unwrap();
+        for r in [
+            store.make_dir(&store.path("envs/x/work")).map(|_| ()),
+            store.existing_dir(&store.path("envs/x")).map(|_| ()),
+            store.open_lock(&store.path("envs/x/lock")).map(|_| ()),
+        ] {
+            match r {
+                Err(Error::Symlink { path, .. }) => assert_eq!(path, store.path("envs/x")),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(
+            exposed_paths(store.root()),
+            [Exposure::Symlink {
+                path: store.path("envs/x")
+            }]
+        );
+        assert!(store.make_dir(Path::new("/elsewhere")).is_err());
+    }
+}
