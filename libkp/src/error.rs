@@ -40,6 +40,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A symlink where the store expects its own directory or file: never
+    /// followed (docs/store-format.md, "Modes and symlinks").
+    #[error("{}: a symlink where the store expects a {expects}; karapace follows no symlink inside its store (remove it; `karapace doctor` lists them)", path.display())]
+    Symlink { path: PathBuf, expects: &'static str },
     #[error("{}: not a Karapace store (no version file); create one with `kp-init {}`", path.display(), path.display())]
     NotAStore { path: PathBuf },
     #[error("{}: store format {found:?} is not supported; this build reads {supported:?}", path.display())]
@@ -115,7 +119,8 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::Corrupt { .. }
             | Error::CorruptMeta { .. }
-            | Error::Missing { .. } => exit::STORE,
+            | Error::Missing { .. }
+            | Error::Symlink { .. } => exit::STORE,
             Error::Interrupted => 130,
             Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),

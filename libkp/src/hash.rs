@@ -153,12 +153,23 @@ fn hash_file_windowed(file: &File, window: u64) -> io::Result<(ObjectId, u64)> {
 
 /// Hashes a path (following nothing: the caller passes a regular file).
 pub fn hash_path(path: &Path) -> io::Result<(ObjectId, u64)> {
-    hash_file(&File::open(path)?)
+    hash_file(&open_nofollow(path)?)
 }
 
 /// [`hash_path`] with [`hash_file_lean`]'s window.
 pub fn hash_path_lean(path: &Path) -> io::Result<(ObjectId, u64)> {
-    hash_file_lean(&File::open(path)?)
+    hash_file_lean(&open_nofollow(path)?)
+}
+
+/// Opens a file for reading, failing (ELOOP) when the path is a symlink: a
+/// file of an environment's writable layer that its software turns into a
+/// symlink between our `lstat` and this open is never read through.
+pub fn open_nofollow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
 }
 
 /// Hashes everything a reader yields.

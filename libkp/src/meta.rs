@@ -40,8 +40,7 @@ impl Store {
     /// Writes metadata atomically and durably.
     pub fn write_meta(&self, name: &str, data: &Value) -> Result<()> {
         let path = self.meta_path(name)?;
-        let parent = path.parent().expect("meta/ parent");
-        fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        self.make_dir(path.parent().expect("meta/ parent"))?;
         let body = canonical(data);
         let mut out = format!("{{\"b3\":\"{}\",\"data\":", ObjectId::of(&body)).into_bytes();
         out.extend_from_slice(&body);

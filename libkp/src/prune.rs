@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
@@ -200,7 +201,9 @@ const SMALL_TEMP_GRACE: Duration = Duration::from_secs(600);
 /// cheaply on start whenever the store is idle ([`Store::sweep_if_idle`]).
 pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = 0;
-    let tmp = store.path("tmp");
+    // A symlink at `tmp/` or `envs/` is refused: a sweep never lists, let
+    // alone removes, what is outside the store.
+    let tmp = store.make_dir(&store.path("tmp"))?;
     let grace = SystemTime::now().checked_sub(SMALL_TEMP_GRACE);
     for (name, path) in crate::store_dir_entries(&tmp)? {
         if name.starts_with(crate::store::SMALL_TEMP_PREFIX) {
@@ -209,7 +212,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
                 continue;
             }
         }
-        let removed = if path.is_dir() {
+        let removed = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             remove_tree(&path)
         } else {
             fs::remove_file(&path).map_err(Error::store("remove", &path))
@@ -221,8 +224,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
             Err(e) => crate::log!(crate::log::Level::Warn, "leaving {}: {e}", path.display()),
         }
     }
-    let envs = store.path("envs");
-    if envs.exists() {
+    if let Some(envs) = store.existing_dir(&store.path("envs"))? {
         for (name, path) in crate::store_dir_entries(&envs)? {
             // Only directories named like an environment whose record is
             // surely absent (a corrupt record is verify-store's to report).
@@ -265,9 +267,9 @@ impl Store {
 /// variants and shared checkouts of what is no longer reachable.
 fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = sweep_leftovers(store, held)?;
-    let variants = store.path("cache/variants");
-    if variants.exists() {
+    if let Some(variants) = store.existing_dir(&store.path("cache/variants"))? {
         for (fan, dir) in crate::store_dir_entries(&variants)? {
+            let Some(dir) = store.existing_dir(&dir)? else { continue };
             for (name, path) in crate::store_dir_entries(&dir)? {
                 let id = name
                     .split_once('.')
@@ -279,8 +281,7 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::
             }
         }
     }
-    let checkouts = store.path("cache/checkouts");
-    if checkouts.exists() {
+    if let Some(checkouts) = store.existing_dir(&store.path("cache/checkouts"))? {
         for (name, path) in crate::store_dir_entries(&checkouts)? {
             if ObjectId::from_hex(&name).is_none_or(|id| !keep.contains(&(Kind::Layer, id))) {
                 remove_tree(&path)?;
@@ -293,7 +294,11 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::
 
 /// Removes a directory tree, making read-only directories (a checkout of
 /// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
-pub(crate) fn remove_tree(path: &std::path::Path) -> Result<()> {
+/// Symlinks are removed, never followed: one at `path` itself goes alone.
+pub(crate) fn remove_tree(path: &Path) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return fs::remove_file(path).map_err(Error::store("remove", path));
+    }
     if fs::remove_dir_all(path).is_ok() {
         return Ok(());
     }
@@ -389,7 +394,7 @@ mod tests {
         for id in [kept.env_id.clone(), "b".repeat(64)] {
             fs::create_dir_all(store.env_dir(&id).join("upper")).unwrap();
         }
-        let held = crate::env::RunMarker::create(&store.env_dir(&"c".repeat(64)).join("run")).unwrap();
+        let held = crate::env::RunMarker::create(&store, &"c".repeat(64)).unwrap();
 
         let writer = store.write_guard().unwrap();
         assert_eq!(store.sweep_if_idle().unwrap(), 0);

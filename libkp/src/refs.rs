@@ -3,7 +3,7 @@
 //! writer's pid), are compared-and-swapped against the expected old value, and land
 //! by rename, so a reader sees the old or the new value, never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -119,8 +119,8 @@ impl Store {
         }
         let path = self.ref_path(name);
         let parent = path.parent().expect("refs/ has a parent");
-        fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
-        let lock = RefLock::acquire(name, &path)?;
+        self.make_dir(parent)?;
+        let lock = RefLock::acquire(self, name, &path)?;
         let current = self.read_ref(name)?;
         let ok = match expect {
             Expect::Any => true,
@@ -198,18 +198,12 @@ struct RefLock {
 }
 
 impl RefLock {
-    fn acquire(name: &str, target: &Path) -> Result<RefLock> {
+    fn acquire(store: &Store, name: &str, target: &Path) -> Result<RefLock> {
         let mut lock = target.as_os_str().to_owned();
         lock.push(".lock");
         let lock = PathBuf::from(lock);
         loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock)
-                .map_err(Error::store("create lock", &lock))?;
+            let file = store.open_lock(&lock)?;
             match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::WOULDBLOCK) => {
@@ -304,7 +298,7 @@ mod tests {
         fs::write(dir.path().join("refs/y.lock"), "999999999\n").unwrap();
         store.update_ref("refs/y", Some(a), Expect::Any).unwrap();
         assert!(!dir.path().join("refs/y.lock").exists());
-        let held = RefLock::acquire("refs/y", &dir.path().join("refs/y")).unwrap();
+        let held = RefLock::acquire(&store, "refs/y", &dir.path().join("refs/y")).unwrap();
         assert!(matches!(
             store.update_ref("refs/y", Some(a), Expect::Any),
             Err(Error::RefLocked { .. })

@@ -250,7 +250,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "doctor",
         summary: "Check user namespaces, overlayfs, id ranges, cgroups and the store",
-        args: "",
+        args: "[--fix]",
         help: cmd::doctor::DOCTOR_HELP,
         needs_store: false,
         mapped: false,

@@ -248,10 +248,12 @@ fn finish_existing(store: &Store, mut rec: EnvRecord, lock: Lock, opts: &BuildOp
 
 fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
     let dir = store.env_dir(env_id);
-    for sub in ["upper", "work", "run"] {
-        let p = dir.join(sub);
-        std::fs::create_dir_all(&p).map_err(Error::store("create directory", &p))?;
+    for sub in ["work", "run"] {
+        store.make_dir(&dir.join(sub))?;
     }
+    // The writable layer is the environment's root directory: the mode a
+    // root directory has, whatever the umask.
+    store.make_dir_mode(&dir.join("upper"), 0o755)?;
     Ok(())
 }
 

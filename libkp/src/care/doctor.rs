@@ -1,12 +1,14 @@
 //! `karapace doctor`: what this host and user can do, each check with the fix
 //! when it falls short. It changes nothing: the probes run in a throw-away
-//! child in its own user and mount namespaces, over a scratch directory.
+//! child in its own user and mount namespaces, over a scratch directory. A
+//! check may carry a [`Repair`], which `doctor --fix` runs ([`repair`]) when
+//! the check is not ok.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::sandbox::{idmap, HostFacts};
-use crate::store::Store;
+use crate::store::{Exposure, Store};
 use crate::sys;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +35,20 @@ pub struct Check {
     pub detail: String,
     /// What to do about a warn or fail.
     pub fix: Option<String>,
+    /// What `doctor --fix` can do about it itself.
+    pub repair: Option<Repair>,
 }
+
+/// What a repair works on.
+#[derive(Debug)]
+pub struct RepairContext<'a> {
+    /// Where the store is (or would be).
+    pub store: &'a Path,
+}
+
+/// A repair: changes the host or the store so the check passes, and says
+/// what it did in one line.
+pub type Repair = fn(&RepairContext) -> crate::Result<String>;
 
 fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
     Check {
@@ -41,6 +56,7 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Opt
         status,
         detail: detail.into(),
         fix,
+        repair: None,
     }
 }
 
@@ -50,7 +66,71 @@ pub fn doctor(store: &Path) -> Vec<Check> {
     let probe = probe_namespaces();
     let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup()];
     out.push(store_health(store));
+    out.push(store_permissions(store));
     out
+}
+
+/// Runs the repair of every check that is not ok and has one: the check's
+/// name and what the repair did, or why it failed.
+pub fn repair(checks: &[Check], store: &Path) -> Vec<(&'static str, crate::Result<String>)> {
+    let ctx = RepairContext { store };
+    checks
+        .iter()
+        .filter(|c| c.status != Status::Ok)
+        .filter_map(|c| c.repair.map(|r| (c.name, r(&ctx))))
+        .collect()
+}
+
+/// The store is its owner's alone: its directories 0700, its lock files
+/// 0600, no symlink where it expects its own directories.
+fn store_permissions(path: &Path) -> Check {
+    const NAME: &str = "store permissions";
+    if fs::symlink_metadata(path).is_err() {
+        return check(NAME, Status::Ok, format!("no store at {} yet", path.display()), None);
+    }
+    let found = crate::store::exposed_paths(path);
+    let (links, modes): (Vec<_>, Vec<_>) = found.iter().partition(|e| matches!(e, Exposure::Symlink { .. }));
+    let list = |v: &[&Exposure]| {
+        let mut s: Vec<String> = v.iter().take(3).map(|e| e.to_string()).collect();
+        if v.len() > 3 {
+            s.push(format!("and {} more", v.len() - 3));
+        }
+        s.join(", ")
+    };
+    if !links.is_empty() {
+        return check(
+            NAME,
+            Status::Fail,
+            format!("symlinks where the store expects its own directories: {}", list(&links)),
+            Some("remove them (karapace follows none of them, and refuses to work through them)".into()),
+        );
+    }
+    if !modes.is_empty() {
+        let mut c = check(
+            NAME,
+            Status::Warn,
+            format!(
+                "{} path(s) open to other users (directories should be 0700, lock files 0600): {}",
+                modes.len(),
+                list(&modes)
+            ),
+            Some("`karapace doctor --fix` takes group and other permissions off them".into()),
+        );
+        c.repair = Some(|ctx| {
+            let n = crate::store::make_private(ctx.store)?;
+            Ok(format!(
+                "{}: {n} path(s) made private to their owner",
+                ctx.store.display()
+            ))
+        });
+        return c;
+    }
+    check(
+        NAME,
+        Status::Ok,
+        format!("{}: directories 0700, lock files 0600", path.display()),
+        None,
+    )
 }
 
 /// What the probe child could do: (user namespace, kernel overlay with userxattr).

@@ -7,7 +7,7 @@ mod interrupt;
 mod migrate;
 mod verify;
 
-pub use doctor::{doctor, Check, Status};
+pub use doctor::{doctor, repair, Check, Repair, RepairContext, Status};
 pub use gc::{gc, GcReport};
 pub use interrupt::Interrupts;
 pub use migrate::{migrate, MigrateReport, CURRENT};

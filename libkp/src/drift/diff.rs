@@ -94,7 +94,7 @@ pub fn diff(store: &Store, rec: &EnvRecord) -> Result<Vec<Change>> {
         ids,
         checkout_owner,
     };
-    let upper = super::upper_dir(store, &rec.env_id);
+    let upper = super::checked_upper(store, &rec.env_id)?;
     let mut out = Vec::new();
     if upper.is_dir() {
         ctx.walk(&upper, b"", Some(&Lower { trees }), &mut out)?;
@@ -160,15 +160,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn walk(&self, dir: &Path, prefix: &[u8], lower: Option<&Lower>, out: &mut Vec<Change>) -> Result<()> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(dir).map_err(Error::store("read directory", dir))? {
-            names.push(
-                entry
-                    .map_err(Error::store("read directory", dir))?
-                    .file_name()
-                    .into_vec(),
-            );
-        }
+        let mut names: Vec<Vec<u8>> = layer::read_dir_nofollow(dir)
+            .map_err(Error::store("read directory", dir))?
+            .into_iter()
+            .map(|n| n.into_vec())
+            .collect();
         names.sort();
         for name in names {
             if name == OPAQUE_MARKER {

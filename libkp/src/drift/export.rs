@@ -56,7 +56,7 @@ pub struct ExportReport {
 
 pub fn export(store: &Store, rec: &EnvRecord, dest: &Path, opts: &ExportOptions) -> Result<ExportReport> {
     let guard = store.write_guard()?;
-    let upper = super::upper_dir(store, &rec.env_id);
+    let upper = super::checked_upper(store, &rec.env_id)?;
     let hashes = super::hash_cache(store, &rec.env_id);
     let written = write_dir_as(store, &upper, Some(super::exec_ids()?), Some(hashes.clone()))?;
     super::save_hash_cache(store, &hashes);

@@ -11,7 +11,7 @@ pub use diff::{diff, Change, Status};
 pub use export::{export, ExportFormat, ExportOptions, ExportReport};
 pub use snapshot::{commit, find_snapshot, recover, restore, CommitReport};
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::PathBuf;
 
 use crate::env::EnvRecord;
@@ -45,6 +45,13 @@ impl From<DriftError> for Error {
 /// `envs/<env_id>/upper`: the writable layer.
 pub fn upper_dir(store: &Store, env_id: &str) -> PathBuf {
     store.env_dir(env_id).join("upper")
+}
+
+/// [`upper_dir`], refusing a symlink at it or above it: the writable layer
+/// is walked (diff, commit, export, restore) and mounted only where it is.
+pub(crate) fn checked_upper(store: &Store, env_id: &str) -> Result<PathBuf> {
+    let upper = upper_dir(store, env_id);
+    Ok(store.existing_dir(&upper)?.unwrap_or(upper))
 }
 
 /// `envs/<env_id>/hashes`: the writable layer's hash cache, so commits and
@@ -84,15 +91,8 @@ pub fn exec_ids() -> Result<IdShift> {
 /// another process holds it.
 pub(crate) fn lock_env(store: &Store, env_id: &str, wait: bool) -> Result<Option<File>> {
     use rustix::fs::{flock, FlockOperation};
-    let dir = store.env_dir(env_id);
-    fs::create_dir_all(&dir).map_err(Error::store("create directory", &dir))?;
-    let path = dir.join("lock");
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::store("open lock", &path))?;
+    let path = store.env_dir(env_id).join("lock");
+    let f = store.open_lock(&path)?;
     let op = if wait {
         FlockOperation::LockExclusive
     } else {

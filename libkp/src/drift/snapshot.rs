@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 
-use super::{lock_env, parse_id, upper_dir, DriftError};
+use super::{checked_upper, lock_env, parse_id, DriftError};
 use crate::env::{EnvError, EnvRecord, Snapshot, State};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
@@ -50,7 +50,7 @@ pub fn commit(store: &Store, rec: &EnvRecord) -> Result<CommitReport> {
         ids: Some(super::exec_ids()?),
         hashes: Some(super::hash_cache(store, &rec.env_id)),
     };
-    let written = write_layer(store, &upper_dir(store, &rec.env_id), &opts)?;
+    let written = write_layer(store, &checked_upper(store, &rec.env_id)?, &opts)?;
     if let Some(h) = &opts.hashes {
         super::save_hash_cache(store, h);
     }
@@ -174,7 +174,7 @@ pub fn restore(store: &Store, rec: &EnvRecord, arg: &str) -> Result<Snapshot> {
     remove_leftovers(store, &rec.env_id)?;
     let dir = store.env_dir(&rec.env_id);
     let new = dir.join("upper.new");
-    let upper = upper_dir(store, &rec.env_id);
+    let upper = checked_upper(store, &rec.env_id)?;
     // Files the writable layer already has exactly are linked, not copied:
     // its old content is discarded after the swap.
     let opts = CheckoutOptions {
@@ -228,7 +228,7 @@ fn remove_leftovers(store: &Store, env_id: &str) -> Result<()> {
 }
 
 fn remove(p: &Path) -> Result<()> {
-    if p.is_dir() {
+    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         crate::prune::remove_tree(p)
     } else {
         std::fs::remove_file(p).map_err(Error::store("remove", p))

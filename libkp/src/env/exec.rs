@@ -128,11 +128,11 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
         .into());
     }
     let dir = store.env_dir(&rec.env_id);
-    let _marker = RunMarker::create(&dir.join("run"))?;
+    let _marker = RunMarker::create(store, &rec.env_id)?;
     // A frozen environment's writable layer becomes the top lower under a
     // scratch upper, in this command's own work directory, dropped when the
     // command ends.
-    let own = own_work_dir(&dir)?;
+    let own = own_work_dir(store, &dir)?;
     let frozen = rec.state == State::Frozen;
     let (upper, work) = if frozen {
         let (u, w) = (own.join("upper"), own.join("work"));
@@ -141,12 +141,12 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
         }
         (u, w)
     } else {
-        (dir.join("upper"), own.clone())
+        (crate::drift::checked_upper(store, &rec.env_id)?, own.clone())
     };
     let mut req = request(store, rec, upper, work, opts)?;
     if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
-            lowers.insert(0, dir.join("upper"));
+            lowers.insert(0, crate::drift::checked_upper(store, &rec.env_id)?);
         }
     }
     let plan = sandbox::plan(&req, &HostFacts::current());
@@ -158,7 +158,10 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
 /// Each running command gets its own overlay work directory,
 /// `envs/<id>/work/<pid>`: overlayfs must never share one between mounts. Work
 /// directories of commands no longer running (a crash) are removed here.
-fn own_work_dir(env_dir: &Path) -> Result<PathBuf> {
+fn own_work_dir(store: &Store, env_dir: &Path) -> Result<PathBuf> {
+    // Made first, so a symlink planted at `work` is refused before anything
+    // below it is read or removed.
+    let own = store.make_dir(&env_dir.join("work").join(std::process::id().to_string()))?;
     let root = env_dir.join("work");
     let live = super::run::held(&env_dir.join("run"))?;
     if let Ok(entries) = std::fs::read_dir(&root) {
@@ -169,7 +172,5 @@ fn own_work_dir(env_dir: &Path) -> Result<PathBuf> {
             }
         }
     }
-    let own = root.join(std::process::id().to_string());
-    std::fs::create_dir_all(&own).map_err(Error::store("create directory", &own))?;
     Ok(own)
 }

@@ -181,12 +181,7 @@ impl Store {
 
     fn names_lock(&self) -> Result<fs::File> {
         let path = self.path("locks/names");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::store("open lock", &path))?;
+        let f = self.open_lock(&path)?;
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| Error::store("lock", &path)(e.into()))?;
         Ok(f)
@@ -342,7 +337,7 @@ mod tests {
         ));
         store.transition(&mut r, Transition::Archive).unwrap();
         assert!(store.transition(&mut r, Transition::Freeze).is_err());
-        let m = RunMarker::create(&store.env_dir(&r.env_id).join("run")).unwrap();
+        let m = RunMarker::create(&store, &r.env_id).unwrap();
         assert!(matches!(
             store.transition(&mut r, Transition::Destroy),
             Err(Error::Env(EnvError::Running { .. }))
@@ -358,7 +353,7 @@ mod tests {
         let (store, _) = Store::init(dir.path()).unwrap();
         let r = rec(&store, "c", Some("x"));
         assert_eq!(store.effective_state(&r).unwrap(), State::Built);
-        let marker = RunMarker::create(&store.env_dir(&r.env_id).join("run")).unwrap();
+        let marker = RunMarker::create(&store, &r.env_id).unwrap();
         assert_eq!(store.effective_state(&r).unwrap(), State::Running);
         assert!(store.ensure_stopped(&r, "destroy").is_err());
         drop(marker);

@@ -3,13 +3,14 @@
 //! kernel drops the lock when the holder dies, however it dies, so a marker that
 //! can be locked is stale and is removed.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
 
 use crate::error::{Error, Result};
+use crate::store::Store;
 
 /// Held while a process runs inside an environment; removed on drop.
 #[derive(Debug)]
@@ -19,16 +20,14 @@ pub struct RunMarker {
 }
 
 impl RunMarker {
-    pub fn create(dir: &Path) -> Result<RunMarker> {
-        fs::create_dir_all(dir).map_err(Error::store("create directory", dir))?;
+    /// Creates and holds `envs/<env_id>/run/<pid>` (mode 0600, no symlink
+    /// followed on the way).
+    pub fn create(store: &Store, env_id: &str) -> Result<RunMarker> {
+        let dir = store.make_dir(&store.env_dir(env_id).join("run"))?;
         let pid = std::process::id();
         let path = dir.join(pid.to_string());
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(Error::store("create run marker", &path))?;
+        let mut file = store.open_lock(&path)?;
+        let _ = file.set_len(0);
         flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(|e| Error::store("lock", &path)(e.into()))?;
         let _ = writeln!(file, "{pid}");
         Ok(RunMarker { _file: file, path })

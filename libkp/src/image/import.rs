@@ -239,8 +239,7 @@ fn cached_layer(store: &Store, sha256: &str) -> Option<ObjectId> {
 
 fn remember(store: &Store, rel: &str, data: &[u8]) -> Result<()> {
     let path = store.path(rel);
-    let dir = path.parent().expect("cache files live in a directory");
-    fs::create_dir_all(dir).map_err(Error::store("create directory", dir))?;
+    store.make_dir(path.parent().expect("cache files live in a directory"))?;
     store.write_atomic(&path, data, 0o644)
 }
 

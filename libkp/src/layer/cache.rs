@@ -20,11 +20,12 @@ impl Store {
     /// The shared checkout of `layer`, made now if missing.
     pub fn cached_checkout(&self, layer: &ObjectId) -> Result<PathBuf> {
         let target = self.checkout_cache_path(layer);
-        if target.is_dir() {
-            return Ok(target);
+        // A symlink planted at the checkout (or above it) is refused, never
+        // used as the environment's lower directory.
+        if let Some(dir) = self.existing_dir(&target)? {
+            return Ok(dir);
         }
-        let parent = target.parent().expect("cache/checkouts");
-        fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        self.make_dir(target.parent().expect("cache/checkouts"))?;
         // The checkout is built in tmp/, which gc sweeps when no writer holds
         // the store.
         let _guard = self.write_guard()?;

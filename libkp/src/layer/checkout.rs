@@ -334,8 +334,7 @@ impl Ctx<'_> {
         if variant.exists() {
             return Ok(variant);
         }
-        let dir = variant.parent().expect("fan-out dir");
-        fs::create_dir_all(dir).map_err(Error::store("create directory", dir))?;
+        self.store.make_dir(variant.parent().expect("fan-out dir"))?;
         let tmp = self.store.temp_file()?;
         fs::copy(&obj, tmp.path()).map_err(Error::store("copy to", tmp.path()))?;
         let tpath = tmp.path().to_path_buf();

@@ -13,7 +13,7 @@ pub use checkout::{checkout_layer, checkout_tree, CheckoutOptions, CheckoutRepor
 pub use diff::{diff_trees, Change, Status};
 pub use hashcache::HashCache;
 pub use ls::{format_entry, walk_tree, Visit};
-pub(crate) use write::{dev_numbers, is_opaque_dir, is_xwhiteout, kept_xattrs, write_dir_as};
+pub(crate) use write::{dev_numbers, is_opaque_dir, is_xwhiteout, kept_xattrs, read_dir_nofollow, write_dir_as};
 pub use write::{write_dir, write_layer, IdShift, WriteOptions, WriteReport};
 
 /// Shows a path the way git does with `core.quotePath`: as is when it is plain

@@ -143,6 +143,15 @@ pub(crate) fn write_dir_as(
     ids: Option<IdShift>,
     hashes: Option<Arc<HashCache>>,
 ) -> Result<WriteReport> {
+    // The directory the caller names may be reached through a symlink;
+    // nothing below it is.
+    let resolved;
+    let dir = if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(dir).map_err(Error::input("resolve", dir))?;
+        resolved.as_path()
+    } else {
+        dir
+    };
     let meta = fs::metadata(dir).map_err(Error::input("stat", dir))?;
     if !meta.is_dir() {
         return Err(Error::Unsupported {
@@ -178,12 +187,26 @@ enum Child {
     Skip,
 }
 
+/// The names in `dir`, which must be a directory and no symlink: one that
+/// software in the environment swaps for a symlink after our `lstat` fails
+/// here instead of being listed (the writable layer is environment content).
+pub(crate) fn read_dir_nofollow(dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&fd)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsString::from_vec(name));
+        }
+    }
+    Ok(names)
+}
+
 fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
     stats.dirs.fetch_add(1, Ordering::Relaxed);
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(Error::input("read directory", dir))? {
-        names.push(entry.map_err(Error::input("read directory", dir))?.file_name());
-    }
+    let names = read_dir_nofollow(dir).map_err(Error::input("read directory", dir))?;
     let children: Vec<Child> = names
         .par_iter()
         .map(|name| child(store, dir, name, stats))
@@ -328,6 +351,23 @@ pub(crate) fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
 #[cfg(test)]
 mod tests {
     use super::IdShift;
+
+    /// What the writable layer's walks open is never a symlink: a directory
+    /// or file swapped for one between lstat and open fails instead.
+    #[test]
+    fn walks_open_no_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, f) = (dir.path().join("d"), dir.path().join("f"));
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("x"), b"x").unwrap();
+        std::fs::write(&f, b"secret").unwrap();
+        std::os::unix::fs::symlink(&d, dir.path().join("ld")).unwrap();
+        std::os::unix::fs::symlink(&f, dir.path().join("lf")).unwrap();
+        assert_eq!(super::read_dir_nofollow(&d).unwrap(), ["x"]);
+        assert!(super::read_dir_nofollow(&dir.path().join("ld")).is_err());
+        assert!(crate::hash::hash_path(&f).is_ok());
+        assert!(crate::hash::hash_path(&dir.path().join("lf")).is_err());
+    }
 
     #[test]
     fn id_shift_maps_ranges_and_keeps_unmapped() {

@@ -2,7 +2,7 @@
 //! `locks/gc` for as long as they create objects that nothing names yet; pruning
 //! takes it exclusively, so it never deletes an object a writer is about to name.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 
 use rustix::fs::{flock, FlockOperation};
 
@@ -23,14 +23,7 @@ pub struct GcGuard {
 
 impl Store {
     fn gc_lock_file(&self) -> Result<File> {
-        let path = self.path("locks/gc");
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(Error::store("open lock", &path))
+        self.open_lock(&self.path("locks/gc"))
     }
 
     /// Takes the shared writer lock, waiting for a running prune to finish.

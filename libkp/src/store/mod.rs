@@ -2,13 +2,16 @@
 
 mod lock;
 mod objects;
+mod private;
 
 pub use lock::{GcGuard, WriteGuard};
 pub(crate) use objects::read_dir_sorted;
 pub use objects::ObjectInfo;
+pub use private::{exposed_paths, make_private, Exposure, DIR_MODE, LOCK_MODE};
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -22,6 +25,8 @@ pub const ENV_STORE: &str = "KARAPACE_STORE";
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// Set once `tmp/` was found a directory, not a symlink, in this process.
+    tmp_checked: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
 }
 
 /// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
@@ -64,10 +69,19 @@ impl Store {
             store.ensure_dirs()?;
             return Ok((store, true));
         }
-        fs::create_dir_all(root).map_err(Error::store("create directory", root))?;
-        let store = Store {
-            root: root.to_path_buf(),
-        };
+        // The top directory too is the owner's alone, whatever the umask;
+        // its parents (`~/.local/share`...) are the user's business.
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(Error::store("create directory", parent))?;
+        }
+        match fs::DirBuilder::new().mode(DIR_MODE).create(root) {
+            Ok(()) => {
+                fs::set_permissions(root, fs::Permissions::from_mode(DIR_MODE)).map_err(Error::store("chmod", root))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::store("create directory", root)(e)),
+        }
+        let store = Store::at(root);
         store.ensure_dirs()?;
         // The version file goes last: a store is a store once it names its version.
         store.write_atomic(&root.join("version"), format!("{VERSION}\n").as_bytes(), 0o444)?;
@@ -76,10 +90,25 @@ impl Store {
 
     fn ensure_dirs(&self) -> Result<()> {
         for d in DIRS {
-            let p = self.root.join(d);
-            fs::create_dir_all(&p).map_err(Error::store("create directory", &p))?;
+            self.make_dir(&self.path(d))?;
         }
         Ok(())
+    }
+
+    fn at(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+            tmp_checked: Default::default(),
+        }
+    }
+
+    /// `tmp/`, checked once per process to be a directory and no symlink.
+    fn tmp(&self) -> Result<&Path> {
+        if let Some(p) = self.tmp_checked.get() {
+            return Ok(p);
+        }
+        let p = self.make_dir(&self.path("tmp"))?;
+        Ok(self.tmp_checked.get_or_init(|| p))
     }
 
     /// Opens an existing store, checking its format version.
@@ -102,9 +131,7 @@ impl Store {
                 supported: VERSION,
             });
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(Store::at(root))
     }
 
     pub fn root(&self) -> &Path {
@@ -124,21 +151,21 @@ impl Store {
     }
 
     fn temp_file_named(&self, prefix: &str) -> Result<tempfile::NamedTempFile> {
-        let dir = self.root.join("tmp");
+        let dir = self.tmp()?;
         tempfile::Builder::new()
             .prefix(prefix)
-            .tempfile_in(&dir)
-            .map_err(Error::store("create temporary file in", &dir))
+            .tempfile_in(dir)
+            .map_err(Error::store("create temporary file in", dir))
     }
 
     /// A new temporary directory on the store's filesystem (under the writer
     /// lock, as [`Store::temp_file`]).
     pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
-        let dir = self.root.join("tmp");
+        let dir = self.tmp()?;
         tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
-            .tempdir_in(&dir)
-            .map_err(Error::store("create temporary directory in", &dir))
+            .tempdir_in(dir)
+            .map_err(Error::store("create temporary directory in", dir))
     }
 
     /// Writes small data durably and atomically: temp file, fsync, rename, fsync of

@@ -145,7 +145,8 @@ impl Store {
     fn persist(&self, tmp: tempfile::NamedTempFile, kind: Kind, id: &ObjectId) -> Result<()> {
         let target = self.object_path(kind, id);
         let dir = target.parent().expect("fan-out dir");
-        if let Err(e) = fs::create_dir(dir) {
+        if let Err(e) = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir)
+        {
             if e.kind() != io::ErrorKind::AlreadyExists {
                 return Err(Error::store("create directory", dir)(e));
             }
@@ -200,7 +201,7 @@ impl Store {
             }
         }
         let tmp = self.temp_file()?;
-        let mut from = File::open(src).map_err(Error::input("open", src))?;
+        let mut from = hash::open_nofollow(src).map_err(Error::input("open", src))?;
         io::copy(&mut from, &mut tmp.as_file()).map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::PermissionDenied => Error::store("write", tmp.path())(e),
             _ => Error::input("copy", src)(e),

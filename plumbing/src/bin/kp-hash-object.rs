@@ -68,6 +68,10 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
 
 fn hash_one(store: Option<&Store>, path: &Path) -> Result<ObjectId> {
     let meta = std::fs::metadata(path).map_err(Error::input("stat", path))?;
+    // A symlink the user names is read as its target (the library opens
+    // files without following).
+    let target = std::fs::canonicalize(path).map_err(Error::input("resolve", path))?;
+    let path = target.as_path();
     if !meta.is_file() {
         return Err(Error::Unsupported {
             path: path.to_path_buf(),

@@ -8,11 +8,16 @@ pub const DOCTOR_HELP: &str = "\
 Checks what this host and user can do, one line each, `ok`, `warn` or `fail`,
 with the fix below a warn or fail: user namespaces, overlayfs (the kernel's
 with userxattr, or fuse-overlayfs), newuidmap and a subordinate id range,
-cgroup v2 delegation (for resource limits) and the store (a quick check; see
-verify-store). Changes nothing; the probes run in a throw-away child process.
+cgroup v2 delegation (for resource limits), the store (a quick check; see
+verify-store) and its permissions (directories 0700, lock files 0600, no
+symlinks). Changes nothing; the probes run in a throw-away child process.
+
+--fix: repairs what it can (store permissions), prints `fixed NAME: WHAT`
+for each, then checks again and prints the new results.
 
 Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
---json: {\"ok\", \"checks\": [{\"name\", \"status\", \"detail\", \"fix\"}]}.
+--json: {\"ok\", \"checks\": [{\"name\", \"status\", \"detail\", \"fix\"}],
+\"fixed\": [{\"name\", \"ok\", \"detail\"}]}.
 ";
 
 pub const MIGRATE_HELP: &str = "\
@@ -24,18 +29,44 @@ format (written by a newer Karapace) is refused and left untouched (exit 3).
 ";
 
 pub fn doctor(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
-    if let Some(arg) = p.next()? {
-        return Err(arg.unexpected().into());
+    use lexopt::Arg::*;
+    let mut fix = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("fix") => fix = true,
+            _ => return Err(arg.unexpected().into()),
+        }
     }
-    let checks = libkp::care::doctor(&ctx.store_path()?);
-    let ok = checks.iter().all(|c| c.status != Status::Fail);
+    let store = ctx.store_path()?;
+    let mut checks = libkp::care::doctor(&store);
+    let mut fixed = Vec::new();
+    if fix {
+        fixed = libkp::care::repair(&checks, &store);
+        if !fixed.is_empty() {
+            checks = libkp::care::doctor(&store);
+        }
+    }
+    let ok = checks.iter().all(|c| c.status != Status::Fail) && fixed.iter().all(|(_, r)| r.is_ok());
     if ctx.globals.json {
         let list: Vec<_> = checks
             .iter()
             .map(|c| serde_json::json!({"name": c.name, "status": c.status.as_str(), "detail": c.detail, "fix": c.fix}))
             .collect();
-        print_json(&serde_json::json!({"ok": ok, "checks": list}))?;
+        let fixed: Vec<_> = fixed
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(what) => serde_json::json!({"name": name, "ok": true, "detail": what}),
+                Err(e) => serde_json::json!({"name": name, "ok": false, "detail": e.to_string()}),
+            })
+            .collect();
+        print_json(&serde_json::json!({"ok": ok, "checks": list, "fixed": fixed}))?;
     } else {
+        for (name, r) in &fixed {
+            match r {
+                Ok(what) => println!("fixed {name}: {what}"),
+                Err(e) => println!("could not fix {name}: {e}"),
+            }
+        }
         for c in &checks {
             println!("{:<4}  {}: {}", c.status.as_str(), c.name, c.detail);
             if let Some(fix) = &c.fix {
