@@ -246,7 +246,7 @@ fn finish_existing(store: &Store, mut rec: EnvRecord, lock: Lock, opts: &BuildOp
     })
 }
 
-fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
+pub(crate) fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
     let dir = store.env_dir(env_id);
     for sub in ["upper", "work", "run"] {
         let p = dir.join(sub);
