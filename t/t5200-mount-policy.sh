@@ -142,6 +142,14 @@ test_expect_success 'a remote environment asking for mounts or integration is re
 	refused "remote and not trusted" karapace exec $id -- true
 '
 
+test_expect_success 'building the same lock from a local manifest makes the environment local' '
+	id=$(cat rem/id) &&
+	karapace build rem >id2 2>/dev/null && echo $id >expect && test_cmp expect id2 &&
+	karapace --json inspect $id >j && grep "\"origin\":\"local\"" j &&
+	karapace exec $id -- cat /s/f >out &&
+	echo shared >expect && test_cmp expect out
+'
+
 test_expect_success 'a trusted remote environment still follows the policy; relative sources have no directory' '
 	mounting rel "d = \"./data:/d\"" &&
 	remote rel rel && id=$(cat rel/id) &&
@@ -180,28 +188,37 @@ test_expect_success 'kp-sandbox refuses sensitive paths unless --allow names the
 	echo key >expect && test_cmp expect out
 '
 
-# As the test user, in a home of its own (rl) with keys in it, over a copy of
-# the image it can read.
-test_expect_success ROOTLESS 'as an unprivileged user: . in $HOME, another home, a remote environment until trusted' '
-	mkdir -p rl/.ssh rl/shared && echo key >rl/.ssh/id && echo shared >rl/shared/f &&
-	tar -C "$IMAGE" --numeric-owner -cf rl/image.tar . &&
-	write_manifest rl image.tar && printf "[mounts]\nwork = \".:/work\"\n" >>rl/karapace.toml &&
-	write_manifest rl/far ../image.tar && printf "[mounts]\nfar = \"$other:/far\"\n" >>rl/far/karapace.toml &&
-	write_manifest rl/rem ../image.tar && printf "[mounts]\ns = \"~/shared:/s:ro\"\n" >>rl/rem/karapace.toml &&
-	chown -R $KP_TEST_USER rl &&
-	(cd rl && HOME=$PWD KARAPACE_STORE=$PWD/st && export HOME KARAPACE_STORE &&
-	 as_user karapace build . --name inhome >/dev/null 2>&1 &&
-	 refused "mounts.work \.: ~ contains ~/.ssh, a sensitive path" as_user karapace exec inhome -- true &&
-	 as_user karapace build far --name far >/dev/null 2>&1 &&
-	 refused "mounts.far $other: resolves to $other, outside the allowed roots" as_user karapace exec far -- true &&
-	 as_user karapace exec --allow-mount "$other" far -- cat /far/f >out &&
+# rootless AS USER DIR: as the user that AS runs commands as (USER), in a
+# home of its own (DIR) with keys in it, over a copy of the image it can read:
+# . in $HOME, another home, a remote environment until trusted.
+rootless() {
+	(as=$1 h=$3 &&
+	 mkdir -p $h/.ssh $h/shared && echo key >$h/.ssh/id && echo shared >$h/shared/f &&
+	 tar -C "$IMAGE" --numeric-owner -cf $h/image.tar . &&
+	 write_manifest $h image.tar && printf "[mounts]\nwork = \".:/work\"\n" >>$h/karapace.toml &&
+	 write_manifest $h/far ../image.tar && printf "[mounts]\nfar = \"$other:/far\"\n" >>$h/far/karapace.toml &&
+	 write_manifest $h/rem ../image.tar && printf "[mounts]\ns = \"~/shared:/s:ro\"\n" >>$h/rem/karapace.toml &&
+	 chown -R $2 $h && cd $h && HOME=$PWD KARAPACE_STORE=$PWD/st && export HOME KARAPACE_STORE &&
+	 $as karapace build . --name inhome >/dev/null 2>&1 &&
+	 refused "mounts.work \.: ~ contains ~/.ssh, a sensitive path" $as karapace exec inhome -- true &&
+	 $as karapace build far --name far >/dev/null 2>&1 &&
+	 refused "mounts.far $other: resolves to $other, outside the allowed roots" $as karapace exec far -- true &&
+	 $as karapace exec --allow-mount "$other" far -- cat /far/f >out &&
 	 echo other >expect && test_cmp expect out &&
-	 as_user karapace build rem >id 2>/dev/null && as_user karapace destroy $(cat id) >/dev/null &&
-	 as_user kp-record-env rem/karapace.lock $(sed -n "s/^digest = \"\(.*\)\"$/\1/p" rem/karapace.lock) >/dev/null &&
-	 refused "remote and not trusted: it asks for mount s=~/shared:/s:ro;" as_user karapace exec $(cat id) -- true &&
-	 as_user karapace trust $(cat id) >/dev/null &&
-	 as_user karapace exec $(cat id) -- cat /s/f >out &&
+	 $as karapace build rem >id 2>/dev/null && $as karapace destroy $(cat id) >/dev/null &&
+	 $as kp-record-env rem/karapace.lock $(sed -n "s/^digest = \"\(.*\)\"$/\1/p" rem/karapace.lock) >/dev/null &&
+	 refused "remote and not trusted: it asks for mount s=~/shared:/s:ro;" $as karapace exec $(cat id) -- true &&
+	 $as karapace trust $(cat id) >/dev/null &&
+	 $as karapace exec $(cat id) -- cat /s/f >out &&
 	 echo shared >expect && test_cmp expect out)
+}
+
+test_expect_success ROOTLESS 'as an unprivileged user: the same refusals, the same trust' '
+	rootless as_user $KP_TEST_USER rl
+'
+
+test_expect_success ROOTLESS_SINGLE 'as an unprivileged user without a subordinate range: the same' '
+	rootless as_single_user $KP_TEST_USER_SINGLE rs
 '
 
 test_expect_success 'cleanup' '
