@@ -137,8 +137,10 @@ test_expect_success 'a remote environment asking for mounts or integration is re
 	refused "remote and not trusted" karapace exec $id -- true &&
 	karapace trust $id >out && grep "trusted .*: it may use mount s=~/shared:/s:ro, home" out &&
 	karapace trust --list >out && grep "$(echo $id | cut -c1-12)" out &&
+	karapace --json trust $id >j && grep "\"origin\":\"remote\"" j && grep "\"trusted\":true" j &&
 	karapace exec $id -- cat /s/f >out && test_cmp expect out &&
-	karapace trust --revoke $id &&
+	karapace trust --revoke $id >out && grep "no longer trusting" out &&
+	karapace --json trust --list >j && ! grep "$id" j &&
 	refused "remote and not trusted" karapace exec $id -- true
 '
 

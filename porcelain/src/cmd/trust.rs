@@ -53,33 +53,31 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let rec = store.find_env(&env)?;
     let asks = host_asks(&rec);
     let name = rec.display_name();
-    let (trusted, line) = if revoke {
-        let was = store.untrust_env(&rec.env_id)?;
-        let line = match was {
+    let line = if revoke {
+        match store.untrust_env(&rec.env_id)? {
             true => format!("no longer trusting {name}"),
             false => format!("{name} was not trusted"),
-        };
-        (false, line)
+        }
     } else if rec.origin == Origin::Local {
-        (
-            false,
-            format!("{name} is local: its mounts and host integration apply already"),
-        )
+        format!("{name} is local: its mounts and host integration apply already")
     } else {
-        let new = store.trust_env(&rec)?;
-        let what = match asks.is_empty() {
-            true => "it asks for no mounts or host integration".to_string(),
-            false => format!("it may use {}", asks.join(", ")),
+        let verb = if store.trust_env(&rec)? {
+            "trusted"
+        } else {
+            "already trusted"
         };
-        let verb = if new { "trusted" } else { "already trusted" };
-        (true, format!("{verb} {name}: {what}"))
+        match asks.is_empty() {
+            true => format!("{verb} {name}: it asks for no mounts or host integration"),
+            false => format!("{verb} {name}: it may use {}", asks.join(", ")),
+        }
     };
+    let trusted = rec.origin == Origin::Remote && store.is_trusted(&rec.env_id)?;
     if json {
         print_json(&serde_json::json!({
             "env_id": rec.env_id,
             "name": rec.name,
             "origin": rec.origin.as_str(),
-            "trusted": trusted || (rec.origin == Origin::Remote && !revoke && store.is_trusted(&rec.env_id)?),
+            "trusted": trusted,
             "asks": asks,
         }))?;
     } else {
