@@ -2,6 +2,7 @@
 //! `karapace` porcelain) is a thin shell over these modules.
 
 pub mod build;
+pub mod config;
 pub mod env;
 pub mod error;
 pub mod fsck;

@@ -88,7 +88,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "exec",
         summary: "Run a command inside an environment",
-        args: "[--env K=V] [--cwd DIR] ENV -- CMD [ARGS...]",
+        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] ENV -- CMD [ARGS...]",
         help: cmd::exec::EXEC_HELP,
         needs_store: true,
         mapped: false,
@@ -97,11 +97,20 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "enter",
         summary: "Open a shell inside an environment",
-        args: "[--env K=V] [--cwd DIR] ENV [-- CMD [ARGS...]]",
+        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] ENV [-- CMD [ARGS...]]",
         help: cmd::exec::ENTER_HELP,
         needs_store: true,
         mapped: false,
         run: cmd::exec::enter,
+    },
+    Command {
+        name: "trust",
+        summary: "Let a remote environment use its mounts and host integration",
+        args: "[--revoke] ENV | --list",
+        help: cmd::trust::HELP,
+        needs_store: true,
+        mapped: false,
+        run: cmd::trust::run,
     },
     Command {
         name: "stop",

@@ -13,7 +13,7 @@ mod runner;
 
 use std::path::{Path, PathBuf};
 
-use crate::env::{check_name, EnvRecord};
+use crate::env::{check_name, EnvRecord, Origin};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::image;
@@ -144,7 +144,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     };
     if let Some(lock) = &usable {
         if let Some(rec) = store.read_env(&lock.env_id)? {
-            return finish_existing(store, rec, lock.clone(), opts);
+            return finish_existing(store, rec, lock.clone(), manifest_path, opts);
         }
     }
 
@@ -212,7 +212,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     }
     if let Some(rec) = store.read_env(&lock.env_id)? {
         // Another manifest with the same lock built it already.
-        return finish_existing(store, rec, lock, opts);
+        return finish_existing(store, rec, lock, manifest_path, opts);
     }
     let mut rec = EnvRecord::new(lock.env_id.clone(), None);
     rec.manifest = Some(absolute(manifest_path).display().to_string());
@@ -232,7 +232,21 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     })
 }
 
-fn finish_existing(store: &Store, mut rec: EnvRecord, lock: Lock, opts: &BuildOptions) -> Result<Built> {
+/// An environment with this env_id exists. One recorded from elsewhere
+/// becomes local: the user's own manifest asks for exactly what it does.
+fn finish_existing(
+    store: &Store,
+    mut rec: EnvRecord,
+    lock: Lock,
+    manifest_path: &Path,
+    opts: &BuildOptions,
+) -> Result<Built> {
+    if rec.origin == Origin::Remote {
+        rec.origin = Origin::Local;
+        rec.manifest = Some(absolute(manifest_path).display().to_string());
+        rec.touch();
+        store.write_env(&rec)?;
+    }
     if let Some(name) = &opts.name {
         if rec.name.as_deref() != Some(name) {
             store.rename_env(&mut rec, name)?;
@@ -246,7 +260,7 @@ fn finish_existing(store: &Store, mut rec: EnvRecord, lock: Lock, opts: &BuildOp
     })
 }
 
-fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
+pub(crate) fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
     let dir = store.env_dir(env_id);
     for sub in ["work", "run"] {
         store.make_dir(&dir.join(sub))?;

@@ -6,10 +6,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{EnvError, EnvRecord, RunMarker, State};
+use super::{EnvError, EnvRecord, Origin, RunMarker, State};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
-use crate::sandbox::{self, BindRequest, HostFacts, HostSwitches, Limits, Net, Root, SandboxRequest};
+use crate::sandbox::{self, policy, BindRequest, HostFacts, HostSwitches, Limits, Net, Root, SandboxRequest};
 use crate::schema::Settings;
 use crate::store::Store;
 
@@ -20,6 +20,13 @@ pub struct ExecOptions {
     /// Extra variables (`KEY=VALUE`), set after the policy's defaults.
     pub env: Vec<(String, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Host paths manifest mounts may use this run (`--allow-mount`), on top
+    /// of the configuration's `[sandbox] allow_mounts`; naming a sensitive
+    /// path allows it.
+    pub allow_mounts: Vec<PathBuf>,
+    /// Apply a remote environment's mounts and integration for this run as
+    /// if it were trusted (`--trust`).
+    pub trust: bool,
 }
 
 /// The sandbox request for running `opts` in `rec`; `upper`/`work` are the
@@ -31,14 +38,6 @@ pub fn request(
     work: PathBuf,
     opts: &ExecOptions,
 ) -> Result<SandboxRequest> {
-    let mut lowers = Vec::with_capacity(rec.layers.len());
-    for hex in rec.layers.iter().rev() {
-        let id = ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
-            path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
-            reason: format!("layer {hex:?} is not an id"),
-        })?;
-        lowers.push(store.cached_checkout(&id)?);
-    }
     let settings = rec.settings.clone().unwrap_or_default();
     if settings.runtime.backend != crate::schema::Backend::Namespace {
         return Err(EnvError::Backend {
@@ -47,12 +46,43 @@ pub fn request(
         }
         .into());
     }
-    let manifest_dir = rec
-        .manifest
-        .as_deref()
-        .map(Path::new)
-        .and_then(Path::parent)
-        .map(Path::to_path_buf);
+    let remote = rec.origin == Origin::Remote;
+    if remote && !opts.trust && !store.is_trusted(&rec.env_id)? {
+        let asks = super::host_asks(rec);
+        if !asks.is_empty() {
+            let name = rec.display_name();
+            return Err(sandbox::Error::Invalid {
+                what: format!("environment {name} is remote and not trusted"),
+                reason: format!(
+                    "it asks for {}; `karapace trust {name}` allows that, --trust for one run",
+                    asks.join(", ")
+                ),
+            }
+            .into());
+        }
+    }
+    // A remote environment's manifest is not on this machine: relative
+    // sources have nothing to resolve against.
+    let manifest_dir = match remote {
+        true => None,
+        false => rec
+            .manifest
+            .as_deref()
+            .map(Path::new)
+            .and_then(Path::parent)
+            .map(Path::to_path_buf),
+    };
+    let mut explicit = crate::config::SandboxConfig::load()?.allow_mounts;
+    explicit.extend(opts.allow_mounts.iter().cloned());
+    let (binds, allow) = binds(store, &settings, remote, manifest_dir.as_deref(), &explicit)?;
+    let mut lowers = Vec::with_capacity(rec.layers.len());
+    for hex in rec.layers.iter().rev() {
+        let id = ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
+            path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
+            reason: format!("layer {hex:?} is not an id"),
+        })?;
+        lowers.push(store.cached_checkout(&id)?);
+    }
     let i = settings.integration;
     let mut req = SandboxRequest {
         root: Root::Overlay { lowers, upper, work },
@@ -79,8 +109,8 @@ pub fn request(
             cpu_shares: settings.runtime.resource_limits.cpu_shares,
             memory_mb: settings.runtime.resource_limits.memory_limit_mb,
         },
-        binds: binds(&settings, manifest_dir.as_deref()),
-        allow: manifest_dir.into_iter().collect(),
+        binds,
+        allow,
         env: opts.env.clone(),
         cwd: opts.cwd.clone(),
         argv: opts.argv.clone(),
@@ -92,26 +122,81 @@ pub fn request(
     Ok(req)
 }
 
-/// A manifest mount's host side: `~/x` is in the user's home, a relative path
-/// is relative to the manifest's directory.
-fn binds(settings: &Settings, manifest_dir: Option<&Path>) -> Vec<BindRequest> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    settings
-        .mounts
-        .values()
-        .map(|m| {
-            let src = match (m.host.strip_prefix("~/"), &home) {
-                (Some(rest), Some(h)) => h.join(rest),
-                _ if Path::new(&m.host).is_relative() => manifest_dir.unwrap_or(Path::new(".")).join(&m.host),
-                _ => PathBuf::from(&m.host),
-            };
-            BindRequest {
-                src,
-                dst: PathBuf::from(&m.container),
-                ro: m.read_only,
+/// The manifest's mounts as binds of resolved host paths, and the allowlist
+/// the sandbox checks them against again (docs/manifest.md, "Mount policy"):
+/// `~` is the caller's home, a relative source is relative to the manifest's
+/// directory; with `..` and symlinks resolved, a source must lie under the
+/// manifest's directory (local environments only), `$HOME`, `/tmp` or an
+/// `explicit` root, and must not be, lie under or contain a sensitive path
+/// that is not itself explicitly allowed.
+fn binds(
+    store: &Store,
+    settings: &Settings,
+    remote: bool,
+    manifest_dir: Option<&Path>,
+    explicit: &[PathBuf],
+) -> Result<(Vec<BindRequest>, Vec<PathBuf>)> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
+    let mut roots: Vec<PathBuf> = manifest_dir.map(Path::to_path_buf).into_iter().collect();
+    roots.extend(home.clone());
+    roots.push("/tmp".into());
+    roots.extend(explicit.iter().cloned());
+    let roots: Vec<PathBuf> = roots.iter().map(|r| policy::resolve_existing(r)).collect();
+    let sensitive = policy::sensitive_paths(&[store.root().to_path_buf()]);
+    let hint = "allow it with --allow-mount PATH or [sandbox] allow_mounts";
+    let mut out = Vec::new();
+    for (label, m) in &settings.mounts {
+        let refuse = |reason: String| -> Error {
+            sandbox::Error::Invalid {
+                what: format!("mount policy: mounts.{label} {}", m.host),
+                reason,
             }
-        })
-        .collect()
+            .into()
+        };
+        let src = match (m.host.as_str(), &home) {
+            ("~", Some(h)) => h.clone(),
+            (p, Some(h)) if p.starts_with("~/") => h.join(&p[2..]),
+            (p, None) if p == "~" || p.starts_with("~/") => return Err(refuse("HOME is not set".into())),
+            (p, _) if Path::new(p).is_absolute() => PathBuf::from(p),
+            (p, _) => match (manifest_dir, remote) {
+                (Some(dir), _) => dir.join(p),
+                (None, false) => PathBuf::from(".").join(p),
+                (None, true) => {
+                    return Err(refuse(
+                        "a relative source needs the manifest's directory, and a remote environment's is not here"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let dst = PathBuf::from(&m.container);
+        // A source that does not resolve is left to the sandbox, which
+        // refuses it naming the path.
+        let Ok(resolved) = std::fs::canonicalize(&src) else {
+            out.push(BindRequest {
+                src,
+                dst,
+                ro: m.read_only,
+            });
+            continue;
+        };
+        if !roots.iter().any(|r| resolved.starts_with(r)) {
+            let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+            return Err(refuse(format!(
+                "resolves to {}, outside the allowed roots ({}); {hint}",
+                resolved.display(),
+                shown.join(", ")
+            )));
+        }
+        let what = format!("mount policy: mounts.{label} {}", m.host);
+        policy::check_sensitive(&what, &resolved, explicit, &sensitive, hint)?;
+        out.push(BindRequest {
+            src: resolved,
+            dst,
+            ro: m.read_only,
+        });
+    }
+    Ok((out, roots))
 }
 
 /// Runs a command in `rec` and returns its exit status. Frozen environments
@@ -133,6 +218,12 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     // scratch upper, in this command's own work directory, dropped when the
     // command ends.
     let own = own_work_dir(store, &dir)?;
+    let status = exec_in(store, rec, opts, &own);
+    let _ = crate::prune::remove_tree(&own);
+    status
+}
+
+fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Result<i32> {
     let frozen = rec.state == State::Frozen;
     let (upper, work) = if frozen {
         let (u, w) = (own.join("upper"), own.join("work"));
@@ -141,7 +232,7 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
         }
         (u, w)
     } else {
-        (crate::drift::checked_upper(store, &rec.env_id)?, own.clone())
+        (crate::drift::checked_upper(store, &rec.env_id)?, own.to_path_buf())
     };
     let mut req = request(store, rec, upper, work, opts)?;
     if frozen {
@@ -149,10 +240,8 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
             lowers.insert(0, crate::drift::checked_upper(store, &rec.env_id)?);
         }
     }
-    let plan = sandbox::plan(&req, &HostFacts::current());
-    let status = plan.map_err(Error::from).and_then(|plan| Ok(sandbox::run(&plan)?));
-    let _ = crate::prune::remove_tree(&own);
-    status
+    let plan = sandbox::plan(&req, &HostFacts::current())?;
+    Ok(sandbox::run(&plan)?)
 }
 
 /// Each running command gets its own overlay work directory,

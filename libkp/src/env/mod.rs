@@ -7,11 +7,13 @@
 //! from run markers, so a crash cannot leave an environment stuck as running.
 
 mod exec;
+mod origin;
 mod record;
 mod run;
 
 pub use exec::{exec, request, ExecOptions};
-pub use record::{EnvRecord, Snapshot, State};
+pub use origin::{host_asks, record_remote};
+pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;
 pub use run::RunMarker;
 
@@ -115,6 +117,7 @@ impl Store {
     /// interrupted destroy leaves only unreferenced files, which gc removes.
     pub fn remove_env(&self, env_id: &str) -> Result<()> {
         self.remove_meta(&format!("{META_DIR}/{env_id}"))?;
+        self.untrust_env(env_id)?;
         let dir = self.env_dir(env_id);
         if !dir.exists() {
             return Ok(());

@@ -36,12 +36,36 @@ impl std::fmt::Display for State {
     }
 }
 
+/// Where an environment came from; not part of its env_id. Records written
+/// before the field existed are local.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Built here from a manifest on this machine.
+    #[default]
+    Local,
+    /// Recorded from elsewhere (pulled): its mounts and host integration
+    /// apply only once trusted (docs/environments.md, "Origin and trust").
+    Remote,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Local => "local",
+            Origin::Remote => "remote",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvRecord {
     pub env_id: String,
     pub name: Option<String>,
     pub state: State,
+    #[serde(default)]
+    pub origin: Origin,
     /// The manifest it was built from (absolute path), if any.
     #[serde(default)]
     pub manifest: Option<String>,
@@ -92,6 +116,7 @@ impl EnvRecord {
             env_id,
             name,
             state: State::Built,
+            origin: Origin::Local,
             manifest: None,
             image: None,
             layers: Vec::new(),

@@ -1,5 +1,4 @@
-//! The `[images]` table of `$XDG_CONFIG_HOME/karapace/config.toml` (default
-//! `~/.config/karapace/config.toml`) and `KARAPACE_IMAGE_SERVER`. Other tables of
+//! The `[images]` table of the user's configuration file ([`crate::config`]) and `KARAPACE_IMAGE_SERVER`. Other tables of
 //! that file belong to other parts of Karapace and are left alone here; unknown
 //! keys inside `[images]` are errors, so a typo never goes unnoticed.
 
@@ -35,31 +34,21 @@ impl Default for Config {
     }
 }
 
-/// `$XDG_CONFIG_HOME/karapace/config.toml`, else `$HOME/.config/karapace/config.toml`.
-pub fn config_path() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(x) = env("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
-        return Some(x.join("karapace/config.toml"));
-    }
-    env("HOME").map(|h| h.join(".config/karapace/config.toml"))
-}
+use crate::config::path as config_path;
 
 impl Config {
     /// The configuration file (if any), then the environment.
     pub fn load() -> Result<Config> {
-        let mut config = match config_path() {
-            Some(path) => match std::fs::read_to_string(&path) {
-                Ok(text) => Config::from_toml(&text, &path)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
-                Err(e) => {
-                    return Err(ImageError::Config {
-                        path,
-                        reason: e.to_string(),
-                    }
-                    .into())
+        let mut config = match crate::config::read() {
+            Ok(Some((text, path))) => Config::from_toml(&text, &path)?,
+            Ok(None) => Config::default(),
+            Err(e) => {
+                return Err(ImageError::Config {
+                    path: config_path().unwrap_or_default(),
+                    reason: e.to_string(),
                 }
-            },
-            None => Config::default(),
+                .into())
+            }
         };
         if let Some(v) = std::env::var_os(ENV_SERVER).filter(|v| !v.is_empty()) {
             let v = v.to_string_lossy().into_owned();
@@ -78,20 +67,16 @@ impl Config {
             path: path.to_path_buf(),
             reason,
         };
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
         let mut config = Config::default();
-        let Some(images) = doc.get("images") else {
+        let Some(images) = crate::config::section(text, "images").map_err(fail)? else {
             return Ok(config);
         };
-        let images = images
-            .as_table()
-            .ok_or_else(|| fail("[images] must be a table".into()))?;
         let int = |key: &str, v: &toml::Value| -> Result<u64> {
             v.as_integer()
                 .and_then(|i| u64::try_from(i).ok())
                 .ok_or_else(|| fail(format!("images.{key} must be a non-negative integer")).into())
         };
-        for (key, value) in images {
+        for (key, value) in &images {
             match key.as_str() {
                 "servers" => {
                     let list = value

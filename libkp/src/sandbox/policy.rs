@@ -11,6 +11,13 @@ use super::{BindRequest, Error, HostFacts, Result};
 /// Roots `--bind` sources must resolve under, besides `--allow` ones.
 pub const DEFAULT_ALLOWED: &[&str] = &["/home", "/tmp"];
 
+/// Home-relative paths that hold keys, credentials or Karapace's own
+/// configuration: a bind may not be, lie under or contain one unless that path
+/// is allowed explicitly (docs/sandbox.md, "Sensitive paths").
+pub const SENSITIVE_IN_HOME: &[&str] = &[".ssh", ".gnupg", ".aws", ".kube", ".docker", ".config/karapace"];
+/// Absolute sensitive paths; `/` only counts when it is the source itself.
+pub const SENSITIVE: &[&str] = &["/", "/etc", "/run", "/var/run/docker.sock"];
+
 /// Host variables passed when set: terminal and locale, nothing that names a
 /// host resource.
 pub const ENV_ALLOWED: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ", "NO_COLOR"];
@@ -161,7 +168,96 @@ pub fn check_bind(bind: &BindRequest, allow: &[PathBuf]) -> Result<PathBuf> {
             allowed: roots,
         });
     }
+    let what = format!("mount policy: {}", bind.src.display());
+    check_sensitive(&what, &resolved, allow, &sensitive_paths(&[]), "add it with --allow")?;
     Ok(resolved)
+}
+
+/// The sensitive paths of this process's environment (`$HOME`'s, the
+/// configuration directory, `$XDG_RUNTIME_DIR`, the default store) and
+/// `extra`, each resolved as far as it exists.
+pub fn sensitive_paths(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).map(PathBuf::from).filter(|p| p.is_absolute());
+    let mut paths: Vec<PathBuf> = SENSITIVE.iter().map(PathBuf::from).collect();
+    if let Some(home) = env("HOME") {
+        paths.extend(SENSITIVE_IN_HOME.iter().map(|p| home.join(p)));
+    }
+    paths.extend(env("XDG_CONFIG_HOME").map(|c| c.join("karapace")));
+    paths.extend(env("XDG_RUNTIME_DIR"));
+    paths.extend(crate::store::default_location().filter(|p| p.is_absolute()));
+    paths.extend(extra.iter().cloned());
+    let mut out: Vec<PathBuf> = paths.iter().map(|p| resolve_existing(p)).collect();
+    out.dedup();
+    out
+}
+
+/// `p` with symlinks and `..` resolved in the part of it that exists, the
+/// rest appended as written.
+pub fn resolve_existing(p: &Path) -> PathBuf {
+    let mut cur = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                cur.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                cur.push(other);
+                if let Ok(r) = fs::canonicalize(&cur) {
+                    cur = r;
+                }
+            }
+        }
+    }
+    cur
+}
+
+/// `path` with the caller's home written as `~`.
+pub fn tilde(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(|h| resolve_existing(Path::new(&h)));
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".into(),
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// Refuses a resolved bind source that is, lies under, or contains a
+/// sensitive path, unless an allowed root lies at or under that sensitive
+/// path and covers what is bound of it (the source itself when it lies
+/// under the sensitive path, the whole sensitive path when it contains it).
+/// `what` names the mount, `hint` says how to allow it.
+pub fn check_sensitive(
+    what: &str,
+    resolved: &Path,
+    allow: &[PathBuf],
+    sensitive: &[PathBuf],
+    hint: &str,
+) -> Result<()> {
+    for s in sensitive {
+        let (relation, deeper) = if resolved == s {
+            ("is", s.as_path())
+        } else if s.parent().is_none() {
+            continue;
+        } else if resolved.starts_with(s) {
+            ("lies under", resolved)
+        } else if s.starts_with(resolved) {
+            ("contains", s.as_path())
+        } else {
+            continue;
+        };
+        let cleared = allow.iter().any(|a| {
+            let a = resolve_existing(a);
+            a.starts_with(s) && deeper.starts_with(&a)
+        });
+        if !cleared {
+            return Err(Error::Invalid {
+                what: what.to_string(),
+                reason: format!("{} {relation} {}, a sensitive path; {hint}", tilde(resolved), tilde(s)),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -198,6 +294,42 @@ mod tests {
             }
             e => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn sensitive_paths_need_their_own_allowance() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = fs::canonicalize(dir.path()).unwrap();
+        let ssh = home.join(".ssh");
+        fs::create_dir(&ssh).unwrap();
+        let sens = vec![PathBuf::from("/"), PathBuf::from("/etc"), ssh.clone()];
+        let check = |src: &Path, allow: &[PathBuf]| check_sensitive("m", src, allow, &sens, "h");
+        assert!(check(&home.join("proj"), &[]).is_ok());
+        assert!(check(Path::new("/usr"), &[]).is_ok());
+        for (src, allow) in [
+            (home.clone(), vec![home.clone()]),
+            (ssh.clone(), vec![home.clone()]),
+            (ssh.join("id"), vec![ssh.join("other")]),
+            (PathBuf::from("/"), vec![]),
+            (PathBuf::from("/etc/ssl"), vec![PathBuf::from("/etc/x")]),
+            (home.clone(), vec![ssh.join("known_hosts")]),
+        ] {
+            assert!(
+                matches!(check(&src, &allow), Err(Error::Invalid { .. })),
+                "{src:?} {allow:?}"
+            );
+        }
+        for (src, allow) in [
+            (ssh.clone(), vec![ssh.clone()]),
+            (ssh.join("id"), vec![ssh.join("id")]),
+            (ssh.join("id"), vec![ssh.clone()]),
+            (home.clone(), vec![ssh.clone()]),
+            (PathBuf::from("/etc/ssl"), vec![PathBuf::from("/etc")]),
+        ] {
+            assert!(check(&src, &allow).is_ok(), "{src:?} {allow:?}");
+        }
+        let missing = home.join("a/../b/c");
+        assert_eq!(resolve_existing(&missing), home.join("b/c"));
     }
 
     #[test]

@@ -18,7 +18,8 @@ sandbox was refused or could not start. See docs/sandbox.md.
   --hostname NAME        hostname inside (default karapace)
   --net none|host        loopback only (default), or the host's network
   --bind SRC:DST[:ro]    bind a host path (allowlist: /home, /tmp, --allow)
-  --allow DIR            add DIR to the mount allowlist
+  --allow DIR            add DIR to the mount allowlist (naming a sensitive
+                         path such as ~/.ssh allows it)
   --home --wayland --x11 --pipewire --pulseaudio --dbus-session
   --ssh-agent --gpu --audio --fonts --themes
                          host integration, each off unless given

@@ -15,9 +15,18 @@ pass through unbuffered; with a terminal, CMD gets one.
 Options (before --):
   --env KEY=VALUE   set a variable inside (repeat)
   --cwd DIR         working directory inside
+  --allow-mount PATH
+                    let manifest mounts use PATH (and what lies under it) this
+                    run, as [sandbox] allow_mounts in the configuration does;
+                    naming a sensitive path (~/.ssh, /etc, ...) allows it
+                    (repeat; docs/manifest.md, \"Mount policy\")
+  --trust           apply a remote environment's mounts and host integration
+                    this run, as `karapace trust ENV` does for good
 
 Exit status: CMD's, or 1 when ENV cannot run (archived, unknown), 3 store error,
-125 the sandbox could not start.
+125 the sandbox was refused (a mount outside the allowed roots or on a
+sensitive path, an untrusted remote environment that asks for mounts or host
+integration) or could not start.
 ";
 
 pub const ENTER_HELP: &str = "\
@@ -42,6 +51,13 @@ fn parse(mut p: lexopt::Parser, need_cmd: bool) -> Result<(String, ExecOptions)>
                 opts.env.push((k.to_string(), OsString::from(v)));
             }
             Long("cwd") => opts.cwd = Some(PathBuf::from(p.value()?)),
+            Long("allow-mount") => {
+                let path = PathBuf::from(p.value()?);
+                let path = std::path::absolute(&path)
+                    .map_err(|e| Fail::Usage(format!("--allow-mount {}: {e}", path.display())))?;
+                opts.allow_mounts.push(path);
+            }
+            Long("trust") => opts.trust = true,
             Value(v) if env.is_none() => {
                 env = Some(v.to_string_lossy().into_owned());
                 let rest: Vec<OsString> = p.raw_args()?.collect();

@@ -42,6 +42,7 @@ pub fn env_json(rec: &EnvRecord, state: &str) -> serde_json::Value {
         "short_id": rec.short_id(),
         "name": rec.name,
         "state": state,
+        "origin": rec.origin.as_str(),
         "manifest": rec.manifest,
         "image": rec.image,
         "layers": rec.layers,

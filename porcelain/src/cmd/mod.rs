@@ -32,3 +32,4 @@ pub mod exec;
 pub mod export;
 pub mod snapshot;
 pub mod stop;
+pub mod trust;
