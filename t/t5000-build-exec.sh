@@ -167,6 +167,21 @@ test_expect_success SUBUID 'rootless with a subordinate range: apt drops to its 
 	 as_user karapace verify-store >/dev/null)
 '
 
+test_expect_success 'exec runs under the seccomp filter; --seccomp off and [sandbox] seccomp lift it, a manifest cannot' '
+	karapace exec demo -- grep "^Seccomp:" /proc/self/status >out &&
+	printf "Seccomp:\t2\n" >expect && test_cmp expect out &&
+	karapace exec --seccomp off demo -- grep "^Seccomp:" /proc/self/status >out &&
+	printf "Seccomp:\t0\n" >expect && test_cmp expect out &&
+	mkdir -p .config/karapace && test_when_finished "rm -f .config/karapace/config.toml" &&
+	printf "[sandbox]\nseccomp = \"off\"\n" >.config/karapace/config.toml &&
+	karapace exec demo -- grep "^Seccomp:" /proc/self/status >out && test_cmp expect out &&
+	karapace exec --seccomp default demo -- grep "^Seccomp:" /proc/self/status >out &&
+	printf "Seccomp:\t2\n" >expect && test_cmp expect out &&
+	printf "[sandbox]\nseccomp = \"strict\"\n" >.config/karapace/config.toml &&
+	test_must_fail karapace exec demo -- true 2>err && grep "sandbox.seccomp" err &&
+	test_expect_code 64 karapace exec --seccomp maybe demo -- true
+'
+
 test_expect_success 'kp-prune keeps every layer an environment uses' '
 	kp-prune >pruned &&
 	kp-fsck &&

@@ -44,6 +44,9 @@ pub struct SandboxConfig {
     /// manifest's directory, `$HOME` and `/tmp`; naming a sensitive path here
     /// allows it (docs/manifest.md, "Mount policy"). `~/` is expanded.
     pub allow_mounts: Vec<PathBuf>,
+    /// `seccomp = "default" | "off"`: the system-call filter commands run
+    /// under unless a command line says otherwise (docs/sandbox.md).
+    pub seccomp: crate::sandbox::Seccomp,
 }
 
 impl SandboxConfig {
@@ -74,7 +77,17 @@ impl SandboxConfig {
                         .map(|v| v.as_str().and_then(expand_home).ok_or_else(bad))
                         .collect::<Result<_>>()?;
                 }
-                other => return Err(fail(format!("unknown key sandbox.{other} (known: allow_mounts)"))),
+                "seccomp" => {
+                    config.seccomp = value
+                        .as_str()
+                        .and_then(crate::sandbox::Seccomp::parse)
+                        .ok_or_else(|| fail(format!("sandbox.seccomp = {value}: expected \"default\" or \"off\"")))?;
+                }
+                other => {
+                    return Err(fail(format!(
+                        "unknown key sandbox.{other} (known: allow_mounts, seccomp)"
+                    )))
+                }
             }
         }
         Ok(config)
@@ -102,12 +115,16 @@ mod tests {
         let c =
             SandboxConfig::from_toml("[images]\nretries = 1\n[sandbox]\nallow_mounts = [\"/srv/data\"]\n", p).unwrap();
         assert_eq!(c.allow_mounts, [PathBuf::from("/srv/data")]);
+        assert_eq!(c.seccomp, crate::sandbox::Seccomp::Default);
+        let c = SandboxConfig::from_toml("[sandbox]\nseccomp = \"off\"\n", p).unwrap();
+        assert_eq!(c.seccomp, crate::sandbox::Seccomp::Off);
         assert_eq!(SandboxConfig::from_toml("", p).unwrap(), SandboxConfig::default());
         for bad in [
             "[sandbox]\nallow_mount = []",
             "[sandbox]\nallow_mounts = [\"rel\"]",
             "[sandbox]\nallow_mounts = \"/x\"",
             "sandbox = 1",
+            "[sandbox]\nseccomp = \"strict\"",
         ] {
             assert!(SandboxConfig::from_toml(bad, p).is_err(), "{bad}");
         }

@@ -88,7 +88,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "exec",
         summary: "Run a command inside an environment",
-        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] ENV -- CMD [ARGS...]",
+        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] [--seccomp default|off] ENV -- CMD [ARGS...]",
         help: cmd::exec::EXEC_HELP,
         needs_store: true,
         mapped: false,
@@ -97,7 +97,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "enter",
         summary: "Open a shell inside an environment",
-        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] ENV [-- CMD [ARGS...]]",
+        args: "[--env K=V] [--cwd DIR] [--allow-mount PATH] [--trust] [--seccomp default|off] ENV [-- CMD [ARGS...]]",
         help: cmd::exec::ENTER_HELP,
         needs_store: true,
         mapped: false,

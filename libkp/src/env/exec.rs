@@ -27,6 +27,9 @@ pub struct ExecOptions {
     /// Apply a remote environment's mounts and integration for this run as
     /// if it were trusted (`--trust`).
     pub trust: bool,
+    /// The system-call filter for this run (`--seccomp`); `None` takes the
+    /// configuration's `[sandbox] seccomp`, else the default filter.
+    pub seccomp: Option<crate::sandbox::Seccomp>,
 }
 
 /// The sandbox request for running `opts` in `rec`; `upper`/`work` are the
@@ -72,7 +75,9 @@ pub fn request(
             .and_then(Path::parent)
             .map(Path::to_path_buf),
     };
-    let mut explicit = crate::config::SandboxConfig::load()?.allow_mounts;
+    let config = crate::config::SandboxConfig::load()?;
+    let seccomp = opts.seccomp.unwrap_or(config.seccomp);
+    let mut explicit = config.allow_mounts;
     explicit.extend(opts.allow_mounts.iter().cloned());
     let (binds, allow) = binds(store, &settings, remote, manifest_dir.as_deref(), &explicit)?;
     let mut lowers = Vec::with_capacity(rec.layers.len());
@@ -114,6 +119,7 @@ pub fn request(
         env: opts.env.clone(),
         cwd: opts.cwd.clone(),
         argv: opts.argv.clone(),
+        seccomp,
         ..SandboxRequest::default()
     };
     if req.argv.is_empty() {

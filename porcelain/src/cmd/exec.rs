@@ -22,6 +22,9 @@ Options (before --):
                     (repeat; docs/manifest.md, \"Mount policy\")
   --trust           apply a remote environment's mounts and host integration
                     this run, as `karapace trust ENV` does for good
+  --seccomp default|off
+                    the system-call filter this run (default: [sandbox]
+                    seccomp in the configuration, else on; docs/sandbox.md)
 
 Exit status: CMD's, or 1 when ENV cannot run (archived, unknown), 3 store error,
 125 the sandbox was refused (a mount outside the allowed roots or on a
@@ -58,6 +61,13 @@ fn parse(mut p: lexopt::Parser, need_cmd: bool) -> Result<(String, ExecOptions)>
                 opts.allow_mounts.push(path);
             }
             Long("trust") => opts.trust = true,
+            Long("seccomp") => {
+                let v = p.value()?.to_string_lossy().into_owned();
+                opts.seccomp = Some(
+                    libkp::sandbox::Seccomp::parse(&v)
+                        .ok_or_else(|| Fail::Usage(format!("--seccomp {v:?} is not default or off")))?,
+                );
+            }
             Value(v) if env.is_none() => {
                 env = Some(v.to_string_lossy().into_owned());
                 let rest: Vec<OsString> = p.raw_args()?.collect();
