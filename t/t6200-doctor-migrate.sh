@@ -22,6 +22,17 @@ test_expect_success SANDBOX 'doctor sees user namespaces and overlayfs where the
 	grep "^ok    overlay" out
 '
 
+test_expect_success ROOT 'doctor names the range root s environments run in' '
+	start=$(sed -n "s/^karapace:\([0-9]*\):.*/\1/p" /etc/subuid | head -n1) &&
+	if test -z "$start"; then
+		karapace doctor --fix >out &&
+		grep "^fixed subordinate ids: karapace:" out &&
+		start=$(sed -n "s/^karapace:\([0-9]*\):.*/\1/p" /etc/subuid | head -n1)
+	fi &&
+	karapace doctor >out &&
+	grep "^ok    subordinate ids: root.s environments run as $start+65536" out
+'
+
 test_expect_success 'doctor --json' '
 	karapace --json doctor >json &&
 	grep "\"name\":\"cgroup delegation\"" json &&

@@ -264,10 +264,50 @@ fn overlay(p: &Probe) -> Check {
     }
 }
 
+/// `doctor --fix`: gives root's environments their range (docs/sandbox.md,
+/// "Id maps").
+fn add_root_range(_: &RepairContext) -> crate::Result<String> {
+    let start = idmap::root_range(&HostFacts::current(), true).map_err(crate::Error::from)?;
+    Ok(format!(
+        "{}:{start}:{} in /etc/subuid and /etc/subgid",
+        idmap::ROOT_RANGE_OWNER,
+        idmap::ROOT_RANGE_COUNT
+    ))
+}
+
 fn subids(host: &HostFacts) -> Check {
     const NAME: &str = "subordinate ids";
+    if host.is_host_root() {
+        return match idmap::root_range(host, false) {
+            Ok(start) => check(
+                NAME,
+                Status::Ok,
+                format!(
+                    "root's environments run as {start}+{} ({} in {})",
+                    idmap::ROOT_RANGE_COUNT,
+                    idmap::ROOT_RANGE_OWNER,
+                    host.subuid_file.display()
+                ),
+                None,
+            ),
+            Err(e) => Check {
+                repair: Some(add_root_range),
+                ..check(
+                    NAME,
+                    Status::Warn,
+                    format!("{e}; the first environment root runs adds it"),
+                    Some("karapace doctor --fix".into()),
+                )
+            },
+        };
+    }
     if host.uid == 0 {
-        return check(NAME, Status::Ok, "root: the whole id space is mapped", None);
+        return check(
+            NAME,
+            Status::Ok,
+            "root of a mapped user namespace: its ids are mapped",
+            None,
+        );
     }
     let user = host.user.clone().unwrap_or_else(|| host.uid.to_string());
     let fix = format!(
