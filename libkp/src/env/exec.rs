@@ -238,9 +238,17 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
         }
         (u, w)
     } else {
-        (crate::drift::checked_upper(store, &rec.env_id)?, own.to_path_buf())
+        // Every exec of a running environment shares one overlay (sandbox
+        // share.rs), so its work directory is the environment's, not ours.
+        let shared = store.env_dir(&rec.env_id).join("work").join(SHARED_WORK);
+        (crate::drift::checked_upper(store, &rec.env_id)?, shared)
     };
-    let mut req = request(store, rec, upper, work, opts)?;
+    // Made once the request passed policy, so a refusal changes nothing.
+    let mut req = request(store, rec, upper, work.clone(), opts)?;
+    if !frozen {
+        store.make_dir(&work)?;
+        req.share = Some(store.make_dir(&store.env_dir(&rec.env_id).join("share"))?);
+    }
     if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
             lowers.insert(0, crate::drift::checked_upper(store, &rec.env_id)?);
@@ -253,6 +261,10 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
 /// Each running command gets its own overlay work directory,
 /// `envs/<id>/work/<pid>`: overlayfs must never share one between mounts. Work
 /// directories of commands no longer running (a crash) are removed here.
+/// `envs/<id>/work/shared`: the work directory of the overlay the running
+/// commands of a (not frozen) environment share.
+const SHARED_WORK: &str = "shared";
+
 fn own_work_dir(store: &Store, env_dir: &Path) -> Result<PathBuf> {
     // Made first, so a symlink planted at `work` is refused before anything
     // below it is read or removed.
@@ -261,6 +273,9 @@ fn own_work_dir(store: &Store, env_dir: &Path) -> Result<PathBuf> {
     let live = super::run::held(&env_dir.join("run"))?;
     if let Ok(entries) = std::fs::read_dir(&root) {
         for e in entries.flatten() {
+            if e.file_name() == SHARED_WORK {
+                continue;
+            }
             let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
             if pid.is_none_or(|p| !live.contains(&p)) {
                 let _ = crate::prune::remove_tree(&e.path());

@@ -46,11 +46,11 @@ use rustix::net::{
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use rustix::process::{Pid, Signal};
-use rustix::thread::UnshareFlags;
+use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
 
 use super::plan::{Kind, Missing, Mount, Namespace, Plan};
 use super::seccomp::{self, Seccomp};
-use super::{cgroup, idmap, init, overlay, tty, Error, Result};
+use super::{cgroup, idmap, init, overlay, share, tty, Error, Result};
 use crate::sys::{self, CStrArray, SigSet};
 
 /// The command, prepared before forking so the child only makes system calls.
@@ -128,23 +128,51 @@ pub fn run(plan: &Plan) -> Result<i32> {
     let prepared = Prepared::new(plan)?;
     let set = init::watched();
     let old = sys::block_signals(&set).map_err(Error::setup("block signals", ""))?;
-    let result = run_blocked(plan, &prepared, &set, &old);
+    let result = match &plan.share {
+        Some(dir) => run_shared(plan, &prepared, &set, &old, dir),
+        None => run_blocked(plan, &prepared, &set, &old, None).map(|outcome| match outcome {
+            Outcome::Status(code) => code,
+            Outcome::JoinFailed(_) => unreachable!("only a joining sandbox fails to join"),
+        }),
+    };
     let _ = sys::set_signal_mask(&old);
     result
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Status(i32),
+    /// The mounter to join exited before the setns: try again without it.
+    JoinFailed(i32),
+}
+
+/// Joins the overlay a running sandbox of the same upper directory has, or
+/// mounts it (share.rs); a sandbox that ends while we join is skipped.
+fn run_shared(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet, dir: &Path) -> Result<i32> {
+    let mut skip = Vec::new();
+    loop {
+        let mut shared = share::begin(dir, &skip)?;
+        match run_blocked(plan, prepared, set, old, Some(&mut shared))? {
+            Outcome::Status(code) => return Ok(code),
+            Outcome::JoinFailed(pid) => skip.push(pid),
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::setup("pipe", "")(e.into()))
 }
 
-/// Host root's idmapped mounts, in the order the mounter and PID 1 take them:
-/// the root's host sources, then every bind's source.
-fn idmapped_mounts(plan: &Plan, pid: i32) -> Result<Vec<OwnedFd>> {
+/// Host root's idmapped mounts for the user namespace of process `pid`, in
+/// the order the mounter and PID 1 take them: the root's host sources (not
+/// when joining a mounted overlay), then every bind's source.
+fn idmapped_mounts(plan: &Plan, pid: i32, joining: bool) -> Result<Vec<OwnedFd>> {
     let ns = format!("/proc/{pid}/ns/user");
     let userns = rustix::fs::open(&ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::setup("open", &ns)(e.into()))?;
     let mut out = Vec::new();
-    for src in plan.root.host_sources() {
+    let roots = if joining { Vec::new() } else { plan.root.host_sources() };
+    for src in roots {
         let ro = matches!(plan.root, super::RootMount::Bind { .. });
         out.push(overlay::clone_idmapped(&src, ro, userns.as_fd(), true).map_err(Error::setup("idmap", src))?);
     }
@@ -192,31 +220,54 @@ fn receive_ready(sock: &OwnedFd, expect: usize) -> Option<VecDeque<OwnedFd>> {
     (fds.len() == expect).then_some(fds)
 }
 
-fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> Result<i32> {
+fn run_blocked(
+    plan: &Plan,
+    prepared: &Prepared,
+    set: &SigSet,
+    old: &SigSet,
+    shared: Option<&mut share::Shared>,
+) -> Result<Outcome> {
+    let join = match shared.as_deref() {
+        Some(share::Shared {
+            start: share::Start::Join { pidfd, pid },
+            ..
+        }) => Some((pidfd.as_fd(), *pid)),
+        _ => None,
+    };
     let pty = tty::open_if_terminal().map_err(Error::setup("open pseudo-terminal", "/dev/ptmx"))?;
     let (ready_out, ready_in) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
         .map_err(|e| Error::setup("socketpair", "")(e.into()))?;
     let (err_r, err_w) = pipe()?;
-    // The PID namespace comes later, from the mounter (see the module doc).
-    let flags = plan
-        .namespaces
-        .iter()
-        .filter(|ns| **ns != Namespace::Pid)
-        .fold(0, |f, ns| f | ns.clone_flag());
+    // The PID namespace comes later, from the mounter (see the module doc); a
+    // mounter that joins another sandbox's overlay makes its namespaces itself.
+    let flags = match join {
+        Some(_) => 0,
+        None => plan
+            .namespaces
+            .iter()
+            .filter(|ns| **ns != Namespace::Pid)
+            .fold(0, |f, ns| f | ns.clone_flag()),
+    };
     let pid = sys::clone_fork(flags).map_err(Error::setup("clone namespaces", ""))?;
     if pid == 0 {
         drop((ready_out, err_r));
         let slave = pty.map(|p| p.slave);
-        let code = mounter(plan, prepared, ready_in, err_w, set, old, slave);
+        let code = mounter(plan, prepared, ready_in, err_w, set, old, slave, join.map(|j| j.0));
         sys::exit_now(code);
     }
     drop((ready_in, err_w));
     let child = Pid::from_raw(pid).expect("clone returned a positive pid");
+    let give_up = || {
+        let _ = rustix::process::kill_process(child, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
+    };
     let outside = || -> Result<(Option<PathBuf>, Vec<OwnedFd>)> {
-        idmap::write(pid, &plan.idmap)?;
+        if join.is_none() {
+            idmap::write(pid, &plan.idmap)?;
+        }
         let cg = plan.cgroup.as_ref().map(|cg| cgroup::enter(cg, pid)).transpose()?;
         let mounts = if plan.idmap.idmapped {
-            idmapped_mounts(plan, pid)?
+            idmapped_mounts(plan, join.map_or(pid, |j| j.1), join.is_some())?
         } else {
             Vec::new()
         };
@@ -228,19 +279,39 @@ fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> 
             dir
         }
         Err(e) => {
-            let _ = rustix::process::kill_process(child, Signal::KILL);
-            let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
-            return Err(e);
+            give_up();
+            // The sandbox to join may have ended under us (its /proc entry
+            // gone): try again without it; a lasting error shows again then.
+            return match join {
+                Some((_, target)) => Ok(Outcome::JoinFailed(target)),
+                None => Err(e),
+            };
         }
     };
+    if let Some((_, target)) = join {
+        // The mounter says whether it got into the other sandbox's namespaces.
+        let mut ack = [0u8];
+        if rustix::io::read(&ready_out, &mut ack) != Ok(1) || ack[0] != b'J' {
+            give_up();
+            if let Some(dir) = cgroup_dir {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Ok(Outcome::JoinFailed(target));
+        }
+    }
     drop(ready_out);
     let mut msg = Vec::new();
     let _ = File::from(err_r).read_to_end(&mut msg);
     let status = if !msg.is_empty() {
-        let _ = rustix::process::kill_process(child, Signal::KILL);
-        let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
+        give_up();
         Err(Error::Inside(String::from_utf8_lossy(&msg).trim_end().to_string()))
     } else {
+        // The command runs, so the overlay is mounted: others may join it.
+        if let Some(s) = shared {
+            if let Err(e) = s.publish(pid) {
+                crate::log!(crate::log::Level::Warn, "{e}");
+            }
+        }
         match pty {
             Some(pty) => tty::relay(pty, child, set).map_err(Error::setup("relay terminal", "/dev/ptmx")),
             None => Ok(init::supervise(child, set, false)),
@@ -249,7 +320,7 @@ fn run_blocked(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet) -> 
     if let Some(dir) = cgroup_dir {
         let _ = std::fs::remove_dir(dir);
     }
-    status
+    status.map(Outcome::Status)
 }
 
 fn report(err: &OwnedFd, msg: &str) -> i32 {
@@ -257,8 +328,10 @@ fn report(err: &OwnedFd, msg: &str) -> i32 {
     125
 }
 
-/// The sandbox's first process: mounts the root, then starts PID 1 in a new
-/// PID namespace and relays its status.
+/// The sandbox's first process: mounts the root (or joins a sandbox that
+/// has it mounted), then starts PID 1 in a new PID namespace and relays its
+/// status.
+#[allow(clippy::too_many_arguments)]
 fn mounter(
     plan: &Plan,
     prepared: &Prepared,
@@ -267,20 +340,34 @@ fn mounter(
     set: &SigSet,
     old: &SigSet,
     slave: Option<OwnedFd>,
+    join: Option<BorrowedFd<'_>>,
 ) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     let caller = rustix::process::getppid();
-    let expect = if plan.idmap.idmapped {
-        plan.root.host_sources().len() + plan.mounts.iter().filter(|m| matches!(m, Mount::Bind { .. })).count()
-    } else {
-        0
+    let binds = plan.mounts.iter().filter(|m| matches!(m, Mount::Bind { .. })).count();
+    let expect = match (plan.idmap.idmapped, join) {
+        (false, _) => 0,
+        (true, Some(_)) => binds,
+        (true, None) => plan.root.host_sources().len() + binds,
     };
     let Some(mut given) = receive_ready(&ready, expect) else {
         return 125; // the caller gave up (its error is reported there)
     };
+    if let Some(pidfd) = join {
+        let joined =
+            rustix::thread::move_into_thread_name_spaces(pidfd, ThreadNameSpaceType::USER | ThreadNameSpaceType::MOUNT);
+        let _ = rustix::io::write(&ready, if joined.is_ok() { b"J" } else { b"F" });
+        if joined.is_err() {
+            return 125; // the caller tries again without that sandbox
+        }
+    }
     drop(ready);
     let umask = rustix::process::umask(Mode::empty());
-    let root = match mount_root(plan, &mut given) {
+    let mounted = match join {
+        Some(_) => join_root(plan),
+        None => mount_root(plan, &mut given),
+    };
+    let root = match mounted {
         Ok(root) => root,
         Err(e) => return report(&err, &e.to_string()),
     };
@@ -303,6 +390,34 @@ fn mounter(
     }
     drop((err, slave, root, given));
     init::supervise(Pid::from_raw(pid).expect("fork returned a positive pid"), set, false)
+}
+
+/// In the namespaces of a sandbox that has the overlay mounted: a private
+/// copy of its mount table (and namespaces of our own for the rest), and the
+/// overlay's root from it.
+fn join_root(plan: &Plan) -> Result<OwnedFd> {
+    if plan.idmap.setgroups {
+        sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
+    }
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
+    if plan.namespaces.contains(&Namespace::Net) {
+        flags |= UnshareFlags::NEWNET;
+    }
+    sys::unshare_namespaces(flags).map_err(Error::setup("unshare namespaces after joining", ""))?;
+    let super::RootMount::Overlay { work, .. } = &plan.root else {
+        return Err(Error::Inside("only overlay roots are shared".into()));
+    };
+    let target = work.join("root");
+    let root = rustix::fs::open(
+        &target,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::setup("open the shared overlay", &target)(e.into()))?;
+    if plan.idmap.idmapped {
+        overlay::become_shifted_root()?;
+    }
+    Ok(root)
 }
 
 fn mount_root(plan: &Plan, given: &mut VecDeque<OwnedFd>) -> Result<OwnedFd> {
@@ -338,7 +453,21 @@ fn pid1(
     if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
         return report(&err, &format!("prctl PR_SET_DUMPABLE: {e}"));
     }
-    if let Err(e) = setup(plan, root, &mut given) {
+    // A mount table of our own for what follows (pivot_root included): the
+    // mounter's keeps the overlay over the host's tree, for the next sandbox
+    // of this environment to join. The copy keeps our working directory, so
+    // the root is found again in it.
+    let root = match rustix::process::fchdir(root)
+        .map_err(io::Error::from)
+        .and_then(|()| sys::unshare_mount_namespace())
+        .and_then(|()| {
+            rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(io::Error::from)
+        }) {
+        Ok(fd) => fd,
+        Err(e) => return report(&err, &format!("unshare the mount namespace of PID 1: {e}")),
+    };
+    if let Err(e) = setup(plan, &root, &mut given) {
         return report(&err, &e.to_string());
     }
     drop(given);

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policy;
 pub mod rerun;
 pub mod seccomp;
+pub mod share;
 mod tty;
 
 use std::ffi::OsString;
@@ -51,6 +52,10 @@ pub struct SandboxRequest {
     pub argv: Vec<OsString>,
     /// The system-call filter: the caller's choice, never a manifest's.
     pub seccomp: Seccomp,
+    /// Share the overlay with other sandboxes over the same upper directory
+    /// (share.rs): the directory where they register. The overlay's work
+    /// directory must then be the same for all of them.
+    pub share: Option<PathBuf>,
 }
 
 /// The root filesystem.

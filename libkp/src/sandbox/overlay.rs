@@ -125,6 +125,16 @@ fn via_fd(fd: &OwnedFd, rest: &Path) -> PathBuf {
     }
 }
 
+/// Host root's sandbox process takes uid and gid 0 of its user namespace (the
+/// first ids of the `karapace` range): until then it is still host root's
+/// uid, which the namespace does not map.
+pub fn become_shifted_root() -> Result<()> {
+    let zero = Some(rustix::process::Gid::ROOT);
+    rustix::thread::set_thread_res_gid(zero, zero, zero).map_err(|e| Error::setup("setresgid", "0")(e.into()))?;
+    let zero = Some(rustix::process::Uid::ROOT);
+    rustix::thread::set_thread_res_uid(zero, zero, zero).map_err(|e| Error::setup("setresuid", "0")(e.into()))
+}
+
 /// Host root's sandbox: attaches the idmapped mounts of `given` (in
 /// [`RootMount::host_sources`] order) over their own paths while this
 /// process still has host root's uid, keeps a descriptor of each, takes the
@@ -140,10 +150,7 @@ pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDe
         attach(&mnt, &target).map_err(Error::setup("mount idmapped", &src))?;
         held.push(open_dir(&src).map_err(Error::setup("open", &src))?);
     }
-    let zero = Some(rustix::process::Gid::ROOT);
-    rustix::thread::set_thread_res_gid(zero, zero, zero).map_err(|e| Error::setup("setresgid", "0")(e.into()))?;
-    let zero = Some(rustix::process::Uid::ROOT);
-    rustix::thread::set_thread_res_uid(zero, zero, zero).map_err(|e| Error::setup("setresuid", "0")(e.into()))?;
+    become_shifted_root()?;
     match root {
         RootMount::Bind { .. } => Ok(held.pop().expect("one source")),
         RootMount::Overlay {

@@ -154,6 +154,9 @@ pub struct Plan {
     pub argv: Vec<OsString>,
     /// The system-call filter the command runs under (seccomp.rs).
     pub seccomp: Seccomp,
+    /// Where sandboxes sharing this overlay register (share.rs); overlay
+    /// roots only.
+    pub share: Option<PathBuf>,
 }
 
 /// Parts of /proc the command may read but not write: the kernel's
@@ -355,6 +358,10 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
     ];
     let env = policy::environment(base, &req.env_pass, &integration.env, &req.env, host)?;
 
+    let share = match root {
+        RootMount::Overlay { .. } => req.share.clone(),
+        RootMount::Bind { .. } => None,
+    };
     Ok(Plan {
         namespaces,
         idmap,
@@ -368,6 +375,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
         cwd,
         argv: req.argv.clone(),
         seccomp: req.seccomp,
+        share,
     })
 }
 
@@ -438,6 +446,9 @@ impl fmt::Display for Plan {
                 }
                 writeln!(f)?;
             }
+        }
+        if let Some(dir) = &self.share {
+            writeln!(f, "share {}", q(dir))?;
         }
         if self.read_only_root {
             writeln!(f, "remount-ro /")?;
