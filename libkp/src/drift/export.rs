@@ -11,16 +11,20 @@
 //! content always gives the same bytes.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::env::EnvRecord;
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{checkout_tree, write_dir_as, CheckoutOptions};
-use crate::object::{Entry, EntryKind, RootMeta, Tree};
+use crate::object::{Entry, EntryKind, Kind, RootMeta, Tree};
 use crate::store::Store;
+
+use super::ustar;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -97,7 +101,7 @@ pub fn export(store: &Store, rec: &EnvRecord, dest: &Path, opts: &ExportOptions)
             report.warnings = r.warnings;
         }
         ExportFormat::Tar => {
-            report.entries = write_tar(store, &tree, root, dest)?;
+            (report.entries, report.warnings) = write_tar(store, &tree, root, dest)?;
         }
     }
     drop(guard);
@@ -166,7 +170,7 @@ fn has_whiteouts(store: &Store, tree: &ObjectId) -> Result<bool> {
 /// Writes `tree` as a tar at `dest`, atomically (temporary file beside it,
 /// then rename). Overlay facts become OCI layer conventions: a whiteout is an
 /// empty `.wh.NAME`, an opaque directory holds an empty `.wh..wh..opq`.
-fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Result<u64> {
+fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Result<(u64, Vec<String>)> {
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -175,10 +179,6 @@ fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Res
         .prefix(".karapace-export-")
         .tempfile_in(&parent)
         .map_err(Error::input("create temporary file in", &parent))?;
-    let werr = |e: io::Error| Error::input("write", dest)(e);
-    let mut b = tar::Builder::new(BufWriter::new(tmp.as_file().try_clone().map_err(werr)?));
-    b.mode(tar::HeaderMode::Deterministic);
-    let mut n = 0;
     let root_entry = Entry {
         name: Vec::new(),
         kind: EntryKind::Dir { tree: *tree },
@@ -187,117 +187,156 @@ fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Res
         gid: root.gid,
         xattrs: Vec::new(),
     };
-    append(store, &mut b, &root_entry, "./", &mut n).map_err(|e| match e {
-        TarErr::Io(e) => werr(e),
-        TarErr::Lib(e) => e,
-    })?;
-    let mut w = b.into_inner().map_err(werr)?;
-    w.flush().map_err(werr)?;
-    w.get_ref().sync_all().map_err(werr)?;
-    tmp.persist(dest).map_err(|e| werr(e.error))?;
-    Ok(n)
+    let (entries, warnings) = {
+        let mut t = TarOut {
+            store,
+            dest,
+            out: BufWriter::new(tmp.as_file()),
+            entries: 0,
+            warnings: Vec::new(),
+        };
+        t.entry(&root_entry, b"", b"./")?;
+        t.write(&ustar::END)?;
+        t.out.flush().map_err(Error::input("write", dest))?;
+        (t.entries, t.warnings)
+    };
+    tmp.as_file().sync_all().map_err(Error::input("write", dest))?;
+    tmp.persist(dest).map_err(|e| Error::input("write", dest)(e.error))?;
+    Ok((entries, warnings))
 }
 
-enum TarErr {
-    Io(io::Error),
-    Lib(Error),
+/// A tar being written: the members of a tree, depth first in name order.
+struct TarOut<'a> {
+    store: &'a Store,
+    dest: &'a Path,
+    out: BufWriter<&'a File>,
+    entries: u64,
+    warnings: Vec<String>,
 }
 
-impl From<io::Error> for TarErr {
-    fn from(e: io::Error) -> Self {
-        TarErr::Io(e)
+impl TarOut<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(Error::input("write", self.dest))
     }
-}
 
-impl From<Error> for TarErr {
-    fn from(e: Error) -> Self {
-        TarErr::Lib(e)
-    }
-}
-
-fn header(e: &Entry, kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_mode(e.mode);
-    h.set_uid(e.uid.into());
-    h.set_gid(e.gid.into());
-    h.set_mtime(0);
-    h.set_size(size);
-    h
-}
-
-fn append(
-    store: &Store,
-    b: &mut tar::Builder<BufWriter<File>>,
-    e: &Entry,
-    path: &str,
-    n: &mut u64,
-) -> Result<(), TarErr> {
-    if !e.xattrs.is_empty() {
-        let records: Vec<(String, &[u8])> = e
-            .xattrs
-            .iter()
-            .map(|x| {
-                (
-                    format!("SCHILY.xattr.{}", String::from_utf8_lossy(&x.name)),
-                    x.value.as_slice(),
-                )
-            })
-            .collect();
-        b.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))?;
-    }
-    *n += 1;
-    match &e.kind {
-        EntryKind::File { blob, size } => {
-            let mut h = header(e, tar::EntryType::Regular, *size);
-            b.append_data(&mut h, path, store.open_blob(blob)?)?;
-        }
-        EntryKind::Dir { tree } => {
-            let t = store.read_tree(tree)?;
-            let mut h = header(e, tar::EntryType::Directory, 0);
-            b.append_data(&mut h, path, io::empty())?;
-            let dir = if path == "./" { String::new() } else { path.to_string() };
-            if t.opaque {
-                let marker = Entry::whiteout(b".wh..wh..opq".to_vec());
-                let mut h = header(&marker, tar::EntryType::Regular, 0);
-                b.append_data(&mut h, format!("{dir}.wh..wh..opq"), io::empty())?;
+    /// Writes `e`, whose member name is `dir` then `name` (a directory's ends
+    /// in `/`), and everything below it.
+    fn entry(&mut self, e: &Entry, dir: &[u8], path: &[u8]) -> Result<()> {
+        self.entries += 1;
+        let xattrs = self.xattr_records(e, path);
+        let member = |kind, link, size, dev| ustar::Member {
+            path,
+            kind,
+            link,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            size,
+            dev,
+            records: &xattrs,
+        };
+        match &e.kind {
+            EntryKind::File { blob, size } => {
+                self.write(&ustar::headers(&member(ustar::kind::FILE, b"", *size, (0, 0))))?;
+                self.blob(blob, *size, path)?;
             }
-            for c in &t.entries {
-                let name = String::from_utf8_lossy(&c.name);
-                let child = match c.kind {
-                    EntryKind::Dir { .. } => format!("{dir}{name}/"),
-                    _ => format!("{dir}{name}"),
-                };
-                append(store, b, c, &child, n)?;
+            EntryKind::Dir { tree } => {
+                self.write(&ustar::headers(&member(ustar::kind::DIR, b"", 0, (0, 0))))?;
+                let t = self.store.read_tree(tree)?;
+                let dir: &[u8] = if path == b"./" { b"" } else { path };
+                if t.opaque {
+                    self.marker(&[dir, b".wh..wh..opq"].concat())?;
+                }
+                for c in &t.entries {
+                    let mut child = [dir, &c.name].concat();
+                    if matches!(c.kind, EntryKind::Dir { .. }) {
+                        child.push(b'/');
+                    }
+                    self.entry(c, dir, &child)?;
+                }
+            }
+            EntryKind::Symlink { target } => {
+                self.write(&ustar::headers(&member(ustar::kind::SYMLINK, target, 0, (0, 0))))?;
+            }
+            EntryKind::Whiteout => {
+                self.marker(&[dir, b".wh.", &e.name].concat())?;
+            }
+            EntryKind::Fifo => {
+                self.write(&ustar::headers(&member(ustar::kind::FIFO, b"", 0, (0, 0))))?;
+            }
+            EntryKind::CharDevice { major, minor } => {
+                self.write(&ustar::headers(&member(ustar::kind::CHAR, b"", 0, (*major, *minor))))?;
+            }
+            EntryKind::BlockDevice { major, minor } => {
+                self.write(&ustar::headers(&member(ustar::kind::BLOCK, b"", 0, (*major, *minor))))?;
             }
         }
-        EntryKind::Symlink { target } => {
-            let mut h = header(e, tar::EntryType::Symlink, 0);
-            b.append_link(&mut h, path, Path::new(&*String::from_utf8_lossy(target)))?;
-        }
-        EntryKind::Whiteout => {
-            let (dir, name) = path
-                .rsplit_once('/')
-                .map(|(d, n)| (format!("{d}/"), n))
-                .unwrap_or((String::new(), path));
-            let mut h = header(e, tar::EntryType::Regular, 0);
-            b.append_data(&mut h, format!("{dir}.wh.{name}"), io::empty())?;
-        }
-        EntryKind::Fifo => {
-            let mut h = header(e, tar::EntryType::Fifo, 0);
-            b.append_data(&mut h, path, io::empty())?;
-        }
-        EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-            let kind = if matches!(e.kind, EntryKind::CharDevice { .. }) {
-                tar::EntryType::Char
-            } else {
-                tar::EntryType::Block
-            };
-            let mut h = header(e, kind, 0);
-            h.set_device_major(*major)?;
-            h.set_device_minor(*minor)?;
-            b.append_data(&mut h, path, io::empty())?;
-        }
+        Ok(())
     }
-    Ok(())
+
+    /// An empty regular file with no metadata: an OCI whiteout or opaque marker.
+    fn marker(&mut self, path: &[u8]) -> Result<()> {
+        self.write(&ustar::headers(&ustar::Member {
+            path,
+            kind: ustar::kind::FILE,
+            link: b"",
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            dev: (0, 0),
+            records: &[],
+        }))
+    }
+
+    /// `SCHILY.xattr.NAME` records for the kept xattrs. A name holding `=`
+    /// cannot be one (a reader ends the keyword there): it is left out, with
+    /// a warning.
+    fn xattr_records<'e>(&mut self, e: &'e Entry, path: &[u8]) -> Vec<(Vec<u8>, &'e [u8])> {
+        let mut out = Vec::new();
+        for x in &e.xattrs {
+            if x.name.contains(&b'=') {
+                self.warnings.push(format!(
+                    "{}: xattr {:?} not exported (a tar's SCHILY.xattr keyword cannot hold '=')",
+                    String::from_utf8_lossy(path),
+                    String::from_utf8_lossy(&x.name)
+                ));
+                continue;
+            }
+            out.push(([b"SCHILY.xattr.".as_slice(), &x.name].concat(), x.value.as_slice()));
+        }
+        out
+    }
+
+    /// Copies a blob's `size` bytes, refusing a blob of another size (cut
+    /// short or grown behind the store's back): the archive would be wrong.
+    fn blob(&mut self, blob: &ObjectId, size: u64, path: &[u8]) -> Result<()> {
+        let obj = self.store.object_path(Kind::Blob, blob);
+        let mut f = self.store.open_blob(blob)?;
+        let corrupt = |found| {
+            self.store
+                .blob_size_error(blob, found, size, Path::new(OsStr::from_bytes(path)))
+        };
+        let len = f.metadata().map_err(Error::store("stat", &obj))?.len();
+        if len != size {
+            return Err(corrupt(len));
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut copied = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(Error::store("read", &obj))?;
+            if n == 0 {
+                break;
+            }
+            copied += n as u64;
+            if copied > size {
+                return Err(corrupt(copied));
+            }
+            self.write(&buf[..n])?;
+        }
+        if copied != size {
+            return Err(corrupt(copied));
+        }
+        self.write(&vec![0; ustar::padding(size)])
+    }
 }

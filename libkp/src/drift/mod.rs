@@ -6,6 +6,7 @@
 mod diff;
 mod export;
 mod snapshot;
+mod ustar;
 
 pub use diff::{diff, Change, Status};
 pub use export::{export, ExportFormat, ExportOptions, ExportReport};

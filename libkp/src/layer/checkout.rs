@@ -245,7 +245,7 @@ impl Ctx<'_> {
             }
             return self.copy_file(e, blob, p);
         }
-        let source = self.link_source(e, blob)?;
+        let source = self.link_source(e, blob, p)?;
         match fs::hard_link(&source, p) {
             Ok(()) => {
                 self.report.linked += 1;
@@ -304,14 +304,20 @@ impl Ctx<'_> {
                 id: *blob,
             });
         }
-        fs::copy(&src, p).map_err(Error::input("copy to", p))?;
+        let copied = fs::copy(&src, p).map_err(Error::input("copy to", p))?;
+        if let EntryKind::File { size, .. } = e.kind {
+            if copied != size {
+                return Err(self.store.blob_size_error(blob, copied, size, p));
+            }
+        }
         self.report.copied += 1;
         self.finish_node(e, p)
     }
 
-    /// The store file to hardlink for entry `e`: the blob itself when its inode
-    /// already has the entry's metadata, else a variant made once.
-    fn link_source(&mut self, e: &Entry, blob: &ObjectId) -> Result<PathBuf> {
+    /// The store file to hardlink for entry `e` at `p`: the blob itself when
+    /// its inode already has the entry's metadata, else a variant made once.
+    /// A blob of another size than the entry's is refused.
+    fn link_source(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<PathBuf> {
         let obj = self.store.object_path(Kind::Blob, blob);
         let m = fs::symlink_metadata(&obj).map_err(|err| match err.kind() {
             io::ErrorKind::NotFound => Error::Missing {
@@ -320,6 +326,11 @@ impl Ctx<'_> {
             },
             _ => Error::store("stat", &obj)(err),
         })?;
+        if let EntryKind::File { size, .. } = e.kind {
+            if m.len() != size {
+                return Err(self.store.blob_size_error(blob, m.len(), size, p));
+            }
+        }
         let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);
         if e.xattrs.is_empty() && m.mode() & 0o7777 == e.mode && owner_ok {
             return Ok(obj);

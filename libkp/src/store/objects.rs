@@ -100,6 +100,21 @@ impl Store {
         })
     }
 
+    /// A blob whose length is not the `size` a tree gives it for `path` (cut
+    /// short or grown behind the store's back): what reads it must stop
+    /// rather than write a short or long file.
+    pub fn blob_size_error(&self, id: &ObjectId, found: u64, size: u64, path: &Path) -> Error {
+        Error::Corrupt {
+            kind: Kind::Blob,
+            id: *id,
+            path: self.object_path(Kind::Blob, id),
+            reason: format!(
+                "{found} bytes where the tree says {size} (for {}); `karapace verify-store` lists what is damaged",
+                path.display()
+            ),
+        }
+    }
+
     /// Re-hashes a stored object; `Ok(false)` when its content no longer matches.
     pub fn verify(&self, kind: Kind, id: &ObjectId) -> Result<bool> {
         let path = self.object_path(kind, id);

@@ -12,7 +12,8 @@ directory, which must not exist or be empty.
 
 A tar is deterministic: entries in path order (a directory before what it
 holds), mtime 0, numeric owners as the environment sees them, no user or group
-names, xattrs as PAX SCHILY.xattr records. In a drift tar a deletion is an
+names, xattrs as PAX SCHILY.xattr records. Names and symlink targets are
+exact, byte for byte (longer than 100 bytes: PAX path/linkpath records). In a drift tar a deletion is an
 empty `.wh.NAME` and a replaced directory holds an empty `.wh..wh..opq` (OCI
 layer conventions); a drift directory has overlayfs whiteouts and opaque
 xattrs, as `kp-checkout-layer` writes them.
