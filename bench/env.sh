@@ -2,6 +2,7 @@
 # Environment benchmarks (issue 6's targets), side by side in one run:
 #   karapace build of a manifest with no packages, image already imported;
 #   karapace exec ENV -- true vs bwrap and unshare+chroot on the same rootfs;
+#   exec into an environment already running a command (joins its overlay) vs cold;
 #   disk added by ten environments built from the same base.
 # Needs root (debootstrap); the Debian minbase tree is cached in $KP_TEST_CACHE.
 set -eu
@@ -38,6 +39,15 @@ hyperfine -N --warmup 5 --runs 50 --export-markdown "$W/x.md" \
 	"bwrap --unshare-all --ro-bind $ROOTFS / --proc /proc --dev /dev /bin/true" \
 	"unshare -Urm chroot $ROOTFS /bin/true" >/dev/null
 cat "$W/x.md"
+echo
+echo "## exec ENV -- true, cold vs while another command runs in ENV (it joins that overlay)"
+hyperfine -N --warmup 5 --runs 50 --export-markdown "$W/j.md" "karapace exec e -- /bin/true" >/dev/null
+karapace exec e -- sleep 600 &
+holder=$!
+sleep 1
+hyperfine -N --warmup 5 --runs 50 --export-markdown "$W/j2.md" "karapace exec e -- /bin/true" >/dev/null
+kill "$holder"; wait "$holder" 2>/dev/null || true
+sed -n 1,2p "$W/j.md"; sed -n 3p "$W/j.md" | sed "s/^| \`/| cold: \`/"; sed -n 3p "$W/j2.md" | sed "s/^| \`/| joining: \`/"
 echo
 echo "## ten environments on one base"
 karapace exec e -- true
