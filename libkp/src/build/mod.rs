@@ -9,6 +9,7 @@
 //! without namespaces.
 
 mod install;
+pub mod normalise;
 mod runner;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::pkg::Package;
 use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
 use crate::store::Store;
 
-pub use install::{install_packages, Installed};
+pub use install::{install_packages, Installed, ID_MAP, RANGE, SINGLE};
 pub use runner::SandboxRunner;
 
 /// Runs commands over a root made of layers (the sandbox, in real use).
