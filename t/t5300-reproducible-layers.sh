@@ -114,4 +114,55 @@ test_expect_success ROOTLESS_SINGLE 'after a single-id-map build, apt-get works 
 	 grep "\"root\"" cfg)
 '
 
+test_expect_success 'verify: every check of a fresh build passes; --rebuild installs the lock again and gets the same layer' '
+	(cd w/root && export KARAPACE_STORE="$PWD/st2" &&
+	 karapace verify $(cat st2.id) >out &&
+	 for c in lock base dependency normalised id_map; do
+		grep "^ok $c: " out || return 1
+	 done &&
+	 grep "^ok id_map: built with a subordinate range" out &&
+	 ! grep "^FAIL" out &&
+	 karapace --json verify --rebuild $(cat st2.id) >j 2>err &&
+	 python3 -c "
+import json; v = json.load(open(\"j\"))
+assert v[\"ok\"] is True and v[\"id_map\"] == \"range\", v
+r = v[\"rebuild\"]
+assert r[\"same\"] and r[\"layer\"] == r[\"recorded\"] == \"$(cat st2.dep)\" and r[\"differences\"] == [], r
+")
+'
+
+test_expect_success 'verify names what is wrong: a dependency layer with a log left in it fails normalised and --rebuild' '
+	(cd w/root && export KARAPACE_STORE="$PWD/st3" &&
+	 base=$(python3 -c "import json; print(json.load(open(\"st1.json\"))[\"layers\"][0])") &&
+	 karapace image import ../image.tar >digest && grep "$base" digest &&
+	 kp-checkout-layer --store st1 $(cat st1.dep) dep &&
+	 echo "Start-Date: 2026-01-01" >dep/var/log/apt/history.log &&
+	 kp-write-layer --kind dependency --parent $base --provenance manager=apt \
+		--provenance installed=jq --provenance id_map=range dep >bad &&
+	 kp-record-env proj/karapace.lock $base $(cat bad) >id &&
+	 test_cmp st1.id id &&
+	 karapace build proj 2>err && grep "already built" err &&
+	 test_expect_code 1 karapace verify $(cat id) >out &&
+	 grep "^FAIL normalised: left behind by the install: var/log/apt/history.log$" out &&
+	 grep "^ok lock: " out &&
+	 test_expect_code 1 karapace verify --rebuild $(cat id) >out 2>err &&
+	 grep "^FAIL rebuild: a fresh install of the lock wrote $(cat st1.dep), not $(cat bad) (1 path(s) differ)" out &&
+	 grep "^  D var/log/apt/history.log$" out &&
+	 test_expect_code 1 karapace verify no-such-env 2>err &&
+	 grep "no-such-env" err)
+'
+
+test_expect_success SUBUID 'verify --rebuild as the user with a subordinate range: the same layer' '
+	(cd w/user && export KARAPACE_STORE="$PWD/st2" &&
+	 as_user karapace verify --rebuild $(cat st2.id) >out 2>err &&
+	 grep "^ok rebuild: a fresh install of the lock wrote $(cat st2.dep) again" out)
+'
+
+test_expect_success ROOTLESS_SINGLE 'verify of a single-id-map build names the difference; --rebuild as that user gives the same layer' '
+	(cd w/single && export KARAPACE_STORE="$PWD/st2" &&
+	 as_single_user karapace verify --rebuild $(cat st2.id) >out 2>err &&
+	 grep "^ok id_map: built with a single-id map: differs from a range build of this lock by apt.s 00karapace-single-id-map setting" out &&
+	 grep "^ok rebuild: a fresh install of the lock wrote $(cat st2.dep) again" out)
+'
+
 test_done

@@ -12,7 +12,6 @@ use crate::hash::ObjectId;
 use crate::layer::{write_layer, WriteOptions};
 use crate::object::LayerKind;
 use crate::pkg::{self, InstallOptions, Package, Request};
-use crate::schema::Manifest;
 use crate::store::Store;
 
 /// What an install produced.
@@ -24,10 +23,13 @@ pub struct Installed {
     pub added: Vec<Package>,
 }
 
-/// Installs `wanted` over `base` and writes the result as a dependency layer.
+/// Installs `wanted` over `base` (the image `reference`) and writes the
+/// result as a dependency layer; `asked` is what the manifest asks for
+/// (`system.packages`): the rest of `wanted` is marked as dependencies.
 pub fn install_packages(
     store: &Store,
-    manifest: &Manifest,
+    reference: &str,
+    asked: &[String],
     base: ObjectId,
     wanted: &[Request],
     offline: bool,
@@ -35,7 +37,7 @@ pub fn install_packages(
 ) -> Result<Installed> {
     let lower = store.cached_checkout(&base)?;
     let manager = pkg::detect(&lower).ok_or_else(|| BuildError::NoPackageManager {
-        reference: manifest.base.reference.clone(),
+        reference: reference.to_string(),
         packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
     })?;
     // What this manager would read as syntax is refused before anything runs.
@@ -88,7 +90,6 @@ pub fn install_packages(
     let mut commands = manager.install(wanted, &opts).map_err(BuildError::from)?;
     // A --locked install names the whole closure; what the manifest did not
     // ask for is marked as a dependency again, as an unlocked install marks it.
-    let asked = &manifest.settings.system.packages;
     let deps: Vec<&str> = wanted
         .iter()
         .map(|r| r.name.as_str())

@@ -11,6 +11,7 @@
 mod install;
 pub mod normalise;
 mod runner;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -185,7 +186,15 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     let mut layers = vec![base];
     let mut added = Vec::new();
     if !wanted.is_empty() {
-        let installed = install_packages(store, &manifest, base, &wanted, opts.offline, runner)?;
+        let installed = install_packages(
+            store,
+            &manifest.base.reference,
+            &manifest.settings.system.packages,
+            base,
+            &wanted,
+            opts.offline,
+            runner,
+        )?;
         if let Some(lock) = &usable {
             check_locked_versions(&lock.packages, &installed.added)?;
         }
