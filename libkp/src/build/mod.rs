@@ -164,14 +164,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     // out until then (the base is named by its image ref already).
     let _guard = store.write_guard()?;
     let wanted: Vec<crate::pkg::Request> = match &usable {
-        Some(lock) => lock
-            .packages
-            .iter()
-            .map(|p| crate::pkg::Request {
-                name: p.name.clone(),
-                version: Some(p.version.clone()),
-            })
-            .collect(),
+        Some(lock) => locked_requests(lock),
         None => manifest
             .settings
             .system
@@ -332,6 +325,18 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
         }
     }
     Ok(digest)
+}
+
+/// Every locked package at its locked version: what a lock-following install
+/// asks for.
+pub(crate) fn locked_requests(lock: &Lock) -> Vec<crate::pkg::Request> {
+    lock.packages
+        .iter()
+        .map(|p| crate::pkg::Request {
+            name: p.name.clone(),
+            version: Some(p.version.clone()),
+        })
+        .collect()
 }
 
 fn check_locked_versions(locked: &[LockedPackage], added: &[Package]) -> Result<()> {

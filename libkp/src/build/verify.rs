@@ -19,7 +19,6 @@ use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::layer::{diff_trees, quote_path, walk_tree, Visit};
 use crate::object::{EntryKind, LayerKind};
-use crate::pkg::Request;
 use crate::schema::{self, Lock};
 use crate::store::Store;
 
@@ -171,14 +170,7 @@ pub fn verify(store: &Store, rec: &EnvRecord, rebuild: Option<&dyn Runner>) -> R
         };
         check("id_map", ok, detail);
         if let Some(runner) = rebuild {
-            let wanted: Vec<Request> = lock
-                .packages
-                .iter()
-                .map(|p| Request {
-                    name: p.name.clone(),
-                    version: Some(p.version.clone()),
-                })
-                .collect();
+            let wanted = super::locked_requests(&lock);
             let _guard = store.write_guard()?;
             let fresh = install_packages(
                 store,
