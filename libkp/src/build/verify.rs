@@ -169,14 +169,22 @@ pub fn verify(store: &Store, rec: &EnvRecord, rebuild: Option<&dyn Runner>) -> R
             ),
         };
         check("id_map", ok, detail);
-        if let Some(runner) = rebuild {
+        let rebuild = match (rebuild, base) {
+            (Some(runner), Some(base)) if base_ok => Some((runner, base)),
+            (Some(_), _) => {
+                check("rebuild", false, "not run: the base layer is not the locked one".into());
+                None
+            }
+            (None, _) => None,
+        };
+        if let Some((runner, base)) = rebuild {
             let wanted = super::locked_requests(&lock);
             let _guard = store.write_guard()?;
             let fresh = install_packages(
                 store,
                 &lock.base.image,
                 &lock.settings.system.packages,
-                base.unwrap_or(layer.parents[0]),
+                base,
                 &wanted,
                 false,
                 runner,
