@@ -248,6 +248,15 @@ pub static COMMANDS: &[Command] = &[
         run: cmd::care::gc,
     },
     Command {
+        name: "verify",
+        summary: "Check that an environment is what its lock should produce",
+        args: "[--rebuild] ENV",
+        help: cmd::verify::HELP,
+        needs_store: true,
+        mapped: true,
+        run: cmd::verify::run,
+    },
+    Command {
         name: "verify-store",
         summary: "Re-hash every object and check every reference",
         args: "",

@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
+use super::normalise::drop_left_behind;
 use super::{BuildError, Job, Runner};
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{write_layer, WriteOptions};
 use crate::object::LayerKind;
 use crate::pkg::{self, InstallOptions, Package, Request};
-use crate::schema::Manifest;
 use crate::store::Store;
 
 /// What an install produced.
@@ -22,10 +23,13 @@ pub struct Installed {
     pub added: Vec<Package>,
 }
 
-/// Installs `wanted` over `base` and writes the result as a dependency layer.
+/// Installs `wanted` over `base` (the image `reference`) and writes the
+/// result as a dependency layer; `asked` is what the manifest asks for
+/// (`system.packages`): the rest of `wanted` is marked as dependencies.
 pub fn install_packages(
     store: &Store,
-    manifest: &Manifest,
+    reference: &str,
+    asked: &[String],
     base: ObjectId,
     wanted: &[Request],
     offline: bool,
@@ -33,7 +37,7 @@ pub fn install_packages(
 ) -> Result<Installed> {
     let lower = store.cached_checkout(&base)?;
     let manager = pkg::detect(&lower).ok_or_else(|| BuildError::NoPackageManager {
-        reference: manifest.base.reference.clone(),
+        reference: reference.to_string(),
         packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
     })?;
     // What this manager would read as syntax is refused before anything runs.
@@ -75,8 +79,24 @@ pub fn install_packages(
     let ids = runner.ids()?;
     // With one id mapped, apt cannot drop to its own user for downloads.
     let single_uid = ids.uid.iter().map(|r| r.2).sum::<u32>() <= 1;
+    if single_uid {
+        // And not later either: the setting goes into the environment.
+        let read = |rel: &str| fs::read(lower.join(rel)).ok();
+        for (rel, bytes) in manager.single_map_config(&read) {
+            write_into_upper(&lower, &upper, &rel, &bytes)?;
+        }
+    }
     let opts = InstallOptions { single_uid, offline };
-    for cmd in manager.install(wanted, &opts).map_err(BuildError::from)? {
+    let mut commands = manager.install(wanted, &opts).map_err(BuildError::from)?;
+    // A --locked install names the whole closure; what the manifest did not
+    // ask for is marked as a dependency again, as an unlocked install marks it.
+    let deps: Vec<&str> = wanted
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| !asked.iter().any(|a| a == n))
+        .collect();
+    commands.extend(manager.mark_auto(&deps).map_err(BuildError::from)?);
+    for cmd in commands {
         crate::log!(crate::log::Level::Info, "running {}", cmd.argv.join(" "));
         let out = runner.run(&job(cmd.argv.clone(), cmd.env.clone(), !offline, false))?;
         if out.status != 0 {
@@ -89,13 +109,13 @@ pub fn install_packages(
     }
     let after = query(runner)?;
     let added = pkg::added(&before, &after);
-    drop_caches(&upper);
+    drop_left_behind(&upper)?;
+    // Provenance is part of the layer's bytes: only what the lock fixes, so a
+    // --locked and an unlocked build of one lock write the same layer.
     let mut provenance = BTreeMap::new();
     provenance.insert("manager".to_string(), manager.name().to_string());
-    provenance.insert(
-        "installed".to_string(),
-        wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
-    );
+    provenance.insert("installed".to_string(), asked.join(" "));
+    provenance.insert(ID_MAP.to_string(), if single_uid { SINGLE } else { RANGE }.to_string());
     let opts = WriteOptions {
         kind: LayerKind::Dependency,
         parents: vec![base],
@@ -122,26 +142,35 @@ impl Drop for OpenWork {
     }
 }
 
-/// Downloaded package files are the install's input, not its result: leaving
-/// them would store every .deb twice.
-fn drop_caches(upper: &std::path::Path) {
-    for dir in [
-        "var/cache/apt/archives",
-        "var/cache/dnf",
-        "var/cache/zypp/packages",
-        "var/cache/pacman/pkg",
-    ] {
-        let Ok(entries) = fs::read_dir(upper.join(dir)) else {
+/// The provenance key naming the build's id map, and its values
+/// (docs/hash-contract.md, "Id maps").
+pub const ID_MAP: &str = "id_map";
+pub const SINGLE: &str = "single";
+pub const RANGE: &str = "range";
+
+/// Writes `bytes` at `rel` in `upper`, creating the directories on the way
+/// with the modes they have in `lower` (0755 where it has none), so the
+/// overlay shows them as before.
+fn write_into_upper(lower: &Path, upper: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let rel = Path::new(rel);
+    let mut dir = PathBuf::new();
+    for c in rel.parent().into_iter().flat_map(Path::components) {
+        dir.push(c);
+        let target = upper.join(&dir);
+        if target.symlink_metadata().is_ok() {
             continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let is_pkg = p
-                .extension()
-                .is_some_and(|x| x == "deb" || x == "rpm" || x == "zst" || x == "xz");
-            if is_pkg {
-                let _ = fs::remove_file(p);
-            }
         }
+        let mode = fs::symlink_metadata(lower.join(&dir))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o755);
+        fs::DirBuilder::new()
+            .mode(mode)
+            .create(&target)
+            .map_err(Error::store("create directory", &target))?;
+        fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(Error::store("chmod", &target))?;
     }
+    let path = upper.join(rel);
+    fs::write(&path, bytes).map_err(Error::store("write", &path))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).map_err(Error::store("chmod", &path))
 }

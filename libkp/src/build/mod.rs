@@ -9,7 +9,9 @@
 //! without namespaces.
 
 mod install;
+pub mod normalise;
 mod runner;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +23,7 @@ use crate::pkg::Package;
 use crate::schema::{self, Lock, LockedBase, LockedPackage, Manifest};
 use crate::store::Store;
 
-pub use install::{install_packages, Installed};
+pub use install::{install_packages, Installed, ID_MAP, RANGE, SINGLE};
 pub use runner::SandboxRunner;
 
 /// Runs commands over a root made of layers (the sandbox, in real use).
@@ -162,14 +164,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     // out until then (the base is named by its image ref already).
     let _guard = store.write_guard()?;
     let wanted: Vec<crate::pkg::Request> = match &usable {
-        Some(lock) => lock
-            .packages
-            .iter()
-            .map(|p| crate::pkg::Request {
-                name: p.name.clone(),
-                version: Some(p.version.clone()),
-            })
-            .collect(),
+        Some(lock) => locked_requests(lock),
         None => manifest
             .settings
             .system
@@ -184,7 +179,15 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     let mut layers = vec![base];
     let mut added = Vec::new();
     if !wanted.is_empty() {
-        let installed = install_packages(store, &manifest, base, &wanted, opts.offline, runner)?;
+        let installed = install_packages(
+            store,
+            &manifest.base.reference,
+            &manifest.settings.system.packages,
+            base,
+            &wanted,
+            opts.offline,
+            runner,
+        )?;
         if let Some(lock) = &usable {
             check_locked_versions(&lock.packages, &installed.added)?;
         }
@@ -322,6 +325,18 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
         }
     }
     Ok(digest)
+}
+
+/// Every locked package at its locked version: what a lock-following install
+/// asks for.
+pub(crate) fn locked_requests(lock: &Lock) -> Vec<crate::pkg::Request> {
+    lock.packages
+        .iter()
+        .map(|p| crate::pkg::Request {
+            name: p.name.clone(),
+            version: Some(p.version.clone()),
+        })
+        .collect()
 }
 
 fn check_locked_versions(locked: &[LockedPackage], added: &[Package]) -> Result<()> {

@@ -2,6 +2,13 @@
 
 use super::{query_error, Command, InstallOptions, Manager, Package, PkgError, Request};
 
+/// Written into the dependency layer of a single-id-map build: apt then keeps
+/// its sandbox user root inside later too, not only during the build.
+pub(super) const SINGLE_MAP_CONF: &str = "etc/apt/apt.conf.d/00karapace-single-id-map";
+pub(super) const SINGLE_MAP_TEXT: &str = "// Written by karapace: this environment was built with a single-id user\n\
+// namespace map, where apt cannot switch to its _apt user for downloads.\n\
+APT::Sandbox::User \"root\";\n";
+
 pub(super) fn install(requests: &[Request], opts: &InstallOptions) -> Vec<Command> {
     // Options shared by both steps. With a single-uid map apt cannot switch to
     // `_apt` for downloads (setresuid fails), so it must stay root.

@@ -276,6 +276,49 @@ impl Manager {
         })
     }
 
+    /// The command that marks `names` as installed to satisfy dependencies
+    /// (not asked for), run after a `--locked` install names the whole
+    /// closure: the manager then records the same marks an unlocked install
+    /// of the manifest's packages does. None where the manager keeps no such
+    /// mark Karapace can set from a command (dnf and zypper: docs/hash-contract.md).
+    pub fn mark_auto(self, names: &[&str]) -> Result<Option<Command>, PkgError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        for n in names {
+            self.check_name(n)?;
+        }
+        let head: &[&str] = match self {
+            Manager::Apt => &["apt-mark", "auto", "--"],
+            Manager::Pacman => &["pacman", "-D", "--asdeps", "--"],
+            Manager::Dnf | Manager::Zypper => return Ok(None),
+        };
+        let mut cmd = Command::new(head);
+        cmd.argv.extend(names.iter().map(|n| n.to_string()));
+        Ok(Some(cmd))
+    }
+
+    /// Files written into the dependency layer of a build with a single-id
+    /// map, so the manager keeps working inside later (`karapace exec ENV --
+    /// apt-get install X`): where it would drop privileges to its own user,
+    /// which a single map cannot switch to, it is told to stay root. `read`
+    /// gives a file of the base (relative path) when one must be edited.
+    /// Paths are relative to the root.
+    pub fn single_map_config(self, read: &dyn Fn(&str) -> Option<Vec<u8>>) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Manager::Apt => vec![(
+                apt::SINGLE_MAP_CONF.to_string(),
+                apt::SINGLE_MAP_TEXT.as_bytes().to_vec(),
+            )],
+            Manager::Pacman => read(pacman::CONF)
+                .and_then(|c| pacman::without_download_user(&c))
+                .map(|c| vec![(pacman::CONF.to_string(), c)])
+                .unwrap_or_default(),
+            // Neither drops privileges of its own: nothing to change.
+            Manager::Dnf | Manager::Zypper => Vec::new(),
+        }
+    }
+
     /// The command that lists installed packages, in the format `parse_installed`
     /// reads.
     pub fn query(self) -> Command {
@@ -444,6 +487,46 @@ mod tests {
         assert_eq!(detect(dir.path()), Some(Manager::Zypper));
         std::fs::write(dir.path().join("usr/bin/apt-get"), "").unwrap();
         assert_eq!(detect(dir.path()), Some(Manager::Apt));
+    }
+
+    #[test]
+    fn mark_auto_commands() {
+        let c = Manager::Apt.mark_auto(&["libjq1", "libonig5"]).unwrap().unwrap();
+        assert_eq!(c.argv, ["apt-mark", "auto", "--", "libjq1", "libonig5"]);
+        let c = Manager::Pacman.mark_auto(&["zlib"]).unwrap().unwrap();
+        assert_eq!(c.argv, ["pacman", "-D", "--asdeps", "--", "zlib"]);
+        assert_eq!(Manager::Dnf.mark_auto(&["x"]).unwrap(), None);
+        assert_eq!(Manager::Zypper.mark_auto(&["x"]).unwrap(), None);
+        assert_eq!(Manager::Apt.mark_auto(&[]).unwrap(), None);
+        assert!(Manager::Apt.mark_auto(&["-y"]).is_err());
+    }
+
+    #[test]
+    fn single_map_config_per_manager() {
+        let none = |_: &str| None;
+        let apt = Manager::Apt.single_map_config(&none);
+        assert_eq!(apt.len(), 1);
+        assert_eq!(apt[0].0, "etc/apt/apt.conf.d/00karapace-single-id-map");
+        assert_eq!(
+            String::from_utf8(apt[0].1.clone()).unwrap().lines().last().unwrap(),
+            "APT::Sandbox::User \"root\";"
+        );
+        // pacman: DownloadUser in [options] is commented out, the rest kept.
+        let conf = b"[options]\nHoldPkg = pacman glibc\nDownloadUser = alpm\n#DisableSandbox\n\n[core]\nInclude = /etc/pacman.d/mirrorlist\n";
+        let read = |p: &str| (p == "etc/pacman.conf").then(|| conf.to_vec());
+        let pac = Manager::Pacman.single_map_config(&read);
+        assert_eq!(pac.len(), 1);
+        assert_eq!(pac[0].0, "etc/pacman.conf");
+        let text = String::from_utf8(pac[0].1.clone()).unwrap();
+        assert!(text.contains("#DownloadUser = alpm"), "{text}");
+        assert!(text.contains("HoldPkg = pacman glibc\n"));
+        assert!(text.ends_with("[core]\nInclude = /etc/pacman.d/mirrorlist\n"));
+        // A pacman without DownloadUser (before 7.0) needs nothing.
+        let old = |_: &str| Some(b"[options]\nHoldPkg = pacman\n".to_vec());
+        assert!(Manager::Pacman.single_map_config(&old).is_empty());
+        assert!(Manager::Pacman.single_map_config(&none).is_empty());
+        assert!(Manager::Dnf.single_map_config(&read).is_empty());
+        assert!(Manager::Zypper.single_map_config(&read).is_empty());
     }
 
     #[test]

@@ -18,6 +18,25 @@ pub(super) fn install(requests: &[Request], opts: &InstallOptions) -> Vec<Comman
     vec![Command { argv, env: Vec::new() }]
 }
 
+pub(super) const CONF: &str = "etc/pacman.conf";
+
+/// pacman 7 drops to `DownloadUser` for downloads, which a single-id map
+/// cannot switch to: the setting is commented out. None when the file has no
+/// such setting (nothing to change).
+pub(super) fn without_download_user(conf: &[u8]) -> Option<Vec<u8>> {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(conf.len() + 1);
+    for line in conf.split_inclusive(|&b| b == b'\n') {
+        let key = line.split(|&b| b == b'=').next().unwrap_or_default();
+        if key.trim_ascii() == b"DownloadUser" {
+            out.push(b'#');
+            changed = true;
+        }
+        out.extend_from_slice(line);
+    }
+    changed.then_some(out)
+}
+
 pub(super) fn query() -> Command {
     Command::new(&["pacman", "-Qi"])
 }

@@ -33,3 +33,4 @@ pub mod export;
 pub mod snapshot;
 pub mod stop;
 pub mod trust;
+pub mod verify;
