@@ -11,6 +11,7 @@ pub mod image;
 pub mod layer;
 pub mod log;
 pub mod meta;
+pub mod net;
 pub mod object;
 pub mod pkg;
 pub mod prune;
