@@ -28,7 +28,7 @@ def log(line):
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection
+    protocol_version = "HTTP/1.1"  # keep-alive and pipelining, as apt uses them
 
     def log_message(self, *a):
         pass
@@ -83,7 +83,6 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -35,28 +35,66 @@ pub fn proxy_for(url: &str, config: &NetworkConfig) -> Option<String> {
 
 /// [`proxy_for`] over the environment `env`.
 fn proxy_in(url: &str, config: &NetworkConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let var = |k: &str| env(k).filter(|v| !v.is_empty());
-    // curl's order: lower case first; `HTTP_PROXY` is never read, as a CGI
-    // program gets it from a client's `Proxy:` header.
-    let either = |k: &str| var(k).or_else(|| var(&k.to_ascii_uppercase()));
     let uri = url.parse::<ureq::http::Uri>().ok()?;
     let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let no_proxy = match &config.no_proxy {
-        Some(list) => Some(list.clone()),
-        None => either("no_proxy"),
-    };
-    if no_proxy.is_some_and(|list| no_proxy_matches(&list, host)) {
+    if no_proxy_in(config, env).is_some_and(|list| no_proxy_matches(&list, host)) {
         return None;
     }
+    scheme_proxy_in(&uri.scheme_str()?.to_ascii_lowercase(), config, env)
+}
+
+/// The value of `k`, else of `K` (curl's order), empty counting as unset.
+fn either(env: &dyn Fn(&str) -> Option<String>, k: &str) -> Option<String> {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    var(k).or_else(|| var(&k.to_ascii_uppercase()))
+}
+
+/// The `no_proxy` list: `[network] no_proxy`, else the environment's.
+fn no_proxy_in(config: &NetworkConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    match &config.no_proxy {
+        Some(list) => Some(list.clone()),
+        None => either(env, "no_proxy"),
+    }
+}
+
+/// The proxy for URLs of `scheme` (lower case), whatever their host.
+fn scheme_proxy_in(scheme: &str, config: &NetworkConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     if let Some(p) = &config.proxy {
         return Some(p.clone()).filter(|p| !p.is_empty());
     }
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    let own = match scheme.as_str() {
-        "http" => var("http_proxy"),
-        other => either(&format!("{other}_proxy")),
+    // `HTTP_PROXY` is never read: a CGI program gets it from a client's `Proxy:` header.
+    let own = match scheme {
+        "http" => env("http_proxy").filter(|v| !v.is_empty()),
+        other => either(env, &format!("{other}_proxy")),
     };
-    own.or_else(|| either("all_proxy"))
+    own.or_else(|| either(env, "all_proxy"))
+}
+
+/// The proxies a package manager inside a build is given: the same choice as
+/// for Karapace's own downloads, per scheme, with the `no_proxy` list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManagerProxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl ManagerProxy {
+    pub fn new(config: &NetworkConfig) -> ManagerProxy {
+        let env = |k: &str| std::env::var(k).ok();
+        // Only what parses as a proxy URL is passed on: it goes into the
+        // manager's configuration syntax.
+        let usable = |p: Option<String>| p.filter(|p| check_proxy(p).is_ok());
+        ManagerProxy {
+            http: usable(scheme_proxy_in("http", config, &env)),
+            https: usable(scheme_proxy_in("https", config, &env)),
+            no_proxy: no_proxy_in(config, &env),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.http.is_none() && self.https.is_none()
+    }
 }
 
 /// Whether `host` is on the `no_proxy` list `list`: entries separated by
