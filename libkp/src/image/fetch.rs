@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Config, ImageError};
 use crate::error::{Error, Result};
+use crate::hash::hex;
 
 /// The host's architecture as image servers name it (Debian's names).
 pub fn host_arch() -> &'static str {
@@ -268,8 +269,4 @@ pub fn sha256_file(file: &mut File, path: &std::path::Path) -> Result<(String, u
     let n = io::copy(file, &mut hasher).map_err(Error::input("read", path))?;
     file.rewind().map_err(Error::input("rewind", path))?;
     Ok((hex(&hasher.finalize()), n))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
