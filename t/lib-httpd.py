@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A static file server on 127.0.0.1 for image tests.
 
-usage: lib-httpd.py ROOT PORTFILE LOGFILE
+usage: lib-httpd.py ROOT PORTFILE LOGFILE [CERT KEY]
 
-Binds a free port, writes it to PORTFILE, serves ROOT, and logs one line per
+Binds a free port, writes it to PORTFILE, serves ROOT (over TLS with the PEM
+certificate chain CERT and key KEY when given), and logs one line per
 request ("METHOD PATH STATUS") to LOGFILE. Special paths:
   /html/...          200 text/html page (a captive portal's answer)
   /htmlbody/...      200 application/octet-stream whose body is an HTML page
@@ -12,6 +13,7 @@ request ("METHOD PATH STATUS") to LOGFILE. Special paths:
 """
 import http.server
 import os
+import ssl
 import sys
 import threading
 
@@ -66,6 +68,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 5:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 os.rename(portfile + ".tmp", portfile)

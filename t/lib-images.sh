@@ -38,29 +38,56 @@ image_simplestreams() {
 	PY
 }
 
-# image_httpd ROOT: serves ROOT on 127.0.0.1; sets HTTPD (http://127.0.0.1:PORT)
-# and HTTPD_LOG (one "METHOD PATH STATUS" line per request). Stopped when the
-# test script ends.
-image_httpd() {
-	rm -f "$TRASH_DIRECTORY/httpd.port"
-	HTTPD_LOG="$TRASH_DIRECTORY/httpd.log"
-	: >"$HTTPD_LOG"
-	python3 "$TEST_DIRECTORY/lib-httpd.py" "$1" "$TRASH_DIRECTORY/httpd.port" "$HTTPD_LOG" 2>"$TRASH_DIRECTORY/httpd.err" &
-	HTTPD_PID=$!
-	trap image_httpd_stop EXIT
+# test_daemon NAME CMD...: starts CMD (which writes its port to
+# $TRASH_DIRECTORY/NAME.port) in the background and waits for the port; sets
+# DAEMON_PORT. Every daemon started so is stopped when the test script ends.
+test_daemon() {
+	name=$1
+	shift
+	rm -f "$TRASH_DIRECTORY/$name.port"
+	"$@" 2>"$TRASH_DIRECTORY/$name.err" &
+	eval "${name}_PID=$!"
+	TEST_DAEMONS="$TEST_DAEMONS $!"
+	trap test_daemons_stop EXIT
 	i=0
-	while ! test -s "$TRASH_DIRECTORY/httpd.port"; do
+	while ! test -s "$TRASH_DIRECTORY/$name.port"; do
 		i=$((i + 1))
-		test $i -lt 100 || { echo "image_httpd: server did not start" >&2; cat "$TRASH_DIRECTORY/httpd.err" >&2; return 1; }
+		test $i -lt 100 || { echo "test_daemon: $name did not start" >&2; cat "$TRASH_DIRECTORY/$name.err" >&2; return 1; }
 		sleep 0.05
 	done
-	HTTPD="http://127.0.0.1:$(cat "$TRASH_DIRECTORY/httpd.port")"
-	export HTTPD HTTPD_LOG HTTPD_PID
+	DAEMON_PORT=$(cat "$TRASH_DIRECTORY/$name.port")
+}
+
+test_daemons_stop() {
+	test -z "$TEST_DAEMONS" || kill $TEST_DAEMONS 2>/dev/null
+	TEST_DAEMONS=
+}
+
+# image_httpd ROOT [CERT KEY]: serves ROOT on 127.0.0.1 (https with CERT and
+# KEY); sets HTTPD (http://127.0.0.1:PORT, or https://) and HTTPD_LOG (one
+# "METHOD PATH STATUS" line per request).
+image_httpd() {
+	HTTPD_LOG="$TRASH_DIRECTORY/httpd.log"
+	: >"$HTTPD_LOG"
+	test_daemon httpd python3 "$TEST_DIRECTORY/lib-httpd.py" "$1" "$TRASH_DIRECTORY/httpd.port" "$HTTPD_LOG" ${2:+"$2" "$3"} &&
+	HTTPD="http${2:+s}://127.0.0.1:$DAEMON_PORT" &&
+	export HTTPD HTTPD_LOG
 }
 
 image_httpd_stop() {
-	test -z "$HTTPD_PID" || kill "$HTTPD_PID" 2>/dev/null
-	HTTPD_PID=
+	test -z "$httpd_PID" || kill "$httpd_PID" 2>/dev/null
+	httpd_PID=
+}
+
+# test_proxy: a logging proxy (t/lib-proxy.py) on 127.0.0.1; sets PROXY
+# (http://127.0.0.1:PORT) and PROXY_LOG ("CONNECT host:port" or "METHOD URL
+# STATUS" per request).
+test_proxy() {
+	PROXY_LOG="$TRASH_DIRECTORY/proxy.log"
+	: >"$PROXY_LOG"
+	test_daemon proxy python3 "$TEST_DIRECTORY/lib-proxy.py" "$TRASH_DIRECTORY/proxy.port" "$PROXY_LOG" &&
+	PROXY="http://127.0.0.1:$DAEMON_PORT" &&
+	export PROXY PROXY_LOG
 }
 
 test_lazy_prereq PYTHON3 'command -v python3'

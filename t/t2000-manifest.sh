@@ -123,7 +123,7 @@ test_expect_success 'TOML syntax error is located' '
 	printf "manifest_version = 1\n[base\n" >m.toml &&
 	test_expect_code 2 kp-resolve --normalize m.toml 2>err &&
 	head -n 1 err >actual &&
-	echo "kp-resolve: error: m.toml:2:6: invalid table header" >expect &&
+	echo "kp-resolve: error: m.toml:2:6: unclosed table, expected \`]\`" >expect &&
 	test_cmp expect actual
 '
 

@@ -45,4 +45,11 @@ test_expect_success 'man-pages writes one page per verb and an overview' '
 	grep "karapace\\\\-commit \\\\- Save an environment" man/karapace-commit.1
 '
 
+test_expect_success 'man pages write every - as \- (options, names; roff reads a bare - as a hyphen)' '
+	grep -n "\(^\|[^\\]\)-" man/*.1 >bare || :
+	test_must_be_empty bare &&
+	grep "^  \\\\-\\\\-store PATH " man/karapace.1 &&
+	grep "^\.TH KARAPACE\\\\-MAN\\\\-PAGES " man/karapace-man-pages.1
+'
+
 test_done

@@ -6,8 +6,8 @@ set -eu
 # Runtime: user namespaces and overlays need these helpers.
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner.
-TEST="attr b3sum busybox-static debootstrap dpkg-dev python3 perl procps xz-utils zstd util-linux"
-# Build: xz2 links the system liblzma when pkg-config finds it.
+TEST="attr b3sum busybox-static debootstrap dpkg-dev openssl python3 perl procps xz-utils zstd util-linux"
+# Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
 BENCH="hyperfine ostree bubblewrap time bc"
@@ -32,4 +32,10 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
 	echo "install-deps: cargo not found; Karapace needs Rust 1.85 or newer (rustup)" >&2
 	exit 1
+fi
+
+# Supply-chain checks (tools/test.sh): cargo-deny, built from crates.io once.
+if ! cargo deny --version >/dev/null 2>&1; then
+	echo "install-deps: installing cargo-deny (cargo install --locked cargo-deny)"
+	cargo install --locked cargo-deny
 fi

@@ -1,7 +1,8 @@
 //! The user's configuration file, `$XDG_CONFIG_HOME/karapace/config.toml`
 //! (default `~/.config/karapace/config.toml`). Each table belongs to one part
 //! of Karapace, which parses it: `[images]` in [`crate::image::Config`],
-//! `[sandbox]` here ([`SandboxConfig`]). A missing file is an empty one.
+//! `[sandbox]` here ([`SandboxConfig`]), `[network]` here ([`NetworkConfig`]).
+//! A missing file is an empty one.
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,59 @@ impl SandboxConfig {
     }
 }
 
+/// The `[network]` table: how Karapace's HTTP clients reach the network
+/// (docs/images.md, "Proxies and certificates").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// `proxy`: the proxy for every URL, instead of the proxy environment
+    /// variables; `""` means none, whatever the environment says.
+    pub proxy: Option<String>,
+    /// `no_proxy`: hosts reached directly, in `no_proxy`'s syntax; instead of
+    /// the `no_proxy` environment variable.
+    pub no_proxy: Option<String>,
+}
+
+impl NetworkConfig {
+    pub fn load() -> Result<NetworkConfig> {
+        match read() {
+            Ok(Some((text, path))) => NetworkConfig::from_toml(&text, &path),
+            Ok(None) => Ok(NetworkConfig::default()),
+            Err(e) => Err(Error::input("read", &path().unwrap_or_default())(e)),
+        }
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<NetworkConfig> {
+        let fail = |what: String| Error::Unsupported {
+            path: path.to_path_buf(),
+            what,
+        };
+        let mut config = NetworkConfig::default();
+        let Some(table) = section(text, "network").map_err(fail)? else {
+            return Ok(config);
+        };
+        for (key, value) in &table {
+            let string = || {
+                value
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| fail(format!("network.{key} must be a string")))
+            };
+            match key.as_str() {
+                "proxy" => {
+                    let p = string()?;
+                    if !p.is_empty() {
+                        crate::net::check_proxy(&p).map_err(|why| fail(format!("network.proxy: {why}")))?;
+                    }
+                    config.proxy = Some(p);
+                }
+                "no_proxy" => config.no_proxy = Some(string()?),
+                other => return Err(fail(format!("unknown key network.{other} (known: proxy, no_proxy)"))),
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// An absolute path, or `~`/`~/...` in the caller's home; `None` otherwise.
 pub fn expand_home(p: &str) -> Option<PathBuf> {
     let home = || std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
@@ -127,6 +181,34 @@ mod tests {
             "[sandbox]\nseccomp = \"strict\"",
         ] {
             assert!(SandboxConfig::from_toml(bad, p).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn network_table() {
+        let p = Path::new("c.toml");
+        let c =
+            NetworkConfig::from_toml("[network]\nproxy = \"http://u:p@proxy:3128\"\nno_proxy = \"lan\"\n", p).unwrap();
+        assert_eq!(c.proxy.as_deref(), Some("http://u:p@proxy:3128"));
+        assert_eq!(c.no_proxy.as_deref(), Some("lan"));
+        assert_eq!(
+            NetworkConfig::from_toml("[network]\nproxy = \"\"", p)
+                .unwrap()
+                .proxy
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            NetworkConfig::from_toml("[sandbox]\n", p).unwrap(),
+            NetworkConfig::default()
+        );
+        for bad in [
+            "[network]\nproxy = 1",
+            "[network]\nproxies = \"http://p\"",
+            "[network]\nproxy = \"ftp://p\"",
+            "network = \"http://p\"",
+        ] {
+            assert!(NetworkConfig::from_toml(bad, p).is_err(), "{bad}");
         }
     }
 }

@@ -55,13 +55,7 @@ impl ObjectId {
     }
 
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(HEX_LEN);
-        for b in self.0 {
-            s.push(DIGITS[(b >> 4) as usize] as char);
-            s.push(DIGITS[(b & 15) as usize] as char);
-        }
-        s
+        hex(&self.0)
     }
 
     /// The first `n` hex digits, as short ids are shown.
@@ -70,6 +64,17 @@ impl ObjectId {
         s.truncate(n.min(HEX_LEN));
         s
     }
+}
+
+/// `bytes` as lowercase hex: the one encoder (object ids, sha256 sums).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
 }
 
 fn hex_val(c: u8) -> Option<u8> {

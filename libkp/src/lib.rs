@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod config;
+pub mod date;
 pub mod env;
 pub mod error;
 pub mod fsck;
@@ -11,6 +12,8 @@ pub mod image;
 pub mod layer;
 pub mod log;
 pub mod meta;
+pub mod mountinfo;
+pub mod net;
 pub mod object;
 pub mod pkg;
 pub mod prune;

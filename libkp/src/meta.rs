@@ -14,9 +14,11 @@ use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::store::Store;
 
+/// The body the checksum covers: canonical JSON (docs/hash-contract.md), never
+/// serde_json's own key order, which `preserve_order` anywhere in the build
+/// would change. For the values stored so far the bytes are the same.
 fn canonical(value: &Value) -> Vec<u8> {
-    // serde_json's map is a BTreeMap (no `preserve_order`), so keys come out sorted.
-    serde_json::to_vec(value).expect("a Value always serialises")
+    crate::schema::canonical::to_string(value).into_bytes()
 }
 
 fn check_name(name: &str) -> Result<PathBuf> {

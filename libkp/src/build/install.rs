@@ -52,12 +52,16 @@ pub fn install_packages(
         fs::create_dir(d).map_err(Error::store("create directory", d))?;
     }
     let _open_work = OpenWork(work.clone());
-    let job = |argv: Vec<String>, env: Vec<(String, String)>, network: bool, capture: bool| Job {
-        lowers: vec![lower.clone()],
+    let (proxy_lower, proxy_env) = proxy_settings(scratch.path(), manager, offline)?;
+    let job = |argv: Vec<String>, mut env: Vec<(String, String)>, network: bool, capture: bool| Job {
+        lowers: proxy_lower.iter().chain([&lower]).cloned().collect(),
         upper: upper.clone(),
         work: work.clone(),
         argv,
-        env,
+        env: {
+            env.extend(proxy_env.iter().cloned());
+            env
+        },
         network,
         capture,
     };
@@ -128,6 +132,37 @@ pub fn install_packages(
         layer: report.layer.expect("write_layer writes a layer"),
         added,
     })
+}
+
+/// The proxy of the user's downloads (crate::net), told to the package manager
+/// in its own terms ([`pkg::Manager::proxy`]). A settings file lives in a lower
+/// directory of its own, above the base, inside the scratch directory: the
+/// upper never holds it, so no layer does, and it goes with the scratch
+/// directory (a proxy URL can carry a password). Nothing when offline.
+fn proxy_settings(
+    scratch: &std::path::Path,
+    manager: pkg::Manager,
+    offline: bool,
+) -> Result<(Option<std::path::PathBuf>, crate::pkg::Env)> {
+    use std::os::unix::fs::PermissionsExt;
+    if offline {
+        return Ok((None, Vec::new()));
+    }
+    let setup = manager.proxy(&crate::net::ManagerProxy::new(&crate::config::NetworkConfig::load()?));
+    let Some((path, text)) = setup.file else {
+        return Ok((None, setup.env));
+    };
+    let dir = scratch.join("proxy");
+    let file = dir.join(&path);
+    let parent = file.parent().unwrap_or(&dir);
+    // Readable inside whichever ids the sandbox maps, whatever the umask; the
+    // scratch directory (in the store, 0700) keeps it from everyone else.
+    let wrote = fs::create_dir_all(parent).and_then(|_| fs::write(&file, text));
+    wrote.map_err(Error::store("write", &file))?;
+    for (p, mode) in [(&dir, 0o755), (&parent.to_path_buf(), 0o755), (&file, 0o644)] {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(Error::store("chmod", p))?;
+    }
+    Ok((Some(dir), setup.env))
 }
 
 /// overlayfs leaves `work/work` with mode 0; a user who owns it (rootless with

@@ -339,29 +339,13 @@ fn subids(host: &HostFacts) -> Check {
     }
 }
 
-/// The caller's cgroup v2 directory, from /proc/self/cgroup and mountinfo.
-fn own_cgroup() -> Option<PathBuf> {
-    let cg = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if !right.starts_with("cgroup2 ") {
-            return None;
-        }
-        let f: Vec<&str> = left.split(' ').collect();
-        let inner = Path::new(&rel).strip_prefix(f.get(3)?).ok()?;
-        Some(Path::new(f.get(4)?).join(inner))
-    })
-}
-
 fn cgroup() -> Check {
     const NAME: &str = "cgroup delegation";
     let fix = Some(
         "run karapace in a delegated cgroup, e.g. `systemd-run --user --scope -p Delegate=yes karapace ...`"
             .to_string(),
     );
-    let Some(dir) = own_cgroup() else {
+    let Ok(dir) = crate::mountinfo::own_cgroup() else {
         return check(
             NAME,
             Status::Warn,

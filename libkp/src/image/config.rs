@@ -21,6 +21,8 @@ pub struct Config {
     pub retries: u32,
     /// Seconds without progress before a connection is given up.
     pub timeout_secs: u64,
+    /// The `[network]` table: proxy.
+    pub network: crate::config::NetworkConfig,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
             limits: Limits::default(),
             retries: 3,
             timeout_secs: 30,
+            network: Default::default(),
         }
     }
 }
@@ -40,7 +43,10 @@ impl Config {
     /// The configuration file (if any), then the environment.
     pub fn load() -> Result<Config> {
         let mut config = match crate::config::read() {
-            Ok(Some((text, path))) => Config::from_toml(&text, &path)?,
+            Ok(Some((text, path))) => Config {
+                network: crate::config::NetworkConfig::from_toml(&text, &path)?,
+                ..Config::from_toml(&text, &path)?
+            },
             Ok(None) => Config::default(),
             Err(e) => {
                 return Err(ImageError::Config {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Config, ImageError};
 use crate::error::{Error, Result};
+use crate::hash::hex;
 
 /// The host's architecture as image servers name it (Debian's names).
 pub fn host_arch() -> &'static str {
@@ -45,7 +46,7 @@ pub struct Validators {
 }
 
 pub struct Fetcher {
-    agent: ureq::Agent,
+    client: crate::net::Client,
     retries: u32,
     progress: bool,
 }
@@ -58,13 +59,8 @@ enum Attempt<T> {
 
 impl Fetcher {
     pub fn new(config: &Config, progress: bool) -> Fetcher {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(config.timeout_secs))
-            .timeout_read(Duration::from_secs(config.timeout_secs))
-            .user_agent(concat!("karapace/", env!("CARGO_PKG_VERSION")))
-            .build();
         Fetcher {
-            agent,
+            client: crate::net::Client::new(&config.network, Duration::from_secs(config.timeout_secs)),
             retries: config.retries,
             progress: progress && io::stderr().is_terminal(),
         }
@@ -94,52 +90,62 @@ impl Fetcher {
     }
 
     /// Sends a GET; `Ok(None)` means 304 Not Modified.
-    fn get(&self, url: &str, since: &Validators) -> Result<Attempt<Option<ureq::Response>>> {
-        let mut req = self.agent.get(url);
+    fn get(&self, url: &str, since: &Validators) -> Result<Attempt<Option<ureq::http::Response<ureq::Body>>>> {
+        let refused = |reason: String| -> Error {
+            ImageError::Transport {
+                url: url.to_string(),
+                reason,
+                attempts: 1,
+            }
+            .into()
+        };
+        let mut req = self.client.get(url).map_err(refused)?;
         if let Some(e) = &since.etag {
-            req = req.set("If-None-Match", e);
+            req = req.header("If-None-Match", e);
         }
         if let Some(m) = &since.last_modified {
-            req = req.set("If-Modified-Since", m);
+            req = req.header("If-Modified-Since", m);
         }
-        match req.call() {
+        let r = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                let (mut why, again) = crate::net::describe(&e);
+                if let Some(proxy) = self.client.via(url) {
+                    why = format!("{why} (through the proxy {proxy})");
+                }
+                return if again {
+                    Ok(Attempt::Retry(why))
+                } else {
+                    Err(refused(why))
+                };
+            }
+        };
+        let status = r.status().as_u16();
+        let reason = r.status().canonical_reason().unwrap_or("").to_string();
+        match status {
             // 304 answers only a conditional request; to any other it is nonsense.
-            Ok(r) if r.status() == 304 && (since.etag.is_some() || since.last_modified.is_some()) => {
-                Ok(Attempt::Done(None))
-            }
-            Ok(r) if r.status() != 200 => Err(ImageError::Http {
-                url: url.to_string(),
-                status: r.status(),
-                reason: format!("{} (expected 200)", r.status_text()),
-            }
-            .into()),
-            Ok(r) => {
-                let html = r.content_type().eq_ignore_ascii_case("text/html");
-                if html {
+            304 if since.etag.is_some() || since.last_modified.is_some() => Ok(Attempt::Done(None)),
+            200 => {
+                let ctype = header(&r, "Content-Type").unwrap_or_default();
+                let mime = ctype.split(';').next().unwrap_or("").trim();
+                if mime.eq_ignore_ascii_case("text/html") {
                     return Err(ImageError::HtmlAnswer { url: url.to_string() }.into());
                 }
                 Ok(Attempt::Done(Some(r)))
             }
-            Err(ureq::Error::Status(code, r)) if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) => {
-                Ok(Attempt::Retry(format!("HTTP {code} {}", r.status_text())))
-            }
-            Err(ureq::Error::Status(status, r)) => Err(ImageError::Http {
+            408 | 429 | 500 | 502 | 503 | 504 => Ok(Attempt::Retry(format!("HTTP {status} {reason}"))),
+            _ if status < 400 => Err(ImageError::Http {
                 url: url.to_string(),
                 status,
-                reason: r.status_text().to_string(),
+                reason: format!("{reason} (expected 200)"),
             }
             .into()),
-            Err(ureq::Error::Transport(t)) => {
-                // ureq's own Display repeats the URL, which our error already names.
-                let mut why = t.kind().to_string();
-                for part in [
-                    t.message().map(str::to_string),
-                    std::error::Error::source(&t).map(|s| s.to_string()),
-                ] {
-                    why.extend(part.map(|p| format!(": {p}")));
-                }
-                Ok(Attempt::Retry(why))
+            _ => Err(ImageError::Http {
+                url: url.to_string(),
+                status,
+                reason,
             }
+            .into()),
         }
     }
 
@@ -152,7 +158,7 @@ impl Fetcher {
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
             };
             let mut body = Vec::new();
-            match r.into_reader().take(MAX_INDEX + 1).read_to_end(&mut body) {
+            match r.into_body().into_reader().take(MAX_INDEX + 1).read_to_end(&mut body) {
                 Ok(_) if body.len() as u64 > MAX_INDEX => Err(ImageError::Index {
                     url: url.to_string(),
                     reason: format!("larger than {MAX_INDEX} bytes"),
@@ -180,15 +186,15 @@ impl Fetcher {
                 Attempt::Done(None) => return Ok(Attempt::Done(None)),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
             };
-            let length = r.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
-            let etag = r.header("ETag").map(str::to_string);
-            let last_modified = r.header("Last-Modified").map(str::to_string);
+            let length = header(&r, "Content-Length").and_then(|v| v.parse::<u64>().ok());
+            let etag = header(&r, "ETag");
+            let last_modified = header(&r, "Last-Modified");
             out.set_len(0)
                 .and_then(|_| out.rewind())
                 .map_err(Error::store("truncate", std::path::Path::new("<download>")))?;
             let bar = self.bar(url, length);
             let mut hasher = Sha256::new();
-            let mut reader = r.into_reader();
+            let mut reader = r.into_body().into_reader();
             let mut buf = vec![0u8; 256 << 10];
             let mut size = 0u64;
             loop {
@@ -252,14 +258,15 @@ impl Fetcher {
     }
 }
 
+/// The header `name` of `r`, when present and text.
+fn header(r: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
 /// The sha256 of a local file, streamed.
 pub fn sha256_file(file: &mut File, path: &std::path::Path) -> Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let n = io::copy(file, &mut hasher).map_err(Error::input("read", path))?;
     file.rewind().map_err(Error::input("rewind", path))?;
     Ok((hex(&hasher.finalize()), n))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -180,7 +180,7 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
         files: None,
         bytes: None,
         absolute_members: None,
-        imported_at: Some(now_rfc3339()),
+        imported_at: Some(crate::date::now_utc()),
     };
     let reused = match r {
         Reference::Named(from) => {
@@ -460,30 +460,6 @@ pub fn remove(store: &Store, name: &str) -> Result<ImageInfo> {
     Ok(info)
 }
 
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86400, secs % 86400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,7 +510,7 @@ mod tests {
 
     #[test]
     fn time_format() {
-        let t = now_rfc3339();
+        let t = crate::date::now_utc();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z'));
     }

@@ -84,7 +84,7 @@ pub fn import_tar(store: &Store, mut input: impl Read, source: &str, limits: &Li
     let decoded: Box<dyn Read + '_> = match compression {
         "plain" => Box::new(raw),
         "gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(raw)),
+        "xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
         "zstd" => Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| read_error(source, e))?),
         _ => unreachable!("detect names one of these"),
     };
@@ -752,7 +752,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&tar).unwrap();
         let xz = {
-            let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
             e.write_all(&tar).unwrap();
             e.finish().unwrap()
         };

@@ -55,6 +55,30 @@ pub(super) fn install(requests: &[Request], opts: &InstallOptions) -> Vec<Comman
     cmds
 }
 
+/// apt's proxy settings: `Acquire::http::Proxy` and `Acquire::https::Proxy`,
+/// and `DIRECT` for each host named in `no_proxy` (apt matches exact host
+/// names only: a domain suffix or a range cannot be said; `*` means no proxy).
+pub(super) fn proxy_conf(p: &crate::net::ManagerProxy) -> String {
+    let list = p.no_proxy.as_deref().unwrap_or("");
+    let hosts: Vec<&str> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|h| h.trim_start_matches('.'))
+        .filter(|h| *h == "*" || (!h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))))
+        .collect();
+    let mut text = String::new();
+    if hosts.contains(&"*") {
+        return text;
+    }
+    for (scheme, proxy) in [("http", &p.http), ("https", &p.https)] {
+        let Some(proxy) = proxy else { continue };
+        text.push_str(&format!("Acquire::{scheme}::Proxy \"{proxy}\";\n"));
+        for h in &hosts {
+            text.push_str(&format!("Acquire::{scheme}::Proxy::{h} \"DIRECT\";\n"));
+        }
+    }
+    text
+}
+
 pub(super) fn query() -> Command {
     Command::new(&[
         "dpkg-query",
@@ -92,6 +116,23 @@ pub(super) fn parse(out: &str) -> Result<Vec<Package>, PkgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_settings() {
+        let mut p = crate::net::ManagerProxy {
+            http: Some("http://u:p@proxy:3128".into()),
+            https: None,
+            no_proxy: Some("deb.lan, .corp 10.0.0.0/8,::1,x\"y".into()),
+        };
+        assert_eq!(
+            proxy_conf(&p),
+            "Acquire::http::Proxy \"http://u:p@proxy:3128\";\n\
+             Acquire::http::Proxy::deb.lan \"DIRECT\";\n\
+             Acquire::http::Proxy::corp \"DIRECT\";\n"
+        );
+        p.no_proxy = Some("a,*".into());
+        assert_eq!(proxy_conf(&p), "");
+    }
 
     #[test]
     fn install_command_lines() {

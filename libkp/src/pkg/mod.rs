@@ -43,6 +43,48 @@ impl fmt::Display for Manager {
     }
 }
 
+/// The directory, at the root of a build's file system, holding the proxy
+/// settings file of [`Manager::proxy`].
+pub const PROXY_DIR: &str = ".karapace-proxy";
+
+/// Environment variables of a command: name, value.
+pub type Env = Vec<(String, String)>;
+
+/// How a manager is told its proxy: a settings file (its path under the root,
+/// its text) and environment variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxySetup {
+    pub file: Option<(String, String)>,
+    pub env: Env,
+}
+
+impl Manager {
+    /// The proxy settings for this manager: apt reads its own configuration
+    /// file (`APT_CONFIG`, read before `/etc/apt/apt.conf.d`); dnf, zypper and
+    /// pacman download with libcurl, whose settings are curl's variables.
+    pub fn proxy(self, p: &crate::net::ManagerProxy) -> ProxySetup {
+        if p.is_none() {
+            return ProxySetup::default();
+        }
+        if self == Manager::Apt {
+            let path = format!("{PROXY_DIR}/apt.conf");
+            return ProxySetup {
+                env: vec![("APT_CONFIG".into(), format!("/{path}"))],
+                file: Some((path, apt::proxy_conf(p))),
+            };
+        }
+        let env = [
+            ("http_proxy", &p.http),
+            ("https_proxy", &p.https),
+            ("no_proxy", &p.no_proxy),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+        .collect();
+        ProxySetup { file: None, env }
+    }
+}
+
 /// Finds the package manager of the root filesystem at `root` by the programs it
 /// ships (checked in this order; an image has one).
 pub fn detect(root: &Path) -> Option<Manager> {

@@ -3,7 +3,7 @@
 //! refused at plan time with the reason — never silently ignored.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Error, Limits, Result};
 
@@ -25,31 +25,6 @@ fn refuse(reason: impl Into<String>) -> Error {
     Error::Limits { reason: reason.into() }
 }
 
-/// The caller's cgroup v2 directory, from /proc/self/cgroup and mountinfo.
-fn own_cgroup() -> Result<PathBuf> {
-    let cg = fs::read_to_string("/proc/self/cgroup").map_err(Error::setup("read", "/proc/self/cgroup"))?;
-    let rel = cg
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or_else(|| refuse("this process is in no cgroup v2 hierarchy"))?;
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(Error::setup("read", "/proc/self/mountinfo"))?;
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if !right.starts_with("cgroup2 ") {
-            continue;
-        }
-        let f: Vec<&str> = left.split(' ').collect();
-        let (root, mount_point) = (f.get(3).copied().unwrap_or("/"), f.get(4).copied().unwrap_or("/"));
-        let Ok(inner) = Path::new(rel).strip_prefix(root) else {
-            continue;
-        };
-        return Ok(Path::new(mount_point).join(inner));
-    }
-    Err(refuse("no cgroup v2 file system is mounted"))
-}
-
 /// Checks that `limits` can be enforced here and says how.
 pub fn prepare(limits: &Limits) -> Result<Option<CgroupPlan>> {
     if !limits.any() {
@@ -68,7 +43,7 @@ pub fn prepare(limits: &Limits) -> Result<Option<CgroupPlan>> {
         need.push("memory");
         settings.push(("memory.max".to_string(), (mb * 1024 * 1024).to_string()));
     }
-    let parent = own_cgroup()?;
+    let parent = crate::mountinfo::own_cgroup().map_err(refuse)?;
     let controllers = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
     let have: Vec<&str> = controllers.split_whitespace().collect();
     for c in &need {

@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use toml_edit::{ImDocument, Item, Table, Value};
+use toml_edit::{Document, Item, Table, Value};
 
 use super::error::Location;
 
@@ -67,14 +67,14 @@ pub fn dotted(path: &[Seg]) -> String {
 /// positions. Parsing may fail (a syntax error): then nothing is known by key.
 pub struct Spans<'a> {
     text: &'a str,
-    doc: Option<ImDocument<&'a str>>,
+    doc: Option<Document<&'a str>>,
 }
 
 impl<'a> Spans<'a> {
     pub fn new(text: &'a str) -> Self {
         Spans {
             text,
-            doc: ImDocument::parse(text).ok(),
+            doc: Document::parse(text).ok(),
         }
     }
 

@@ -100,11 +100,12 @@ pub fn completions(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     Ok(0)
 }
 
-/// Escapes text for roff: backslashes, and a leading dot or quote.
+/// Escapes text for roff: backslashes, `-` (a hyphen to roff; `\-` is the
+/// minus sign options are typed with), and a leading dot or quote.
 fn roff(text: &str) -> String {
     text.lines()
         .map(|l| {
-            let l = l.replace('\\', "\\e");
+            let l = l.replace('\\', "\\e").replace('-', "\\-");
             if l.starts_with('.') || l.starts_with('\'') {
                 format!("\\&{l}")
             } else {
@@ -123,7 +124,7 @@ pub fn page(cmd: Option<&table::Command>) -> String {
                 ".TH KARAPACE 1 \"\" \"karapace {version}\" \"Karapace Manual\"\n.SH NAME\nkarapace \\- deterministic, rootless container environments\n.SH SYNOPSIS\n.B karapace\n[\\-\\-store PATH] [\\-\\-json] [\\-v] [\\-\\-trace] COMMAND [ARGS]\n.SH COMMANDS\n"
             );
             for c in COMMANDS {
-                let _ = write!(s, ".TP\n.BR karapace\\-{} (1)\n{}\n", c.name, roff(c.summary));
+                let _ = write!(s, ".TP\n.BR karapace\\-{} (1)\n{}\n", roff(c.name), roff(c.summary));
             }
             let _ = write!(s, ".SH OPTIONS\n.nf\n{}\n.fi\n", roff(GLOBAL_OPTIONS));
             s
@@ -131,8 +132,8 @@ pub fn page(cmd: Option<&table::Command>) -> String {
         Some(c) => {
             let mut s = format!(
                 ".TH KARAPACE\\-{up} 1 \"\" \"karapace {version}\" \"Karapace Manual\"\n.SH NAME\nkarapace\\-{name} \\- {summary}\n.SH SYNOPSIS\n.B karapace {name}\n{args}\n",
-                up = c.name.to_uppercase(),
-                name = c.name,
+                up = roff(&c.name.to_uppercase()),
+                name = roff(c.name),
                 summary = roff(c.summary),
                 args = roff(c.args)
             );
