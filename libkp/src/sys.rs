@@ -130,17 +130,25 @@ pub fn set_signal_mask(set: &SigSet) -> io::Result<()> {
     Ok(())
 }
 
-/// Waits for one of the (blocked) signals in `set` and returns its number.
-pub fn wait_signal(set: &SigSet) -> io::Result<i32> {
+/// Waits for one of the (blocked) signals in `set` and returns its number,
+/// or `None` after `ms` milliseconds without one.
+pub fn wait_signal_for(set: &SigSet, ms: u64) -> io::Result<Option<i32>> {
+    let timeout = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
     loop {
-        // SAFETY: a null siginfo pointer is allowed; the set is valid.
-        let ret = unsafe { libc::sigwaitinfo(&set.0, std::ptr::null_mut()) };
+        // SAFETY: a null siginfo pointer is allowed; the set and the timeout
+        // are valid for the call.
+        let ret = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), &timeout) };
         if ret >= 0 {
-            return Ok(ret);
+            return Ok(Some(ret));
         }
         let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(None),
+            Some(libc::EINTR) => {}
+            _ => return Err(err),
         }
     }
 }

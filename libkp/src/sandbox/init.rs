@@ -64,15 +64,20 @@ pub fn reap(child: Pid, any: bool) -> Option<i32> {
 }
 
 /// Waits for `child`, forwarding signals to it, and returns its status.
+///
+/// A process-directed SIGCHLD goes to any thread that does not block it: in
+/// a caller that has started other threads (a thread pool hashing files),
+/// one of those may take it and drop it. So the wait also looks for the
+/// child's exit every 100 ms without a signal.
 pub fn supervise(child: Pid, set: &SigSet, any: bool) -> i32 {
     loop {
-        match sys::wait_signal(set) {
-            Ok(libc::SIGCHLD) | Err(_) => {
+        match sys::wait_signal_for(set, 100) {
+            Ok(Some(libc::SIGCHLD)) | Ok(None) | Err(_) => {
                 if let Some(code) = reap(child, any) {
                     return code;
                 }
             }
-            Ok(sig) => forward(child, sig),
+            Ok(Some(sig)) => forward(child, sig),
         }
     }
 }

@@ -116,7 +116,14 @@ pub fn relay(pty: Pty, child: Pid, set: &SigSet) -> io::Result<i32> {
         if stdin_open {
             fds.push(PollFd::new(&stdin, PollFlags::IN));
         }
-        match poll(&mut fds, None) {
+        // Not forever: another thread of the caller may take the SIGCHLD
+        // (init.rs, supervise), so the child's exit is also looked for.
+        let tick = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        match poll(&mut fds, Some(&tick)) {
+            Ok(0) if status.is_none() => status = init::reap(child, false),
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
