@@ -9,10 +9,13 @@ test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true && command
 # files (locks/*, envs/*/lock, run markers) that are not 0600; environment
 # content (envs/*/upper, cache/checkouts/*, what writers keep in tmp/) keeps
 # the modes the environment needs and is left out.
+# (envs/*/work/*/work is overlayfs's own work directory: the kernel makes it, mode 0.)
 exposed() {
-	find "$1" \( -path "$1/envs/*/upper" -o -path "$1/cache/checkouts/*" -o -path "$1/tmp/*" \) -prune -o \
+	find "$1" \( -path "$1/envs/*/upper" -o -path "$1/cache/checkouts/*" -o -path "$1/tmp/*" \
+		-o -path "$1/envs/*/work/*/work" \) -prune -o \
 		\( -type d ! -perm 700 -print \) -o \
-		\( -type f \( -path "$1/locks/*" -o -path "$1/envs/*/lock" -o -path "$1/envs/*/run/*" \) ! -perm 600 -print \)
+		\( -type f \( -path "$1/locks/*" -o -path "$1/envs/*/lock" -o -path "$1/envs/*/run/*" \
+			-o -path "$1/envs/*/share/*" \) ! -perm 600 -print \)
 }
 
 # in_dir DIR RUN CMD...: CMD in DIR as RUN ("" for the caller, as_user).

@@ -168,7 +168,7 @@ pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDe
             let (upper, work) = (via_fd(&common, &rel(upper)), via_fd(&common, &rel(work)));
             let lowers: Vec<PathBuf> = held.iter().map(|fd| via_fd(fd, Path::new(""))).collect();
             let target = work.join("root");
-            match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o755)) {
+            match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
             }
@@ -202,7 +202,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             driver,
         } => {
             let target = work.join("root");
-            match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o755)) {
+            match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
             }

@@ -17,6 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,7 @@ pub fn begin(dir: &Path, skip: &[i32]) -> Result<Shared> {
         .truncate(true)
         .write(true)
         .read(true)
+        .mode(0o600)
         .open(&path)
         .map_err(setup(&path))?;
     flock(&file, FlockOperation::LockExclusive).map_err(|e| setup(&path)(e.into()))?;
@@ -68,6 +70,7 @@ pub fn begin(dir: &Path, skip: &[i32]) -> Result<Shared> {
                 .create(true)
                 .truncate(false)
                 .write(true)
+                .mode(0o600)
                 .open(&lock)
                 .map_err(setup(&lock))?;
             flock(&mutex, FlockOperation::LockExclusive).map_err(|e| setup(&lock)(e.into()))?;
