@@ -206,6 +206,14 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
     let tmp = store.make_dir(&store.path("tmp"))?;
     let grace = SystemTime::now().checked_sub(SMALL_TEMP_GRACE);
     for (name, path) in crate::store_dir_entries(&tmp)? {
+        if !crate::store::is_temp_name(&name) {
+            crate::log!(
+                crate::log::Level::Warn,
+                "leaving {}: not a karapace temporary file (remove it if nobody needs it)",
+                path.display()
+            );
+            continue;
+        }
         if name.starts_with(crate::store::SMALL_TEMP_PREFIX) {
             let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
             if modified.zip(grace).is_none_or(|(m, g)| m > g) {

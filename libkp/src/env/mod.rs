@@ -15,6 +15,8 @@ pub use exec::{exec, request, ExecOptions};
 pub use origin::{host_asks, record_remote};
 pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;
+pub(crate) use run::stale as stale_run_markers;
+pub(crate) use run::RunDir;
 pub use run::RunMarker;
 
 use std::fs;

@@ -57,6 +57,12 @@ const TEMP_PREFIX: &str = "kp-";
 /// Temporary files of [`Store::write_atomic`], which takes no lock.
 pub(crate) const SMALL_TEMP_PREFIX: &str = "kp.small-";
 
+/// Whether `name` in `tmp/` is one of karapace's temporary files; anything
+/// else there was put by someone else and is left alone.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || name.starts_with(SMALL_TEMP_PREFIX)
+}
+
 const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
 
 impl Store {
