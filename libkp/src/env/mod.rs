@@ -265,7 +265,18 @@ impl Store {
             Transition::Archive => ("archive", &[State::Built, State::Frozen], ""),
             Transition::Destroy => ("destroy", &[State::Built, State::Frozen, State::Archived], ""),
         };
-        self.ensure_stopped(rec, action)?;
+        // Checked and done under the run directory's lock: a command that
+        // starts meanwhile makes its marker before or after, never between.
+        let run = run::RunDir::make(self, &rec.env_id)?;
+        let count = run.held()?.len();
+        if count > 0 {
+            return Err(EnvError::Running {
+                env: rec.display_name(),
+                count,
+                action,
+            }
+            .into());
+        }
         if !allowed.contains(&rec.state) {
             let hint = match (t, rec.state) {
                 (Transition::Freeze, State::Frozen) => "; it is already frozen",
