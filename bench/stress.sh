@@ -11,9 +11,9 @@
 #     new one, never both or neither);
 #   - a rerun of the killed command succeeds (when it has anything left to do)
 #     and gives the new state; a rerun of a build or gc leaves `tmp/` empty.
-# A kill lands at a uniformly random point of the command's normal run time
-# (measured once, unkilled, per command); the checks start once every process
-# of the killed command is gone. Prints per command how many runs were
+# A kill lands at a uniformly random point of the command's run time (measured
+# once, unkilled, then narrowed after each run that ended before its kill); the
+# checks start once every process of the killed command is gone. Prints per command how many runs were
 # killed, then the totals; exits 1 at the first broken promise, naming it.
 #
 #   bench/stress.sh [KILLS]               release build, scratch under /var/tmp
@@ -231,9 +231,14 @@ while test "$kills" -lt "$KILLS" && test "$runs" -lt $((KILLS * 4)); do
 		while pgrep -g "$tpid" >/dev/null; do sleep 0.01; done
 		runs=$((runs + 1))
 		eval "runs_$c=\$((runs_$c + 1))"
+		# The kill window follows the command's run time: narrower after a
+		# run that ended first, a little wider after a kill.
 		case $rc in
-		137) kills=$((kills + 1)); eval "killed_$c=\$((killed_$c + 1))" ;;
-		0) ;;
+		137)
+			kills=$((kills + 1))
+			eval "killed_$c=\$((killed_$c + 1)) dur_$c=\$(echo \"\$dur_$c * 1.1\" | bc)"
+			;;
+		0) eval "dur_$c=\$(echo \"\$dur_$c * 0.6\" | bc)" ;;
 		*) cat run.err >&2; fail "$c exited $rc" ;;
 		esac
 		sound "$c killed at ${d}s"
@@ -246,7 +251,7 @@ end=$(now)
 
 echo "SIGKILL stress, seed $SEED: $kills kill(s) in $runs run(s), $(echo "$end - $start" | bc) s"
 for c in $COMMANDS; do
-	eval "echo \"  $c: killed \$killed_$c of \$runs_$c run(s), normal run \$dur_$c s\""
+	eval "echo \"  $c: killed \$killed_$c of \$runs_$c run(s), kill window at the end \$dur_$c s\""
 done
 echo "after every run: verify-store clean, old or new state, rerun succeeded"
 test "$kills" -ge "$KILLS" || { echo "only $kills kill(s) of $KILLS" >&2; exit 1; }
