@@ -294,7 +294,13 @@ impl Store {
         match t {
             Transition::Freeze => rec.state = State::Frozen,
             Transition::Archive => rec.state = State::Archived,
-            Transition::Destroy => return self.remove_env(&rec.env_id),
+            Transition::Destroy => {
+                // The record goes under the lock; the directory, which can
+                // be large, after it (commands that look wait for the lock).
+                self.remove_meta(&format!("{META_DIR}/{}", rec.env_id))?;
+                drop(run);
+                return self.remove_env(&rec.env_id);
+            }
         }
         rec.touch();
         self.write_env(rec)
