@@ -206,7 +206,18 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
     let tmp = store.make_dir(&store.path("tmp"))?;
     let grace = SystemTime::now().checked_sub(SMALL_TEMP_GRACE);
     for (name, path) in crate::store_dir_entries(&tmp)? {
-        if name.starts_with(crate::store::SMALL_TEMP_PREFIX) {
+        if !crate::store::is_temp_name(&name) {
+            crate::log!(
+                crate::log::Level::Warn,
+                "leaving {}: not a karapace temporary file (remove it if nobody needs it)",
+                path.display()
+            );
+            continue;
+        }
+        let writer_gone = crate::store::small_temp_writer(&name)
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
+        if name.starts_with(crate::store::SMALL_TEMP_PREFIX) && !writer_gone {
             let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
             if modified.zip(grace).is_none_or(|(m, g)| m > g) {
                 continue;
@@ -389,6 +400,10 @@ mod tests {
         .unwrap();
         fs::write(store.path("tmp/kp-blob"), b"x").unwrap();
         fs::write(store.path("tmp/kp.small-ref"), b"x").unwrap();
+        let me = std::process::id();
+        fs::write(store.path(&format!("tmp/kp.small-{me}.live")), b"x").unwrap();
+        // pid_max is at most 2^22: no process has this pid.
+        fs::write(store.path("tmp/kp.small-4194305.dead"), b"x").unwrap();
         let kept = crate::env::EnvRecord::new("a".repeat(64), None);
         store.write_env(&kept).unwrap();
         for id in [kept.env_id.clone(), "b".repeat(64)] {
@@ -399,13 +414,17 @@ mod tests {
         let writer = store.write_guard().unwrap();
         assert_eq!(store.sweep_if_idle().unwrap(), 0);
         drop(writer);
-        assert_eq!(store.sweep_if_idle().unwrap(), 3);
+        assert_eq!(store.sweep_if_idle().unwrap(), 4);
         let left: Vec<String> = crate::store_dir_entries(&store.path("tmp"))
             .unwrap()
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(left, ["kp.small-ref"], "a young write_atomic file stays");
+        assert_eq!(
+            left,
+            [format!("kp.small-{me}.live"), "kp.small-ref".to_string()],
+            "a young write_atomic file stays unless its writer is gone"
+        );
         assert!(store.env_dir(&kept.env_id).join("upper").is_dir());
         assert!(!store.env_dir(&"b".repeat(64)).exists());
         assert!(store.env_dir(&"c".repeat(64)).exists(), "a command still runs there");

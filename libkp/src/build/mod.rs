@@ -144,14 +144,10 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         None if opts.locked => return Err(BuildError::NoLock { lock: lock_path }.into()),
         None => None,
     };
-    if let Some(lock) = &usable {
-        if let Some(rec) = store.read_env(&lock.env_id)? {
-            return finish_existing(store, rec, lock.clone(), manifest_path, opts);
-        }
-    }
-
     // What an interrupted build (or any crashed writer) left goes first, when
     // nobody else holds the store: scratch upper directories can be large.
+    // Also when the environment is built already (a build killed after it
+    // wrote the record), so a rerun leaves nothing behind.
     let swept = store.sweep_if_idle()?;
     if swept > 0 {
         crate::log!(
@@ -159,6 +155,12 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
             "removed {swept} leftover(s) of interrupted commands"
         );
     }
+    if let Some(lock) = &usable {
+        if let Some(rec) = store.read_env(&lock.env_id)? {
+            return finish_existing(store, rec, lock.clone(), manifest_path, opts);
+        }
+    }
+
     let base = import_base(store, &manifest, usable.as_ref(), opts)?;
     // The dependency layer is unnamed until the record below names it: keep gc
     // out until then (the base is named by its image ref already).

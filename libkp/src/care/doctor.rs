@@ -402,6 +402,7 @@ fn store_health(path: &Path) -> Check {
         Err(e) => return check(NAME, Status::Fail, e.to_string(), Some("see `karapace migrate`".into())),
     };
     let mut problems = Vec::new();
+    let mut stale = Vec::new();
     match store.list_envs() {
         Ok(envs) => {
             for rec in envs {
@@ -416,6 +417,13 @@ fn store_health(path: &Path) -> Check {
                 }
                 if !crate::drift::upper_dir(&store, &rec.env_id).is_dir() {
                     problems.push(format!("environment {} has no writable layer", rec.display_name()));
+                }
+                for m in crate::env::stale_run_markers(&store.env_dir(&rec.env_id).join("run")) {
+                    stale.push(format!(
+                        "environment {}: run marker {} is stale (its process is gone; the next command on it removes it)",
+                        rec.display_name(),
+                        m.display()
+                    ));
                 }
             }
         }
@@ -438,15 +446,30 @@ fn store_health(path: &Path) -> Check {
             Some("run `karapace verify-store` for every problem by name".into()),
         );
     }
-    let leftovers = fs::read_dir(store.path("tmp")).map(|d| d.count()).unwrap_or(0);
+    let names: Vec<String> = fs::read_dir(store.path("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let leftovers = names.iter().filter(|n| crate::store::is_temp_name(n)).count();
     if leftovers > 0 {
+        stale.push(format!(
+            "{}: {leftovers} temporary file(s) in tmp/ (a crash's, or a running writer's)",
+            path.display()
+        ));
+    }
+    for n in names.iter().filter(|n| !crate::store::is_temp_name(n)) {
+        stale.push(format!(
+            "{} is not a karapace temporary file (gc leaves it; remove it if nobody needs it)",
+            store.path("tmp").join(n).display()
+        ));
+    }
+    if !stale.is_empty() {
         return check(
             NAME,
             Status::Warn,
-            format!(
-                "{}: {leftovers} temporary file(s) in tmp/ (a crash's, or a running writer's)",
-                path.display()
-            ),
+            stale.join("; "),
             Some("`karapace gc` removes crash leftovers".into()),
         );
     }

@@ -50,6 +50,9 @@ pub fn commit(store: &Store, rec: &EnvRecord) -> Result<CommitReport> {
         ids: Some(super::exec_ids()?),
         hashes: Some(super::hash_cache(store, &rec.env_id)),
     };
+    // From the first object written to the snapshot recorded, a gc must not
+    // run: until the record names the layer, nothing reaches it.
+    let _guard = store.write_guard()?;
     let written = write_layer(store, &checked_upper(store, &rec.env_id)?, &opts)?;
     if let Some(h) = &opts.hashes {
         super::save_hash_cache(store, h);
@@ -188,10 +191,22 @@ pub fn restore(store: &Store, rec: &EnvRecord, arg: &str) -> Result<Snapshot> {
     }
     // The new state is durable before it becomes the state.
     store.sync()?;
-    // An exec that started meanwhile would keep running on the old layer.
-    store.ensure_stopped(rec, "restore a snapshot")?;
+    // An exec that started meanwhile would keep running on the old layer: the
+    // check and the swap are one step under the run directory's lock, which
+    // an exec holds to create its marker (and mounts `upper` only after).
+    let run = crate::env::RunDir::make(store, &rec.env_id)?;
+    let count = run.held()?.len();
+    if count > 0 {
+        return Err(EnvError::Running {
+            env: rec.display_name(),
+            count,
+            action: "restore a snapshot",
+        }
+        .into());
+    }
     renameat_with(CWD, &new, CWD, &upper, RenameFlags::EXCHANGE)
         .map_err(|e| Error::store("exchange with upper", &new)(e.into()))?;
+    drop(run);
     crate::store::sync_parent(&upper)?;
     crate::prune::remove_tree(&new)?;
     Ok(snap)

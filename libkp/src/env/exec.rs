@@ -240,7 +240,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
     } else {
         // Every exec of a running environment shares one overlay (sandbox
         // share.rs), so its work directory is the environment's, not ours.
-        let shared = store.env_dir(&rec.env_id).join("work").join(SHARED_WORK);
+        let shared = store.env_dir(&rec.env_id).join("work").join(super::run::SHARED_WORK);
         (crate::drift::checked_upper(store, &rec.env_id)?, shared)
     };
     // Made once the request passed policy, so a refusal changes nothing.
@@ -260,27 +260,16 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
 
 /// Each running command gets its own overlay work directory,
 /// `envs/<id>/work/<pid>`: overlayfs must never share one between mounts. Work
-/// directories of commands no longer running (a crash) are removed here.
-/// `envs/<id>/work/shared`: the work directory of the overlay the running
-/// commands of a (not frozen) environment share.
-const SHARED_WORK: &str = "shared";
-
+/// directories of commands no longer running (a crash) are removed here, under
+/// the run directory's lock: a command that started meanwhile holds its
+/// marker before it makes its work directory, so its directory is never taken
+/// for a crash's.
 fn own_work_dir(store: &Store, env_dir: &Path) -> Result<PathBuf> {
     // Made first, so a symlink planted at `work` is refused before anything
     // below it is read or removed.
     let own = store.make_dir(&env_dir.join("work").join(std::process::id().to_string()))?;
-    let root = env_dir.join("work");
-    let live = super::run::held(&env_dir.join("run"))?;
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for e in entries.flatten() {
-            if e.file_name() == SHARED_WORK {
-                continue;
-            }
-            let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
-            if pid.is_none_or(|p| !live.contains(&p)) {
-                let _ = crate::prune::remove_tree(&e.path());
-            }
-        }
+    if let Some(run) = super::run::RunDir::lock(&env_dir.join("run"))? {
+        run.sweep_work(&env_dir.join("work"), &own)?;
     }
     Ok(own)
 }

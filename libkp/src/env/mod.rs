@@ -15,6 +15,8 @@ pub use exec::{exec, request, ExecOptions};
 pub use origin::{host_asks, record_remote};
 pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;
+pub(crate) use run::stale as stale_run_markers;
+pub(crate) use run::RunDir;
 pub use run::RunMarker;
 
 use std::fs;
@@ -263,7 +265,18 @@ impl Store {
             Transition::Archive => ("archive", &[State::Built, State::Frozen], ""),
             Transition::Destroy => ("destroy", &[State::Built, State::Frozen, State::Archived], ""),
         };
-        self.ensure_stopped(rec, action)?;
+        // Checked and done under the run directory's lock: a command that
+        // starts meanwhile makes its marker before or after, never between.
+        let run = run::RunDir::make(self, &rec.env_id)?;
+        let count = run.held()?.len();
+        if count > 0 {
+            return Err(EnvError::Running {
+                env: rec.display_name(),
+                count,
+                action,
+            }
+            .into());
+        }
         if !allowed.contains(&rec.state) {
             let hint = match (t, rec.state) {
                 (Transition::Freeze, State::Frozen) => "; it is already frozen",
@@ -281,7 +294,13 @@ impl Store {
         match t {
             Transition::Freeze => rec.state = State::Frozen,
             Transition::Archive => rec.state = State::Archived,
-            Transition::Destroy => return self.remove_env(&rec.env_id),
+            Transition::Destroy => {
+                // The record goes under the lock; the directory, which can
+                // be large, after it (commands that look wait for the lock).
+                self.remove_meta(&format!("{META_DIR}/{}", rec.env_id))?;
+                drop(run);
+                return self.remove_env(&rec.env_id);
+            }
         }
         rec.touch();
         self.write_env(rec)

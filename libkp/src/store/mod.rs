@@ -57,6 +57,18 @@ const TEMP_PREFIX: &str = "kp-";
 /// Temporary files of [`Store::write_atomic`], which takes no lock.
 pub(crate) const SMALL_TEMP_PREFIX: &str = "kp.small-";
 
+/// Whether `name` in `tmp/` is one of karapace's temporary files; anything
+/// else there was put by someone else and is left alone.
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || name.starts_with(SMALL_TEMP_PREFIX)
+}
+
+/// The pid of the writer of a `kp.small-<pid>.*` file, if its name has one.
+pub(crate) fn small_temp_writer(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(SMALL_TEMP_PREFIX)?;
+    rest.split_once('.')?.0.parse().ok()
+}
+
 const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
 
 impl Store {
@@ -172,7 +184,9 @@ impl Store {
     /// the directory. Refs and records are written without the writer lock, so
     /// their temporary files have their own prefix and gc leaves young ones be.
     pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
-        let mut tmp = self.temp_file_named(SMALL_TEMP_PREFIX)?;
+        // The writer's pid in the name: a sweep removes the file at once
+        // when that process is gone (a crash), however young the file.
+        let mut tmp = self.temp_file_named(&format!("{SMALL_TEMP_PREFIX}{}.", std::process::id()))?;
         tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
         tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
