@@ -142,6 +142,10 @@ fn binds(
     manifest_dir: Option<&Path>,
     explicit: &[PathBuf],
 ) -> Result<(Vec<BindRequest>, Vec<PathBuf>)> {
+    if settings.mounts.is_empty() {
+        // Nothing to check: no path resolved on the exec path.
+        return Ok((Vec::new(), Vec::new()));
+    }
     let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
     let mut roots: Vec<PathBuf> = manifest_dir.map(Path::to_path_buf).into_iter().collect();
     roots.extend(home.clone());

@@ -194,6 +194,10 @@ pub fn sensitive_paths(extra: &[PathBuf]) -> Vec<PathBuf> {
 /// `p` with symlinks and `..` resolved in the part of it that exists, the
 /// rest appended as written.
 pub fn resolve_existing(p: &Path) -> PathBuf {
+    // Most paths exist whole: one realpath then.
+    if let Ok(r) = fs::canonicalize(p) {
+        return r;
+    }
     let mut cur = PathBuf::new();
     for c in p.components() {
         match c {
