@@ -177,7 +177,7 @@ fn idmapped_mounts(plan: &Plan, pid: i32, joining: bool) -> Result<Vec<OwnedFd>>
         out.push(overlay::clone_idmapped(&src, ro, userns.as_fd(), true).map_err(Error::setup("idmap", src))?);
     }
     for m in &plan.mounts {
-        if let Mount::Bind { src, ro, .. } = m {
+        if let Some(Mount::Bind { src, ro, .. }) = m.idmapped_bind() {
             out.push(overlay::clone_idmapped(src, *ro, userns.as_fd(), false).map_err(Error::setup("bind", src))?);
         }
     }
@@ -344,7 +344,7 @@ fn mounter(
 ) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     let caller = rustix::process::getppid();
-    let binds = plan.mounts.iter().filter(|m| matches!(m, Mount::Bind { .. })).count();
+    let binds = plan.mounts.iter().filter(|m| m.idmapped_bind().is_some()).count();
     let expect = match (plan.idmap.idmapped, join) {
         (false, _) => 0,
         (true, Some(_)) => binds,
@@ -763,7 +763,8 @@ fn mount_one(root: &OwnedFd, m: &Mount, given: &mut VecDeque<OwnedFd>) -> Result
             missing,
         } => {
             // Host root's binds come idmapped from the caller, in plan order.
-            let mnt = match given.pop_front() {
+            let from_caller = m.idmapped_bind().and_then(|_| given.pop_front());
+            let mnt = match from_caller {
                 Some(mnt) => mnt,
                 None => overlay::clone_tree(src, *ro).map_err(Error::setup("bind", src))?,
             };

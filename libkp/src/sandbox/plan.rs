@@ -121,6 +121,17 @@ pub enum Mount {
 }
 
 impl Mount {
+    /// This mount when it is a bind host root hands the sandbox as an
+    /// idmapped mount: every bind but device nodes, whose owners do not
+    /// matter (they are shared by mode) and whose file system may not take
+    /// an idmapping.
+    pub fn idmapped_bind(&self) -> Option<&Mount> {
+        match self {
+            Mount::Bind { src, .. } if !src.starts_with("/dev") => Some(self),
+            _ => None,
+        }
+    }
+
     pub fn dst(&self) -> &Path {
         match self {
             Mount::Proc { dst }
