@@ -457,17 +457,26 @@ fn pid1(
     // mounter's keeps the overlay over the host's tree, for the next sandbox
     // of this environment to join. The copy keeps our working directory, so
     // the root is found again in it.
-    let root = match rustix::process::fchdir(root)
-        .map_err(io::Error::from)
-        .and_then(|()| sys::unshare_mount_namespace())
-        .and_then(|()| {
-            rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    // (Only when the overlay is shared: otherwise nobody joins the mounter,
+    // and copying the host's mount table costs time on every exec.)
+    let own_root;
+    let root = match plan.share {
+        None => root,
+        Some(_) => {
+            own_root = match rustix::process::fchdir(root)
                 .map_err(io::Error::from)
-        }) {
-        Ok(fd) => fd,
-        Err(e) => return report(&err, &format!("unshare the mount namespace of PID 1: {e}")),
+                .and_then(|()| sys::unshare_mount_namespace())
+                .and_then(|()| {
+                    rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                        .map_err(io::Error::from)
+                }) {
+                Ok(fd) => fd,
+                Err(e) => return report(&err, &format!("unshare the mount namespace of PID 1: {e}")),
+            };
+            &own_root
+        }
     };
-    if let Err(e) = setup(plan, &root, &mut given) {
+    if let Err(e) = setup(plan, root, &mut given) {
         return report(&err, &e.to_string());
     }
     drop(given);
