@@ -109,7 +109,8 @@ test_expect_success 'environments on one base share one checkout of it: no copy 
 	for i in 1 2 3; do
 		mkdir -p n$i && write_manifest n$i "$IMAGE" &&
 		echo "[mounts]" >>n$i/karapace.toml &&
-		echo "m$i = \"/tmp:/mnt/$i:ro\"" >>n$i/karapace.toml &&
+		mkdir -p "$HOME/mnt$i" &&
+		echo "m$i = \"~/mnt$i:/mnt/$i:ro\"" >>n$i/karapace.toml &&
 		karapace build n$i >>ids &&
 		karapace exec $(tail -n 1 ids) -- true || return 1
 	done &&

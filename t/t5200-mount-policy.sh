@@ -96,12 +96,16 @@ test_expect_success 'symlinks and .. are resolved before the roots are checked' 
 	karapace build esc --name esc >/dev/null 2>&1 &&
 	refused "mounts.esc out: resolves to $other, outside the allowed roots" karapace exec esc -- true &&
 	built up "up = \"../..:/up\"" &&
-	refused "mounts.up ../..: resolves to $(cd .. && pwd -P), outside the allowed roots" karapace exec up -- true
+	case "$(cd .. && pwd -P)" in
+	/tmp | /tmp/*) say "this checkout lies under /tmp, an allowed root: the .. case cannot leave it here" ;;
+	*) refused "mounts.up ../..: resolves to $(cd .. && pwd -P), outside the allowed roots" karapace exec up -- true ;;
+	esac
 '
 
 test_expect_success 'the manifest directory, $HOME and /tmp stay allowed' '
 	mkdir -p own/data && echo own >own/data/f &&
-	built own "d = \"./data:/d:ro\"" "s = \"~/shared:/s:ro\"" "t = \"/tmp:/t:ro\"" &&
+	tmpd=$(mktemp -d /tmp/kp-t5200.XXXXXX) && test_when_finished "rm -rf $tmpd" &&
+	built own "d = \"./data:/d:ro\"" "s = \"~/shared:/s:ro\"" "t = \"$tmpd:/t:ro\"" &&
 	karapace exec own -- cat /d/f /s/f >out &&
 	printf "own\nshared\n" >expect && test_cmp expect out &&
 	karapace --json inspect own >j && grep "\"origin\":\"local\"" j
