@@ -323,6 +323,8 @@ fn run_blocked(
     status.map(Outcome::Status)
 }
 
+/// Writes a setup failure to the error pipe (the caller prints it) and gives
+/// the sandbox's own exit status.
 fn report(err: &OwnedFd, msg: &str) -> i32 {
     let _ = write_all(err, msg.as_bytes());
     125
@@ -521,8 +523,7 @@ fn write_all(fd: &OwnedFd, mut buf: &[u8]) -> io::Result<()> {
 }
 
 fn fail(err: &OwnedFd, msg: String) -> ! {
-    let _ = write_all(err, msg.as_bytes());
-    sys::exit_now(125)
+    sys::exit_now(report(err, &msg))
 }
 
 /// The command's process: lock the mounts, restore what the sandbox changed,
