@@ -224,18 +224,22 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     }
     let dir = store.env_dir(&rec.env_id);
     let _marker = RunMarker::create(store, &rec.env_id)?;
+    if rec.state != State::Frozen {
+        return exec_in(store, rec, opts, None);
+    }
     // A frozen environment's writable layer becomes the top lower under a
     // scratch upper, in this command's own work directory, dropped when the
-    // command ends.
+    // command ends. (Other execs share the environment's overlay and its
+    // work directory, and need none of their own.)
     let own = own_work_dir(store, &dir)?;
-    let status = exec_in(store, rec, opts, &own);
+    let status = exec_in(store, rec, opts, Some(&own));
     let _ = crate::prune::remove_tree(&own);
     status
 }
 
-fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Result<i32> {
-    let frozen = rec.state == State::Frozen;
-    let (upper, work) = if frozen {
+/// `own`: the command's own work directory, for a frozen environment.
+fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path>) -> Result<i32> {
+    let (upper, work) = if let Some(own) = own {
         let (u, w) = (own.join("upper"), own.join("work"));
         for d in [&u, &w] {
             std::fs::create_dir(d).map_err(Error::store("create directory", d))?;
@@ -249,6 +253,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
     };
     // Made once the request passed policy, so a refusal changes nothing.
     let mut req = request(store, rec, upper, work.clone(), opts)?;
+    let frozen = own.is_some();
     if !frozen {
         store.make_dir(&work)?;
         req.share = Some(store.make_dir(&store.env_dir(&rec.env_id).join("share"))?);

@@ -46,7 +46,7 @@ use rustix::net::{
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use rustix::process::{Pid, Signal};
-use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 use super::plan::{Kind, Missing, Mount, Namespace, Plan};
 use super::seccomp::{self, Seccomp};
@@ -130,9 +130,9 @@ pub fn run(plan: &Plan) -> Result<i32> {
     let old = sys::block_signals(&set).map_err(Error::setup("block signals", ""))?;
     let result = match &plan.share {
         Some(dir) => run_shared(plan, &prepared, &set, &old, dir),
-        None => run_blocked(plan, &prepared, &set, &old, None).map(|outcome| match outcome {
+        None => run_alone(plan, &prepared, &set, &old, None).map(|outcome| match outcome {
             Outcome::Status(code) => code,
-            Outcome::JoinFailed(_) => unreachable!("only a joining sandbox fails to join"),
+            Outcome::JoinFailed(_) | Outcome::NeedsFuse => unreachable!("run_alone retries these"),
         }),
     };
     let _ = sys::set_signal_mask(&old);
@@ -144,6 +144,9 @@ enum Outcome {
     Status(i32),
     /// The mounter to join exited before the setns: try again without it.
     JoinFailed(i32),
+    /// Kernel overlayfs refused the root: try again with a mounter for
+    /// fuse-overlayfs.
+    NeedsFuse,
 }
 
 /// Joins the overlay a running sandbox of the same upper directory has, or
@@ -152,10 +155,33 @@ fn run_shared(plan: &Plan, prepared: &Prepared, set: &SigSet, old: &SigSet, dir:
     let mut skip = Vec::new();
     loop {
         let mut shared = share::begin(dir, &skip)?;
-        match run_blocked(plan, prepared, set, old, Some(&mut shared))? {
+        match run_alone(plan, prepared, set, old, Some(&mut shared))? {
             Outcome::Status(code) => return Ok(code),
             Outcome::JoinFailed(pid) => skip.push(pid),
+            Outcome::NeedsFuse => unreachable!("run_alone retries with a mounter"),
         }
+    }
+}
+
+/// One sandbox: PID 1 mounts the root itself unless the root needs a
+/// fuse-overlayfs daemon (then a mounter runs it, outside the PID namespace).
+fn run_alone(
+    plan: &Plan,
+    prepared: &Prepared,
+    set: &SigSet,
+    old: &SigSet,
+    mut shared: Option<&mut share::Shared>,
+) -> Result<Outcome> {
+    let fuse = matches!(
+        plan.root,
+        super::RootMount::Overlay {
+            driver: super::OverlayDriver::Fuse,
+            ..
+        }
+    );
+    match run_blocked(plan, prepared, set, old, shared.as_deref_mut(), fuse)? {
+        Outcome::NeedsFuse => run_blocked(plan, prepared, set, old, shared, true),
+        other => Ok(other),
     }
 }
 
@@ -163,25 +189,32 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::setup("pipe", "")(e.into()))
 }
 
-/// Host root's idmapped mounts for the user namespace of process `pid`, in
-/// the order the mounter and PID 1 take them: the root's host sources (not
-/// when joining a mounted overlay), then every bind's source.
-fn idmapped_mounts(plan: &Plan, pid: i32, joining: bool) -> Result<Vec<OwnedFd>> {
-    let ns = format!("/proc/{pid}/ns/user");
-    let userns = rustix::fs::open(&ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::setup("open", &ns)(e.into()))?;
+/// Host root's idmapped mounts for the user namespace `userns`, in the
+/// order the mounter and PID 1 take them: the root's host sources (not when
+/// joining a mounted overlay), then every bind's source.
+fn idmapped_mounts(plan: &Plan, userns: BorrowedFd<'_>, joining: bool) -> Result<Vec<OwnedFd>> {
     let mut out = Vec::new();
     let roots = if joining { Vec::new() } else { plan.root.host_sources() };
     for src in roots {
         let ro = matches!(plan.root, super::RootMount::Bind { .. });
-        out.push(overlay::clone_idmapped(&src, ro, userns.as_fd(), true).map_err(Error::setup("idmap", src))?);
+        out.push(overlay::clone_idmapped(&src, ro, userns, true).map_err(Error::setup("idmap", src))?);
     }
     for m in &plan.mounts {
         if let Some(Mount::Bind { src, ro, .. }) = m.idmapped_bind() {
-            out.push(overlay::clone_idmapped(src, *ro, userns.as_fd(), false).map_err(Error::setup("bind", src))?);
+            out.push(overlay::clone_idmapped(src, *ro, userns, false).map_err(Error::setup("bind", src))?);
         }
     }
     Ok(out)
+}
+
+/// The user and the mount namespace of process `pid`.
+fn namespaces_of(pid: i32) -> Result<(OwnedFd, OwnedFd)> {
+    let open = |kind: &str| {
+        let ns = format!("/proc/{pid}/ns/{kind}");
+        rustix::fs::open(&ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::setup("open", &ns)(e.into()))
+    };
+    Ok((open("user")?, open("mnt")?))
 }
 
 /// Sends the go-ahead byte, with `fds` attached.
@@ -226,69 +259,104 @@ fn run_blocked(
     set: &SigSet,
     old: &SigSet,
     shared: Option<&mut share::Shared>,
+    with_mounter: bool,
 ) -> Result<Outcome> {
     let join = match shared.as_deref() {
         Some(share::Shared {
-            start: share::Start::Join { pidfd, pid },
+            start: share::Start::Join(ns),
             ..
-        }) => Some((pidfd.as_fd(), *pid)),
+        }) => Some((ns.user.as_fd(), ns.mnt.as_fd(), ns.caller)),
         _ => None,
     };
     let pty = tty::open_if_terminal().map_err(Error::setup("open pseudo-terminal", "/dev/ptmx"))?;
     let (ready_out, ready_in) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
         .map_err(|e| Error::setup("socketpair", "")(e.into()))?;
     let (err_r, err_w) = pipe()?;
-    // The PID namespace comes later, from the mounter (see the module doc); a
-    // mounter that joins another sandbox's overlay makes its namespaces itself.
+    // Without a fuse daemon to keep out of it, or a sandbox to join, the first
+    // process is PID 1 and mounts the root itself; otherwise the mounter makes
+    // the PID namespace later (see the module doc), and a mounter that joins
+    // another sandbox's overlay makes its namespaces itself.
+    let first_is_pid1 = join.is_none() && !with_mounter;
     let flags = match join {
         Some(_) => 0,
         None => plan
             .namespaces
             .iter()
-            .filter(|ns| **ns != Namespace::Pid)
+            .filter(|ns| first_is_pid1 || **ns != Namespace::Pid)
             .fold(0, |f, ns| f | ns.clone_flag()),
     };
+    // Host root's sandbox changes its uid, which clears its parent-death
+    // signal; a pidfd tells it afterwards whether the caller is still there.
+    let caller = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())
+        .map_err(|e| Error::setup("pidfd_open", "")(e.into()))?;
     let pid = sys::clone_fork(flags).map_err(Error::setup("clone namespaces", ""))?;
     if pid == 0 {
         drop((ready_out, err_r));
         let slave = pty.map(|p| p.slave);
-        let code = mounter(plan, prepared, ready_in, err_w, set, old, slave, join.map(|j| j.0));
+        let first = First {
+            plan,
+            prepared,
+            set,
+            old,
+            ready: ready_in,
+            err: err_w,
+            slave,
+            caller,
+        };
+        let code = if first_is_pid1 {
+            first_pid1(first)
+        } else {
+            mounter(first, join.map(|j| (j.0, j.1)))
+        };
         sys::exit_now(code);
     }
+    drop(caller);
     drop((ready_in, err_w));
     let child = Pid::from_raw(pid).expect("clone returned a positive pid");
     let give_up = || {
         let _ = rustix::process::kill_process(child, Signal::KILL);
         let _ = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty());
     };
-    let outside = || -> Result<(Option<PathBuf>, Vec<OwnedFd>)> {
+    // PID 1's namespaces, opened while it still waits for us (it turns
+    // non-dumpable later), for host root's idmapped mounts and for others
+    // to join once the command runs.
+    let mut own_ns = None;
+    let outside = |own_ns: &mut Option<(OwnedFd, OwnedFd)>| -> Result<(Option<PathBuf>, Vec<OwnedFd>)> {
         if join.is_none() {
             idmap::write(pid, &plan.idmap)?;
         }
+        if first_is_pid1 {
+            *own_ns = Some(namespaces_of(pid)?);
+        }
         let cg = plan.cgroup.as_ref().map(|cg| cgroup::enter(cg, pid)).transpose()?;
         let mounts = if plan.idmap.idmapped {
-            idmapped_mounts(plan, join.map_or(pid, |j| j.1), join.is_some())?
+            let userns = match (join, own_ns.as_ref()) {
+                (Some((user, ..)), _) => user.try_clone_to_owned().map_err(Error::setup("dup", ""))?,
+                (None, Some((user, _))) => user.try_clone().map_err(Error::setup("dup", ""))?,
+                (None, None) => namespaces_of(pid)?.0,
+            };
+            idmapped_mounts(plan, userns.as_fd(), join.is_some())?
         } else {
             Vec::new()
         };
         Ok((cg, mounts))
     };
-    let cgroup_dir = match outside() {
+    let cgroup_dir = match outside(&mut own_ns) {
         Ok((dir, mounts)) => {
             let _ = send_ready(&ready_out, &mounts);
             dir
         }
         Err(e) => {
             give_up();
-            // The sandbox to join may have ended under us (its /proc entry
-            // gone): try again without it; a lasting error shows again then.
+            // The sandbox to join may have ended under us: try again without
+            // it; a lasting error shows again then.
             return match join {
-                Some((_, target)) => Ok(Outcome::JoinFailed(target)),
+                Some((.., target)) => Ok(Outcome::JoinFailed(target)),
                 None => Err(e),
             };
         }
     };
-    if let Some((_, target)) = join {
+    if let Some((.., target)) = join {
         // The mounter says whether it got into the other sandbox's namespaces.
         let mut ack = [0u8];
         if rustix::io::read(&ready_out, &mut ack) != Ok(1) || ack[0] != b'J' {
@@ -299,16 +367,26 @@ fn run_blocked(
             return Ok(Outcome::JoinFailed(target));
         }
     }
+    let joining = join.is_some();
     drop(ready_out);
     let mut msg = Vec::new();
     let _ = File::from(err_r).read_to_end(&mut msg);
-    let status = if !msg.is_empty() {
+    let status = if msg == NEEDS_FUSE.as_bytes() {
+        give_up();
+        Ok(Outcome::NeedsFuse)
+    } else if !msg.is_empty() {
         give_up();
         Err(Error::Inside(String::from_utf8_lossy(&msg).trim_end().to_string()))
     } else {
-        // The command runs, so the overlay is mounted: others may join it.
+        // The command runs, so the overlay is mounted: others may join it
+        // (a mounter's namespaces are its final ones only now).
         if let Some(s) = shared {
-            if let Err(e) = s.publish(pid) {
+            let owned = match (joining, own_ns) {
+                (true, _) => Ok(None),
+                (false, Some(ns)) => Ok(Some(ns)),
+                (false, None) => namespaces_of(pid).map(Some),
+            };
+            if let Err(e) = owned.and_then(|ns| s.publish(ns)) {
                 crate::log!(crate::log::Level::Warn, "{e}");
             }
         }
@@ -316,11 +394,78 @@ fn run_blocked(
             Some(pty) => tty::relay(pty, child, set).map_err(Error::setup("relay terminal", "/dev/ptmx")),
             None => Ok(init::supervise(child, set, false)),
         }
+        .map(Outcome::Status)
     };
     if let Some(dir) = cgroup_dir {
         let _ = std::fs::remove_dir(dir);
     }
-    status.map(Outcome::Status)
+    status
+}
+
+/// What PID 1 reports when kernel overlayfs refused the root and
+/// fuse-overlayfs may mount it: the caller starts over with a mounter, whose
+/// fuse daemon stays out of the sandbox's PID namespace.
+const NEEDS_FUSE: &str = "\0needs fuse-overlayfs";
+
+/// Whether the caller that cloned us is still there (`pidfd` is its pidfd).
+fn caller_alive(pidfd: &OwnedFd) -> bool {
+    let mut fds = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+    matches!(
+        rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
+        Ok(0)
+    )
+}
+
+/// What the sandbox's first process starts with.
+struct First<'a> {
+    plan: &'a Plan,
+    prepared: &'a Prepared,
+    set: &'a SigSet,
+    old: &'a SigSet,
+    /// The go-ahead (with host root's idmapped mounts) comes here.
+    ready: OwnedFd,
+    /// Setup failures go here.
+    err: OwnedFd,
+    /// The pty's slave, when the caller has a terminal.
+    slave: Option<OwnedFd>,
+    /// A pidfd of the caller.
+    caller: OwnedFd,
+}
+
+/// The sandbox's first process when it is PID 1 itself: mounts the root
+/// (kernel overlayfs or a bind), then goes on as [`pid1`].
+fn first_pid1(first: First<'_>) -> i32 {
+    let plan = first.plan;
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    let expect = if plan.idmap.idmapped {
+        plan.root.host_sources().len() + plan.mounts.iter().filter(|m| m.idmapped_bind().is_some()).count()
+    } else {
+        0
+    };
+    let Some(mut given) = receive_ready(&first.ready, expect) else {
+        return 125; // the caller gave up (its error is reported there)
+    };
+    drop(first.ready);
+    let umask = rustix::process::umask(Mode::empty());
+    let root = match mount_root(plan, &mut given, false) {
+        Ok(root) => root,
+        Err(RootError::NeedsFuse) => return report(&first.err, NEEDS_FUSE),
+        Err(RootError::Failed(e)) => return report(&first.err, &e.to_string()),
+    };
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    if !caller_alive(&first.caller) {
+        return 125;
+    }
+    drop(first.caller);
+    let First {
+        prepared,
+        set,
+        old,
+        err,
+        slave,
+        ..
+    } = first;
+    pid1(plan, prepared, &root, given, err, set, old, umask, slave)
 }
 
 /// Writes a setup failure to the error pipe (the caller prints it) and gives
@@ -333,19 +478,18 @@ fn report(err: &OwnedFd, msg: &str) -> i32 {
 /// The sandbox's first process: mounts the root (or joins a sandbox that
 /// has it mounted), then starts PID 1 in a new PID namespace and relays its
 /// status.
-#[allow(clippy::too_many_arguments)]
-fn mounter(
-    plan: &Plan,
-    prepared: &Prepared,
-    ready: OwnedFd,
-    err: OwnedFd,
-    set: &SigSet,
-    old: &SigSet,
-    slave: Option<OwnedFd>,
-    join: Option<BorrowedFd<'_>>,
-) -> i32 {
+fn mounter(first: First<'_>, join: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>) -> i32 {
+    let First {
+        plan,
+        prepared,
+        set,
+        old,
+        ready,
+        err,
+        slave,
+        caller,
+    } = first;
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    let caller = rustix::process::getppid();
     let binds = plan.mounts.iter().filter(|m| m.idmapped_bind().is_some()).count();
     let expect = match (plan.idmap.idmapped, join) {
         (false, _) => 0,
@@ -355,9 +499,9 @@ fn mounter(
     let Some(mut given) = receive_ready(&ready, expect) else {
         return 125; // the caller gave up (its error is reported there)
     };
-    if let Some(pidfd) = join {
-        let joined =
-            rustix::thread::move_into_thread_name_spaces(pidfd, ThreadNameSpaceType::USER | ThreadNameSpaceType::MOUNT);
+    if let Some((user, mnt)) = join {
+        let joined = rustix::thread::move_into_link_name_space(user, Some(LinkNameSpaceType::User))
+            .and_then(|()| rustix::thread::move_into_link_name_space(mnt, Some(LinkNameSpaceType::Mount)));
         let _ = rustix::io::write(&ready, if joined.is_ok() { b"J" } else { b"F" });
         if joined.is_err() {
             return 125; // the caller tries again without that sandbox
@@ -367,7 +511,10 @@ fn mounter(
     let umask = rustix::process::umask(Mode::empty());
     let mounted = match join {
         Some(_) => join_root(plan),
-        None => mount_root(plan, &mut given),
+        None => mount_root(plan, &mut given, true).map_err(|e| match e {
+            RootError::Failed(e) => e,
+            RootError::NeedsFuse => unreachable!("the mounter may run fuse-overlayfs"),
+        }),
     };
     let root = match mounted {
         Ok(root) => root,
@@ -376,9 +523,10 @@ fn mounter(
     // Host root's setresuid cleared the parent-death signal: set it again,
     // and end if the caller died in between.
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    if rustix::process::getppid() != caller {
+    if !caller_alive(&caller) {
         return 125;
     }
+    drop(caller);
     if let Err(e) = sys::unshare_namespaces(UnshareFlags::NEWPID) {
         return report(&err, &format!("unshare the PID namespace: {e}"));
     }
@@ -394,45 +542,56 @@ fn mounter(
     init::supervise(Pid::from_raw(pid).expect("fork returned a positive pid"), set, false)
 }
 
-/// In the namespaces of a sandbox that has the overlay mounted: a private
-/// copy of its mount table (and namespaces of our own for the rest), and the
-/// overlay's root from it.
+/// In the namespaces of a sandbox that has the overlay mounted, whose root
+/// (where setns put us) is that overlay: a copy of that one mount, without
+/// what the other sandbox mounted on it, in namespaces of our own.
 fn join_root(plan: &Plan) -> Result<OwnedFd> {
     if plan.idmap.setgroups {
         sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
     }
+    if !matches!(plan.root, super::RootMount::Overlay { .. }) {
+        return Err(Error::Inside("only overlay roots are shared".into()));
+    }
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    let root =
+        open_tree(rustix::fs::CWD, "/", flags).map_err(|e| Error::setup("copy the shared overlay", "/")(e.into()))?;
     let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
     if plan.namespaces.contains(&Namespace::Net) {
         flags |= UnshareFlags::NEWNET;
     }
     sys::unshare_namespaces(flags).map_err(Error::setup("unshare namespaces after joining", ""))?;
-    let super::RootMount::Overlay { work, .. } = &plan.root else {
-        return Err(Error::Inside("only overlay roots are shared".into()));
-    };
-    let target = work.join("root");
-    let root = rustix::fs::open(
-        &target,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::setup("open the shared overlay", &target)(e.into()))?;
+    // On top of the joined root, so pivot_root has a mount to turn into the root.
+    let top = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::setup("open", "/")(e.into()))?;
+    overlay::attach(&root, &top).map_err(Error::setup("mount the shared overlay on", "/"))?;
     if plan.idmap.idmapped {
         overlay::become_shifted_root()?;
     }
     Ok(root)
 }
 
-fn mount_root(plan: &Plan, given: &mut VecDeque<OwnedFd>) -> Result<OwnedFd> {
+/// Why the root could not be mounted.
+enum RootError {
+    /// Kernel overlayfs refused, and fuse-overlayfs (not allowed here) might not.
+    NeedsFuse,
+    Failed(Error),
+}
+
+fn mount_root(plan: &Plan, given: &mut VecDeque<OwnedFd>, allow_fuse: bool) -> std::result::Result<OwnedFd, RootError> {
     if plan.idmap.setgroups {
-        sys::clear_groups().map_err(Error::setup("setgroups", ""))?;
+        sys::clear_groups().map_err(|e| RootError::Failed(Error::setup("setgroups", "")(e)))?;
     }
     // Our mounts must not propagate back to the host, nor the host's to us.
     mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(|e| Error::setup("make mounts private", "/")(e.into()))?;
+        .map_err(|e| RootError::Failed(Error::setup("make mounts private", "/")(e.into())))?;
     if plan.idmap.idmapped {
-        overlay::mount_root_idmapped(&plan.root, given)
+        overlay::mount_root_idmapped(&plan.root, given).map_err(RootError::Failed)
     } else {
-        overlay::mount_root(&plan.root)
+        match overlay::mount_root(&plan.root, allow_fuse) {
+            Ok(root) => Ok(root),
+            Err(overlay::Refused::NeedsFuse) => Err(RootError::NeedsFuse),
+            Err(overlay::Refused::Error(e)) => Err(RootError::Failed(e)),
+        }
     }
 }
 
@@ -455,62 +614,46 @@ fn pid1(
     if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
         return report(&err, &format!("prctl PR_SET_DUMPABLE: {e}"));
     }
-    // A mount table of our own for what follows (pivot_root included): the
-    // mounter's keeps the overlay over the host's tree, for the next sandbox
-    // of this environment to join. The copy keeps our working directory, so
-    // the root is found again in it.
-    // (Only when the overlay is shared: otherwise nobody joins the mounter,
-    // and copying the host's mount table costs time on every exec.)
-    let own_root;
-    let root = match plan.share {
-        None => root,
-        Some(_) => {
-            own_root = match rustix::process::fchdir(root)
-                .map_err(io::Error::from)
-                .and_then(|()| sys::unshare_mount_namespace())
-                .and_then(|()| {
-                    rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                        .map_err(io::Error::from)
-                }) {
-                Ok(fd) => fd,
-                Err(e) => return report(&err, &format!("unshare the mount namespace of PID 1: {e}")),
-            };
-            &own_root
-        }
-    };
     if let Err(e) = setup(plan, root, &mut given) {
         return report(&err, &e.to_string());
     }
     drop(given);
-    let Ok((to_pid1_r, to_pid1_w)) = pipe() else {
-        return report(&err, "pipe for the nested user namespace");
-    };
     let Ok((to_cmd_r, to_cmd_w)) = pipe() else {
         return report(&err, "pipe for the nested user namespace");
     };
-    let pid = match sys::fork() {
-        Ok(pid) => pid,
-        Err(e) => return report(&err, &format!("fork the command: {e}")),
+    // The command starts in a user namespace below ours, with a copy of the
+    // mount table: the kernel locks every mount it copies into a less
+    // privileged namespace (read-only flags, and no unmounting what covers
+    // something). Its maps are ours to write, so it must be dumpable: we are
+    // for the moment of the clone, while nothing else runs inside.
+    let dumpable = |on: bool| {
+        use rustix::process::DumpableBehavior::{Dumpable, NotDumpable};
+        rustix::process::set_dumpable_behavior(if on { Dumpable } else { NotDumpable })
     };
-    if pid == 0 {
-        drop((to_pid1_r, to_cmd_w));
-        command(plan, prepared, &err, old, umask, slave.as_ref(), (to_pid1_w, to_cmd_r));
+    if let Err(e) = dumpable(true) {
+        return report(&err, &format!("prctl PR_SET_DUMPABLE: {e}"));
     }
-    drop((to_pid1_w, to_cmd_r));
-    let child = Pid::from_raw(pid).expect("fork returned a positive pid");
-    // The command has unshared its user namespace: give it the identity over
-    // ours, then let it go on.
-    let mut byte = [0u8];
-    let locked = match rustix::io::read(&to_pid1_r, &mut byte) {
-        Ok(1) => idmap::write(pid, &plan.idmap.nested()).map_err(|e| e.to_string()),
-        _ => Err("the command did not reach its nested user namespace".to_string()),
+    let cloned = sys::clone_fork(libc::CLONE_NEWUSER | libc::CLONE_NEWNS);
+    if let Ok(0) = cloned {
+        drop(to_cmd_w);
+        command(plan, prepared, &err, old, umask, slave.as_ref(), to_cmd_r);
+    }
+    if let Err(e) = dumpable(false) {
+        return report(&err, &format!("prctl PR_SET_DUMPABLE: {e}"));
+    }
+    let pid = match cloned {
+        Ok(pid) => pid,
+        Err(e) => return report(&err, &format!("clone the command into a nested user namespace: {e}")),
     };
-    if let Err(e) = locked {
+    drop(to_cmd_r);
+    let child = Pid::from_raw(pid).expect("clone returned a positive pid");
+    // Give it the identity over our ids, then let it go on.
+    if let Err(e) = idmap::write(pid, &plan.idmap.nested()) {
         let _ = rustix::process::kill_process(child, Signal::KILL);
         return report(&err, &format!("lock the mounts: {e}"));
     }
     let _ = rustix::io::write(&to_cmd_w, b"1");
-    drop((err, slave, to_pid1_r, to_cmd_w));
+    drop((err, slave, to_cmd_w));
     init::supervise(child, set, true)
 }
 
@@ -535,13 +678,14 @@ fn command(
     old: &SigSet,
     umask: Mode,
     slave: Option<&OwnedFd>,
-    (to_pid1, from_pid1): (OwnedFd, OwnedFd),
+    from_pid1: OwnedFd,
 ) -> ! {
-    // PID 1 is non-dumpable, and so is this copy of it until it execs; PID 1
-    // must be able to write our maps.
-    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable) {
-        fail(err, format!("prctl PR_SET_DUMPABLE: {e}"));
+    // Nothing before PID 1 has written our maps.
+    let mut byte = [0u8];
+    if rustix::io::read(&from_pid1, &mut byte) != Ok(1) {
+        sys::exit_now(125); // PID 1 reports what went wrong
     }
+    drop(from_pid1);
     let session = match slave {
         Some(s) => tty::attach_slave(s),
         // A session of its own keeps the command away from the caller's
@@ -551,18 +695,6 @@ fn command(
     if let Err(e) = session {
         fail(err, format!("set up the session: {e}"));
     }
-    // A user namespace below the one that made the mounts, with a copy of
-    // the mount table: the kernel locks every mount it copies into a less
-    // privileged namespace (read-only flags, and no unmounting what covers
-    // something).
-    if let Err(e) = sys::unshare_namespaces(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) {
-        fail(err, format!("unshare a nested user namespace: {e}"));
-    }
-    let mut byte = [0u8];
-    if rustix::io::write(&to_pid1, b"1") != Ok(1) || rustix::io::read(&from_pid1, &mut byte) != Ok(1) {
-        sys::exit_now(125); // PID 1 reports what went wrong
-    }
-    drop((to_pid1, from_pid1));
     let _ = sys::set_signal_mask(old);
     sys::default_signal(libc::SIGPIPE);
     rustix::process::umask(umask);
@@ -667,7 +799,7 @@ fn mount_point(root: &OwnedFd, dst: &Path, kind: Kind, missing: Missing) -> Resu
         Err(e) => return Err(fail(e)),
     }
     match kind {
-        Kind::Dir => ensure_dir(root, r, 0o755).map_err(fail)?,
+        Kind::Dir => ensure_dir(root, r, 0o755).map(Some).map_err(fail),
         Kind::File => {
             let parent = ensure_dir(root, r.parent().unwrap_or(Path::new("")), 0o755).map_err(fail)?;
             let name = r.file_name().unwrap_or_default();
@@ -676,10 +808,9 @@ fn mount_point(root: &OwnedFd, dst: &Path, kind: Kind, missing: Missing) -> Resu
                 Ok(_) | Err(Errno::EXIST) => {}
                 Err(e) => return Err(fail(e)),
             }
-            open_in(root, r, OFlags::empty()).map_err(fail)?
+            open_in(root, r, OFlags::empty()).map(Some).map_err(fail)
         }
-    };
-    open_in(root, r, OFlags::empty()).map(Some).map_err(fail)
+    }
 }
 
 /// A fresh kernel file system, detached, with `options` set.

@@ -182,8 +182,22 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(io::Error::from)
 }
 
-/// Mounts the root and returns an O_PATH descriptor of it.
-pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
+/// Why [`mount_root`] did not mount the root.
+pub enum Refused {
+    /// Only fuse-overlayfs would do, and the caller does not allow it here.
+    NeedsFuse,
+    Error(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Refused {
+        Refused::Error(e)
+    }
+}
+
+/// Mounts the root and returns an O_PATH descriptor of it; fuse-overlayfs
+/// (as the `driver` asks or as the fallback) only when `allow_fuse`.
+pub fn mount_root(root: &RootMount, allow_fuse: bool) -> std::result::Result<OwnedFd, Refused> {
     match root {
         RootMount::Bind { src } => {
             let mnt = clone_tree(src, false).map_err(Error::setup("bind root", src))?;
@@ -204,7 +218,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             let target = work.join("root");
             match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
+                Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into()).into()),
             }
             let kernel = match driver {
                 OverlayDriver::Fuse => None,
@@ -212,7 +226,8 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
             };
             match kernel {
                 Some(Ok(())) => {}
-                Some(Err(e)) if *driver == OverlayDriver::Kernel || !fuse_available() => return Err(e),
+                Some(Err(e)) if *driver == OverlayDriver::Kernel || !fuse_available() => return Err(e.into()),
+                _ if !allow_fuse => return Err(Refused::NeedsFuse),
                 _ => {
                     mount_fuse(lowers, upper, work, &target)?;
                     // pivot_root moves every process whose root is the old root
@@ -223,7 +238,7 @@ pub fn mount_root(root: &RootMount) -> Result<OwnedFd> {
                         .map_err(Error::setup("unshare mount namespace after mounting", &target))?;
                 }
             }
-            open_dir(&target).map_err(Error::setup("open root", target))
+            Ok(open_dir(&target).map_err(Error::setup("open root", target))?)
         }
     }
 }

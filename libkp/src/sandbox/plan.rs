@@ -63,6 +63,36 @@ pub enum RootMount {
     },
 }
 
+impl RootMount {
+    /// Whether the root may have `path` (absolute, inside the root): false
+    /// only when no layer has it and every layer's parents of it are plain
+    /// directories or absent, so no symlink could bring it in.
+    pub(crate) fn may_have(&self, path: &Path) -> bool {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let layers: Vec<&Path> = match self {
+            RootMount::Bind { src } => vec![src],
+            RootMount::Overlay { lowers, upper, .. } => std::iter::once(upper.as_path())
+                .chain(lowers.iter().map(PathBuf::as_path))
+                .collect(),
+        };
+        layers.into_iter().any(|layer| {
+            let mut at = layer.to_path_buf();
+            let mut parts = rel.components().peekable();
+            while let Some(part) = parts.next() {
+                at.push(part);
+                match at.symlink_metadata() {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+                    Err(_) => return true,
+                    // A parent that is a symlink (or stranger): can't tell.
+                    Ok(m) if parts.peek().is_some() && !m.is_dir() => return true,
+                    Ok(_) => {}
+                }
+            }
+            true
+        })
+    }
+}
+
 /// What a bind's mount point is when it must be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -332,7 +362,9 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
     });
     if req.net == Net::Host {
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
-            if Path::new(f).is_file() {
+            // A root without the file skips the bind: not cloning the source
+            // at all spares dissolving an unused mount, which costs a wait.
+            if Path::new(f).is_file() && root.may_have(Path::new(f)) {
                 let src = std::fs::canonicalize(f).map_err(Error::setup("resolve", f))?;
                 mounts.push(Mount::Bind {
                     src,
@@ -517,6 +549,29 @@ mod tests {
     use super::super::{BindRequest, HostSwitches};
     use super::*;
 
+    #[test]
+    fn may_have_looks_through_every_layer_and_trusts_no_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, lower) = (t.path().join("u"), t.path().join("l"));
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::create_dir_all(lower.join("etc")).unwrap();
+        std::fs::write(lower.join("etc/hosts"), "").unwrap();
+        let root = |lowers: Vec<PathBuf>| RootMount::Overlay {
+            lowers,
+            upper: upper.clone(),
+            work: t.path().join("w"),
+            driver: OverlayDriver::Auto,
+        };
+        assert!(root(vec![lower.clone()]).may_have(Path::new("/etc/hosts")));
+        assert!(!root(vec![lower.clone()]).may_have(Path::new("/etc/resolv.conf")));
+        assert!(!RootMount::Bind { src: upper.clone() }.may_have(Path::new("/etc/hosts")));
+        // A symlinked parent could bring the file in from anywhere: maybe.
+        let linked = t.path().join("s");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", linked.join("etc")).unwrap();
+        assert!(RootMount::Bind { src: linked }.may_have(Path::new("/etc/hosts")));
+    }
+
     fn request(root: &Path) -> SandboxRequest {
         SandboxRequest {
             root: Root::Dir(root.to_path_buf()),
@@ -578,8 +633,13 @@ mod tests {
         req.net = Net::Host;
         let p = plan(&req, &host).unwrap();
         assert!(!p.namespaces.contains(&Namespace::Net) && !p.loopback);
+        let binds_resolver = |p: &Plan| p.mounts.iter().any(|m| m.dst() == Path::new("/etc/resolv.conf"));
+        // A root without the file gets no bind for it.
+        assert!(!binds_resolver(&p));
         if Path::new("/etc/resolv.conf").is_file() {
-            assert!(p.mounts.iter().any(|m| m.dst() == Path::new("/etc/resolv.conf")));
+            std::fs::create_dir(dir.path().join("etc")).unwrap();
+            std::fs::write(dir.path().join("etc/resolv.conf"), "").unwrap();
+            assert!(binds_resolver(&plan(&req, &host).unwrap()));
         }
     }
 

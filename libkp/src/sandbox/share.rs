@@ -2,38 +2,51 @@
 //! overlays over one upper directory undefined (a write through one may be
 //! lost or seen stale through the other), so concurrent sandboxes of one
 //! environment share one overlay mount: the first mounts it, later ones join
-//! the user and mount namespaces of a sandbox that has it (setns through a
-//! pidfd) and take a private copy of that mount table, which holds the same
-//! overlay. The kernel drops the overlay when the last sandbox using it ends;
-//! nothing has to tear it down, and a crashed sandbox leaves nothing behind.
+//! the user and mount namespaces of a sandbox that has it (setns) and copy
+//! that namespace's root — the overlay, without what the other sandbox
+//! mounted on it — into a mount namespace of their own. The kernel drops the
+//! overlay when the last namespace holding it goes; nothing has to tear it
+//! down, and a crashed sandbox leaves nothing behind.
 //!
 //! The share directory (`envs/<id>/share/`) holds one registration file per
 //! running sandbox, named by its caller's pid, locked (flock) by the caller
-//! for as long as it runs and holding the pid of its mounter once its command
-//! has started (so a joiner never finds a half-mounted one). `lock` there is
-//! taken only by a sandbox that finds nobody to join, from its check to its
-//! registration, so two never mount side by side. Joining takes no lock:
-//! execs never wait for each other while one is running.
+//! for as long as it runs. Once its command has started (so a joiner never
+//! finds a half-mounted one) it holds the numbers of two descriptors the
+//! caller keeps open: the user and the mount namespace with the overlay at
+//! their root. A joiner opens them through `/proc/<caller>/fd/` (PID 1 of a
+//! sandbox is not dumpable, so its own /proc entries are closed to the
+//! user), and an open namespace descriptor keeps that namespace alive, so
+//! the overlay stays joinable after the sandbox that mounted it ended. `lock`
+//! there is taken only by a sandbox that finds nobody to join, from its
+//! check to its registration, so two never mount side by side. Joining takes
+//! no lock: execs never wait for each other while one is running.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use super::{Error, Result};
 
 /// How this sandbox gets its overlay.
 pub enum Start {
-    /// Join the mounter `pid` (a pidfd to it, for setns).
-    Join { pidfd: OwnedFd, pid: i32 },
+    /// Join the namespaces another caller (`caller`, its pid) registered.
+    Join(Namespaces),
     /// Mount a new one; others wait on the lock until it is registered.
     Fresh { _mutex: File },
+    /// Registered with these namespaces (kept open): others may join.
+    Published { user: OwnedFd, mnt: OwnedFd },
+}
+
+/// A user and a mount namespace with the shared overlay at the root.
+pub struct Namespaces {
+    pub user: OwnedFd,
+    pub mnt: OwnedFd,
+    pub caller: i32,
 }
 
 /// This sandbox's place in the share directory.
@@ -63,7 +76,7 @@ pub fn begin(dir: &Path, skip: &[i32]) -> Result<Shared> {
         .map_err(setup(&path))?;
     flock(&file, FlockOperation::LockExclusive).map_err(|e| setup(&path)(e.into()))?;
     let start = match live(dir, skip)? {
-        Some((pidfd, pid)) => Start::Join { pidfd, pid },
+        Some(ns) => Start::Join(ns),
         None => {
             let lock = dir.join(LOCK);
             let mutex = OpenOptions::new()
@@ -76,7 +89,7 @@ pub fn begin(dir: &Path, skip: &[i32]) -> Result<Shared> {
             flock(&mutex, FlockOperation::LockExclusive).map_err(|e| setup(&lock)(e.into()))?;
             // Someone may have registered while we waited.
             match live(dir, skip)? {
-                Some((pidfd, pid)) => Start::Join { pidfd, pid },
+                Some(ns) => Start::Join(ns),
                 None => Start::Fresh { _mutex: mutex },
             }
         }
@@ -85,20 +98,21 @@ pub fn begin(dir: &Path, skip: &[i32]) -> Result<Shared> {
 }
 
 impl Shared {
-    /// Records the mounter (its command has started, so its overlay is
-    /// mounted) and lets others join it; a fresh mount's lock goes.
-    pub fn publish(&mut self, mounter: i32) -> Result<()> {
-        self.file
-            .write_all(format!("{mounter}\n").as_bytes())
-            .map_err(setup(&self.path))?;
-        if let Start::Fresh { .. } = self.start {
-            self.start = Start::Join {
-                pidfd: pidfd_open(Pid::from_raw(mounter).expect("a mounter pid"), PidfdFlags::empty())
-                    .map_err(|e| setup(&self.path)(e.into()))?,
-                pid: mounter,
-            };
+    /// Registers the namespaces to join (`owned`: this sandbox's, which
+    /// are kept open from now on; `None`: the ones this sandbox joined) and
+    /// lets others join them; a fresh mount's lock goes.
+    pub fn publish(&mut self, owned: Option<(OwnedFd, OwnedFd)>) -> Result<()> {
+        if let Some((user, mnt)) = owned {
+            self.start = Start::Published { user, mnt };
         }
-        Ok(())
+        let (user, mnt) = match &self.start {
+            Start::Join(ns) => (&ns.user, &ns.mnt),
+            Start::Published { user, mnt } => (user, mnt),
+            Start::Fresh { .. } => return Ok(()),
+        };
+        self.file
+            .write_all(format!("{} {}\n", user.as_raw_fd(), mnt.as_raw_fd()).as_bytes())
+            .map_err(setup(&self.path))
     }
 }
 
@@ -108,15 +122,21 @@ impl Drop for Shared {
     }
 }
 
-/// A running mounter of another sandbox: its registration is locked and
-/// names it, and it has not exited. Stale registrations (their caller died)
-/// are removed on the way.
-fn live(dir: &Path, skip: &[i32]) -> Result<Option<(OwnedFd, i32)>> {
+/// The namespaces of another running sandbox: its registration is locked
+/// (its caller runs) and names them. Stale registrations (their caller
+/// died) are removed on the way.
+fn live(dir: &Path, skip: &[i32]) -> Result<Option<Namespaces>> {
     let own = std::process::id().to_string();
     let entries = std::fs::read_dir(dir).map_err(setup(dir))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         if name == LOCK || name == own.as_str() {
+            continue;
+        }
+        let Some(caller) = name.to_str().and_then(|n| n.parse::<i32>().ok()).filter(|p| *p > 0) else {
+            continue;
+        };
+        if skip.contains(&caller) {
             continue;
         }
         let path = entry.path();
@@ -131,17 +151,21 @@ fn live(dir: &Path, skip: &[i32]) -> Result<Option<(OwnedFd, i32)>> {
         }
         let mut text = String::new();
         let _ = f.read_to_string(&mut text);
-        let Some(pid) = text.trim().parse::<i32>().ok().filter(|p| *p > 0 && !skip.contains(p)) else {
+        let fds: Vec<i32> = text.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let [user, mnt] = fds[..] else {
             continue; // not started yet
         };
-        let Ok(pidfd) = pidfd_open(Pid::from_raw(pid).expect("positive"), PidfdFlags::empty()) else {
-            continue;
+        let open = |fd: i32| {
+            rustix::fs::open(
+                format!("/proc/{caller}/fd/{fd}"),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
         };
-        // A pidfd is readable once its process has exited.
-        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
-        let running = matches!(poll(&mut [PollFd::new(&pidfd, PollFlags::IN)], Some(&now)), Ok(0));
-        if running {
-            return Ok(Some((pidfd, pid)));
+        // The caller may have ended since the check: the setns that follows
+        // refuses what is not a namespace of the right kind.
+        if let (Ok(user), Ok(mnt)) = (open(user), open(mnt)) {
+            return Ok(Some(Namespaces { user, mnt, caller }));
         }
     }
     Ok(None)
