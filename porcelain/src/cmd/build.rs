@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use libkp::build::{build, BuildOptions, Built, SandboxRunner};
 use libkp::schema;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Builds the environment MANIFEST describes (default ./karapace.toml; a directory
