@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::Kind;
-use crate::store::{ObjectInfo, Store};
+use crate::store::{remove_tree, ObjectInfo, Store};
 
 #[derive(Clone, Debug, Default)]
 pub struct PruneOptions {
@@ -243,7 +242,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
                 continue;
             }
             // A restore or a command still inside holds one of these.
-            let Some(_lock) = crate::drift::lock_env(store, &name, false)? else {
+            let Some(_lock) = crate::env::lock_env(store, &name, false)? else {
                 continue;
             };
             if !crate::env::run_markers_held(&path.join("run"))?.is_empty() {
@@ -301,31 +300,6 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::
         }
     }
     Ok(n)
-}
-
-/// Removes a directory tree, making read-only directories (a checkout of
-/// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
-/// Symlinks are removed, never followed: one at `path` itself goes alone.
-pub(crate) fn remove_tree(path: &Path) -> Result<()> {
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return fs::remove_file(path).map_err(Error::store("remove", path));
-    }
-    if fs::remove_dir_all(path).is_ok() {
-        return Ok(());
-    }
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        if let Ok(entries) = fs::read_dir(&dir) {
-            dirs.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    fs::remove_dir_all(path).map_err(Error::store("remove", path))
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     rec.image = Some(manifest.base.reference.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
     rec.settings = Some(manifest.settings.clone());
-    create_env_dirs(store, &rec.env_id)?;
+    crate::env::create_env_dirs(store, &rec.env_id)?;
     store.write_env(&rec)?;
     if let Some(name) = &opts.name {
         store.rename_env(&mut rec, name)?;
@@ -263,17 +263,6 @@ fn finish_existing(
         reused: true,
         added: Vec::new(),
     })
-}
-
-pub(crate) fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
-    let dir = store.env_dir(env_id);
-    for sub in ["work", "run"] {
-        store.make_dir(&dir.join(sub))?;
-    }
-    // The writable layer is the environment's root directory: the mode a
-    // root directory has, whatever the umask.
-    store.make_dir_mode(&dir.join("upper"), 0o755)?;
-    Ok(())
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -10,10 +10,11 @@ mod ustar;
 
 pub use diff::{diff, Change, Status};
 pub use export::{export, ExportFormat, ExportOptions, ExportReport};
-pub use snapshot::{commit, find_snapshot, recover, restore, CommitReport};
+pub use snapshot::{commit, find_snapshot, restore, CommitReport};
 
-use std::fs::File;
-use std::path::PathBuf;
+// The writable layer belongs to the environment (env/upper.rs); drift works on it.
+pub(crate) use crate::env::{checked_upper, lock_env};
+pub use crate::env::{recover, upper_dir};
 
 use crate::env::EnvRecord;
 use crate::error::{Error, Result};
@@ -41,18 +42,6 @@ impl From<DriftError> for Error {
     fn from(e: DriftError) -> Self {
         Error::Drift(e)
     }
-}
-
-/// `envs/<env_id>/upper`: the writable layer.
-pub fn upper_dir(store: &Store, env_id: &str) -> PathBuf {
-    store.env_dir(env_id).join("upper")
-}
-
-/// [`upper_dir`], refusing a symlink at it or above it: the writable layer
-/// is walked (diff, commit, export, restore) and mounted only where it is.
-pub(crate) fn checked_upper(store: &Store, env_id: &str) -> Result<PathBuf> {
-    let upper = upper_dir(store, env_id);
-    Ok(store.existing_dir(&upper)?.unwrap_or(upper))
 }
 
 /// `envs/<env_id>/hashes`: the writable layer's hash cache, so commits and
@@ -85,23 +74,4 @@ pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<Obje
 pub fn exec_ids() -> Result<IdShift> {
     let map = sandbox::idmap::choose(UidMapMode::Auto, &HostFacts::current())?;
     Ok(map.disk_shift())
-}
-
-/// `envs/<env_id>/lock`, held exclusively while a commit or restore changes
-/// the writable layer or the snapshot list. `wait: false` gives `None` when
-/// another process holds it.
-pub(crate) fn lock_env(store: &Store, env_id: &str, wait: bool) -> Result<Option<File>> {
-    use rustix::fs::{flock, FlockOperation};
-    let path = store.env_dir(env_id).join("lock");
-    let f = store.open_lock(&path)?;
-    let op = if wait {
-        FlockOperation::LockExclusive
-    } else {
-        FlockOperation::NonBlockingLockExclusive
-    };
-    match flock(&f, op) {
-        Ok(()) => Ok(Some(f)),
-        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
-        Err(e) => Err(Error::store("lock", &path)(e.into())),
-    }
 }

@@ -229,7 +229,7 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     // command ends.
     let own = own_work_dir(store, &dir)?;
     let status = exec_in(store, rec, opts, &own);
-    let _ = crate::prune::remove_tree(&own);
+    let _ = crate::store::remove_tree(&own);
     status
 }
 
@@ -245,7 +245,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
         // Every exec of a running environment shares one overlay (sandbox
         // share.rs), so its work directory is the environment's, not ours.
         let shared = store.env_dir(&rec.env_id).join("work").join(super::run::SHARED_WORK);
-        (crate::drift::checked_upper(store, &rec.env_id)?, shared)
+        (super::checked_upper(store, &rec.env_id)?, shared)
     };
     // Made once the request passed policy, so a refusal changes nothing.
     let mut req = request(store, rec, upper, work.clone(), opts)?;
@@ -255,7 +255,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: &Path) -> Re
     }
     if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
-            lowers.insert(0, crate::drift::checked_upper(store, &rec.env_id)?);
+            lowers.insert(0, super::checked_upper(store, &rec.env_id)?);
         }
     }
     let plan = sandbox::plan(&req, &HostFacts::current())?;

@@ -10,6 +10,7 @@ mod exec;
 mod origin;
 mod record;
 mod run;
+mod upper;
 
 pub use exec::{exec, request, ExecOptions};
 pub use origin::{host_asks, record_remote};
@@ -18,6 +19,8 @@ pub(crate) use run::held as run_markers_held;
 pub(crate) use run::stale as stale_run_markers;
 pub(crate) use run::RunDir;
 pub use run::RunMarker;
+pub(crate) use upper::{checked_upper, create_env_dirs, lock_env, remove_leftovers};
+pub use upper::{recover, upper_dir};
 
 use std::fs;
 use std::path::PathBuf;
@@ -125,7 +128,7 @@ impl Store {
             return Ok(());
         }
         // overlayfs leaves work/work with mode 000: make directories writable.
-        crate::prune::remove_tree(&dir)
+        crate::store::remove_tree(&dir)
     }
 
     /// Finds an environment by full id, name, or unique id prefix (at least 4
@@ -133,7 +136,7 @@ impl Store {
     /// What an interrupted restore left is removed on the way.
     pub fn find_env(&self, arg: &str) -> Result<EnvRecord> {
         let rec = self.find_env_record(arg)?;
-        crate::drift::recover(self, &rec.env_id)?;
+        recover(self, &rec.env_id)?;
         Ok(rec)
     }
 

@@ -102,7 +102,7 @@ impl RunDir {
                 }
                 let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
                 if e.path() != keep && pid.is_none_or(|p| !live.contains(&p)) {
-                    let _ = crate::prune::remove_tree(&e.path());
+                    let _ = crate::store::remove_tree(&e.path());
                 }
             }
         }

@@ -93,7 +93,7 @@ pub fn checkout_tree(
         store,
         opts,
         dest,
-        privileged: rustix::process::geteuid().is_root() && !crate::sandbox::rerun::is_rerun(),
+        privileged: rustix::process::geteuid().is_root() && !crate::sys::is_rerun(),
         owners: rustix::process::geteuid().is_root(),
         report: CheckoutReport::default(),
     };

@@ -3,11 +3,13 @@
 mod lock;
 mod objects;
 mod private;
+mod remove;
 
 pub use lock::{GcGuard, WriteGuard};
 pub(crate) use objects::read_dir_sorted;
 pub use objects::ObjectInfo;
 pub use private::{exposed_paths, make_private, Exposure, DIR_MODE, LOCK_MODE};
+pub(crate) use remove::remove_tree;
 
 use std::fs;
 use std::io::Write;
