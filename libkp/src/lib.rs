@@ -6,6 +6,7 @@ pub mod config;
 pub mod date;
 pub mod env;
 pub mod error;
+pub mod exit;
 pub mod fsck;
 pub mod hash;
 pub mod image;

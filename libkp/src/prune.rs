@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::Kind;
 use crate::store::{remove_tree, ObjectInfo, Store};
@@ -29,6 +28,40 @@ pub struct PruneReport {
     pub interrupted: bool,
 }
 
+/// What gc and prune returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Env(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Every object reachable from `roots`, by kind and id. A reachable object that
 /// cannot be read stops the walk: without it we cannot know what it names.
 pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(Kind, ObjectId)>> {
@@ -42,16 +75,16 @@ pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(K
             Kind::Blob => {}
             Kind::Tree => match store.read_tree(&id) {
                 Ok(t) => stack.extend(t.children()),
-                Err(Error::Missing { .. }) => {}
-                Err(e) => return Err(e),
+                Err(crate::store::Error::Missing { .. }) => {}
+                Err(e) => return Err(e.into()),
             },
             Kind::Layer => match store.read_layer(&id) {
                 Ok(l) => {
                     stack.push((Kind::Tree, l.tree));
                     stack.extend(l.parents.iter().map(|p| (Kind::Layer, *p)));
                 }
-                Err(Error::Missing { .. }) => {}
-                Err(e) => return Err(e),
+                Err(crate::store::Error::Missing { .. }) => {}
+                Err(e) => return Err(e.into()),
             },
         }
     }
@@ -70,7 +103,7 @@ pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
     }
     for env in store.list_envs()? {
         for layer in env.layers.iter().chain(env.snapshots.iter().map(|s| &s.layer)) {
-            let id = ObjectId::from_hex(layer).ok_or_else(|| Error::CorruptMeta {
+            let id = ObjectId::from_hex(layer).ok_or_else(|| crate::store::Error::CorruptMeta {
                 path: store.meta_path(&format!("envs/{}", env.env_id)).unwrap_or_default(),
                 reason: format!("layer {layer:?} is not an id"),
             })?;
@@ -225,7 +258,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
         let removed = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             remove_tree(&path)
         } else {
-            fs::remove_file(&path).map_err(Error::store("remove", &path))
+            fs::remove_file(&path).map_err(crate::store::Error::store("remove", &path))
         };
         match removed {
             Ok(()) => n += 1,

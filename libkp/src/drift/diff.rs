@@ -14,8 +14,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use super::{Error, Result};
 use crate::env::EnvRecord;
-use crate::error::{Error, Result};
 use crate::hash;
 use crate::layer::{self, IdShift};
 use crate::object::{Entry, EntryKind, Tree};

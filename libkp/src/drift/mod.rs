@@ -17,7 +17,6 @@ pub(crate) use crate::env::{checked_upper, lock_env};
 pub use crate::env::{recover, upper_dir};
 
 use crate::env::EnvRecord;
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{HashCache, IdShift};
 use crate::sandbox::{self, HostFacts, UidMapMode};
@@ -38,9 +37,49 @@ pub enum DriftError {
     NoLayers(String),
 }
 
-impl From<DriftError> for Error {
-    fn from(e: DriftError) -> Self {
-        Error::Drift(e)
+/// What drift returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Drift(#[from] DriftError),
+    #[error(transparent)]
+    Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Drift(_) => crate::exit::FAILURE,
+            Error::Env(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            Error::Sandbox(_) => crate::exit::SANDBOX,
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::env::EnvError> for Error {
+    fn from(e: crate::env::EnvError) -> Self {
+        Error::Env(e.into())
     }
 }
 
@@ -63,9 +102,12 @@ pub fn layer_ids(store: &Store, rec: &EnvRecord) -> Result<Vec<ObjectId>> {
 }
 
 pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<ObjectId> {
-    ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
-        path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
-        reason: format!("layer {hex:?} is not an id"),
+    ObjectId::from_hex(hex).ok_or_else(|| {
+        crate::store::Error::CorruptMeta {
+            path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
+            reason: format!("layer {hex:?} is not an id"),
+        }
+        .into()
     })
 }
 

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 
 use super::{checked_upper, lock_env, parse_id, DriftError};
+use super::{Error, Result};
 use crate::env::{remove_leftovers, EnvError, EnvRecord, Snapshot, State};
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{checkout_layer, write_layer, CheckoutOptions, WriteOptions};
 use crate::object::{EntryKind, LayerKind};

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::store::Store;
 
 /// Held while a process runs inside an environment; removed on drop.

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::store::Store;
 
 /// Leftovers of an interrupted restore.
@@ -85,7 +85,7 @@ pub(crate) fn remove_leftovers(store: &Store, env_id: &str) -> Result<()> {
 
 fn remove(p: &Path) -> Result<()> {
     if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-        crate::store::remove_tree(p)
+        Ok(crate::store::remove_tree(p)?)
     } else {
         std::fs::remove_file(p).map_err(Error::store("remove", p))
     }

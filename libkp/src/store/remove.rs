@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// Removes a directory tree, making read-only directories (a checkout of
 /// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
