@@ -9,6 +9,8 @@ sh tools/install-deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+echo "== import cycles (tools/check-cycles, docs/architecture.md)"
+python3 tools/check-cycles
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo deny check bans licenses sources"

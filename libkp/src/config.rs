@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::store::{Error, Result};
 
 /// `$XDG_CONFIG_HOME/karapace/config.toml`, else `$HOME/.config/karapace/config.toml`.
 pub fn path() -> Option<PathBuf> {
@@ -95,17 +95,8 @@ impl SandboxConfig {
     }
 }
 
-/// The `[network]` table: how Karapace's HTTP clients reach the network
-/// (docs/images.md, "Proxies and certificates").
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NetworkConfig {
-    /// `proxy`: the proxy for every URL, instead of the proxy environment
-    /// variables; `""` means none, whatever the environment says.
-    pub proxy: Option<String>,
-    /// `no_proxy`: hosts reached directly, in `no_proxy`'s syntax; instead of
-    /// the `no_proxy` environment variable.
-    pub no_proxy: Option<String>,
-}
+// The type lives in net.rs, below this parser, which fills it.
+pub use crate::net::NetworkConfig;
 
 impl NetworkConfig {
     pub fn load() -> Result<NetworkConfig> {

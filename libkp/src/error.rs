@@ -1,100 +1,31 @@
-//! The library's error type: every variant names what failed, where, and at which
-//! step, so a message alone is enough to act on.
+//! The crate-level error, for callers that want one type (the plumbing, the
+//! porcelain, and the faces to come: server, tui, dbus). It only wraps: each
+//! module returns its own error (store::Error, image::Error, env::Error, ...),
+//! and this type sits above them all (docs/architecture.md, "Errors"). Every
+//! message is the module's own, which names what failed, where, and at which
+//! step.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::hash::ObjectId;
-use crate::object::Kind;
-
-/// Stable process exit codes shared by every Karapace binary (docs/cli.md).
-pub mod exit {
-    pub const OK: i32 = 0;
-    /// The operation failed: not found, refused, conflict, problems found.
-    pub const FAILURE: i32 = 1;
-    /// The manifest or lock is invalid.
-    pub const MANIFEST: i32 = 2;
-    /// The store is missing, of another version, corrupt, or cannot be written.
-    pub const STORE: i32 = 3;
-    /// The command line is wrong (sysexits' EX_USAGE).
-    pub const USAGE: i32 = 64;
-    /// The sandbox could not start a command (as docker and podman use it).
-    pub const SANDBOX: i32 = 125;
-}
+pub use crate::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A system call on a store path failed.
-    #[error("{op} {}: {source}", path.display())]
-    Store {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A system call on a path the user gave us failed.
-    #[error("{op} {}: {source}", path.display())]
-    Input {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A symlink where the store expects its own directory or file: never
-    /// followed (docs/store-format.md, "Modes and symlinks").
-    #[error("{}: a symlink where the store expects a {expects}; karapace follows no symlink inside its store (remove it; `karapace doctor` lists them)", path.display())]
-    Symlink { path: PathBuf, expects: &'static str },
-    #[error("{}: not a Karapace store (no version file); create one with `kp-init {}`", path.display(), path.display())]
-    NotAStore { path: PathBuf },
-    #[error("{}: store format {found:?} is not supported; this build reads {supported:?}", path.display())]
-    UnsupportedVersion {
-        path: PathBuf,
-        found: String,
-        supported: &'static str,
-    },
-    #[error("corrupt {kind} {id} at {}: {reason}", path.display())]
-    Corrupt {
-        kind: Kind,
-        id: ObjectId,
-        path: PathBuf,
-        reason: String,
-    },
-    #[error("corrupt metadata {}: {reason}", path.display())]
-    CorruptMeta { path: PathBuf, reason: String },
-    #[error("{kind} {id} is not in the store")]
-    Missing { kind: Kind, id: ObjectId },
-    #[error("object {id} is a {actual}, not a {expected}")]
-    WrongKind { id: ObjectId, expected: Kind, actual: Kind },
-    #[error("unknown revision {rev:?}: no object, prefix or ref by that name")]
-    UnknownRev { rev: String },
-    #[error("ambiguous id prefix {prefix:?}; candidates:\n{}", candidates.join("\n"))]
-    Ambiguous { prefix: String, candidates: Vec<String> },
-    #[error("invalid ref name {name:?}: {reason}")]
-    InvalidRefName { name: String, reason: &'static str },
-    #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
-    RefMismatch {
-        name: String,
-        expected: Option<ObjectId>,
-        actual: Option<ObjectId>,
-    },
-    #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
-    RefLocked { name: String, lock: PathBuf, pid: String },
-    #[error("{}: {what}", path.display())]
-    Unsupported { path: PathBuf, what: String },
-    #[error("path {path:?} not found in {rev}")]
-    NoSuchPath { rev: String, path: String },
-    #[error("{}: changed while it was being stored; retry when nothing writes to it", path.display())]
-    Changed { path: PathBuf },
-    #[error("interrupted")]
-    Interrupted,
     #[error(transparent)]
-    Image(Box<crate::image::ImageError>),
+    Store(#[from] crate::store::Error),
     #[error(transparent)]
-    Env(crate::env::EnvError),
+    Image(#[from] crate::image::Error),
     #[error(transparent)]
-    Drift(crate::drift::DriftError),
+    Env(#[from] crate::env::Error),
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Drift(#[from] crate::drift::Error),
+    #[error(transparent)]
+    Build(#[from] crate::build::Error),
+    #[error(transparent)]
+    Prune(#[from] crate::prune::Error),
+    #[error(transparent)]
+    Care(#[from] crate::care::Error),
     /// The sandbox was refused or could not start: exit 125, apart from any
     /// status the command inside could return.
     #[error("sandbox: {0}")]
@@ -104,41 +35,43 @@ pub enum Error {
     Schema(#[from] crate::schema::Error),
 }
 
-fn show_opt(id: &Option<ObjectId>) -> String {
-    match id {
-        Some(id) => format!("at {id}"),
-        None => "absent".to_string(),
-    }
-}
-
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Store { .. }
-            | Error::NotAStore { .. }
-            | Error::UnsupportedVersion { .. }
-            | Error::Corrupt { .. }
-            | Error::CorruptMeta { .. }
-            | Error::Missing { .. }
-            | Error::Symlink { .. } => exit::STORE,
-            Error::Interrupted => 130,
+            Error::Store(e) => e.exit_code(),
+            Error::Image(e) => e.exit_code(),
+            Error::Env(e) => e.exit_code(),
+            Error::Drift(e) => e.exit_code(),
+            Error::Build(e) => e.exit_code(),
+            Error::Prune(e) => e.exit_code(),
+            Error::Care(e) => e.exit_code(),
             Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
-            _ => exit::FAILURE,
         }
     }
 
     /// Wraps an io error on a store path.
     pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
-        let path = path.to_path_buf();
-        move |source| Error::Store { op, path, source }
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
     }
 
     /// Wraps an io error on a path the user gave.
     pub fn input(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
-        let path = path.to_path_buf();
-        move |source| Error::Input { op, path, source }
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
     }
 }
+
+macro_rules! refusal {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(e.into())
+            }
+        }
+    )*};
+}
+refusal!(crate::image::ImageError => Image, crate::env::EnvError => Env, crate::drift::DriftError => Drift, crate::build::BuildError => Build);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::object::{Kind, Layer, Tree};
+use crate::store::Result;
 use crate::store::{ObjectInfo, Store};
 
 #[derive(Clone, Debug, Default)]
@@ -114,9 +114,9 @@ fn check_one(store: &Store, o: &ObjectInfo) -> (u64, Checked) {
     (size, result)
 }
 
-fn reason(e: crate::Error) -> String {
+fn reason(e: crate::store::Error) -> String {
     match e {
-        crate::Error::Corrupt { reason, .. } => reason,
+        crate::store::Error::Corrupt { reason, .. } => reason,
         other => other.to_string(),
     }
 }

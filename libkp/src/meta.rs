@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::store::Store;
+use crate::store::{Error, Result};
 
 /// The body the checksum covers: canonical JSON (docs/hash-contract.md), never
 /// serde_json's own key order, which `preserve_order` anywhere in the build

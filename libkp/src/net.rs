@@ -11,7 +11,17 @@ use std::time::Duration;
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
-use crate::config::NetworkConfig;
+/// The `[network]` table: how Karapace's HTTP clients reach the network
+/// (docs/images.md, "Proxies and certificates").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// `proxy`: the proxy for every URL, instead of the proxy environment
+    /// variables; `""` means none, whatever the environment says.
+    pub proxy: Option<String>,
+    /// `no_proxy`: hosts reached directly, in `no_proxy`'s syntax; instead of
+    /// the `no_proxy` environment variable.
+    pub no_proxy: Option<String>,
+}
 
 /// Whether `p` is a proxy URL the client can use; the reason when not (which
 /// never repeats the URL: it may carry a password).

@@ -4,13 +4,11 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::Kind;
-use crate::store::{ObjectInfo, Store};
+use crate::store::{remove_tree, ObjectInfo, Store};
 
 #[derive(Clone, Debug, Default)]
 pub struct PruneOptions {
@@ -30,6 +28,40 @@ pub struct PruneReport {
     pub interrupted: bool,
 }
 
+/// What gc and prune returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Env(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Every object reachable from `roots`, by kind and id. A reachable object that
 /// cannot be read stops the walk: without it we cannot know what it names.
 pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(Kind, ObjectId)>> {
@@ -43,16 +75,16 @@ pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(K
             Kind::Blob => {}
             Kind::Tree => match store.read_tree(&id) {
                 Ok(t) => stack.extend(t.children()),
-                Err(Error::Missing { .. }) => {}
-                Err(e) => return Err(e),
+                Err(crate::store::Error::Missing { .. }) => {}
+                Err(e) => return Err(e.into()),
             },
             Kind::Layer => match store.read_layer(&id) {
                 Ok(l) => {
                     stack.push((Kind::Tree, l.tree));
                     stack.extend(l.parents.iter().map(|p| (Kind::Layer, *p)));
                 }
-                Err(Error::Missing { .. }) => {}
-                Err(e) => return Err(e),
+                Err(crate::store::Error::Missing { .. }) => {}
+                Err(e) => return Err(e.into()),
             },
         }
     }
@@ -71,7 +103,7 @@ pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
     }
     for env in store.list_envs()? {
         for layer in env.layers.iter().chain(env.snapshots.iter().map(|s| &s.layer)) {
-            let id = ObjectId::from_hex(layer).ok_or_else(|| Error::CorruptMeta {
+            let id = ObjectId::from_hex(layer).ok_or_else(|| crate::store::Error::CorruptMeta {
                 path: store.meta_path(&format!("envs/{}", env.env_id)).unwrap_or_default(),
                 reason: format!("layer {layer:?} is not an id"),
             })?;
@@ -226,7 +258,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
         let removed = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             remove_tree(&path)
         } else {
-            fs::remove_file(&path).map_err(Error::store("remove", &path))
+            fs::remove_file(&path).map_err(crate::store::Error::store("remove", &path))
         };
         match removed {
             Ok(()) => n += 1,
@@ -243,7 +275,7 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
                 continue;
             }
             // A restore or a command still inside holds one of these.
-            let Some(_lock) = crate::drift::lock_env(store, &name, false)? else {
+            let Some(_lock) = crate::env::lock_env(store, &name, false)? else {
                 continue;
             };
             if !crate::env::run_markers_held(&path.join("run"))?.is_empty() {
@@ -301,31 +333,6 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::
         }
     }
     Ok(n)
-}
-
-/// Removes a directory tree, making read-only directories (a checkout of
-/// `/root` is 0700, of some `/usr/share` dirs 0555) writable on the way.
-/// Symlinks are removed, never followed: one at `path` itself goes alone.
-pub(crate) fn remove_tree(path: &Path) -> Result<()> {
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return fs::remove_file(path).map_err(Error::store("remove", path));
-    }
-    if fs::remove_dir_all(path).is_ok() {
-        return Ok(());
-    }
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        if let Ok(entries) = fs::read_dir(&dir) {
-            dirs.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    fs::remove_dir_all(path).map_err(Error::store("remove", path))
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::store::Store;
+use crate::store::{Error, Result};
 
 /// What the caller expects a ref to be before an update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,10 +9,10 @@
 //! REV:PATH          the object at PATH inside a layer or tree
 //! ```
 
-use crate::error::{Error, Result};
 use crate::hash::{self, ObjectId, HEX_LEN};
 use crate::object::{EntryKind, Kind};
 use crate::store::Store;
+use crate::store::{Error, Result};
 
 /// Shortest prefix accepted, as git does.
 pub const MIN_PREFIX: usize = 4;

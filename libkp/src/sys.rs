@@ -5,6 +5,15 @@
 use std::fs::File;
 use std::io;
 
+/// Set in a process that `sandbox::rerun` started again as root of a mapped
+/// user namespace, to its parent's pid.
+pub const PARENT_ENV: &str = "KARAPACE_MAPPED_PARENT";
+
+/// Whether this process is such a re-run.
+pub fn is_rerun() -> bool {
+    std::env::var_os(PARENT_ENV).is_some()
+}
+
 /// Maps `len` bytes of `file` from `offset`, read-only. (Prefaulting with
 /// `MAP_POPULATE` was measured slower: it serialises the faults the hashing
 /// threads otherwise take in parallel.)

@@ -35,6 +35,27 @@ impl From<Error> for Fail {
     }
 }
 
+// Each libkp module returns its own error; all of them are a libkp::Error.
+macro_rules! lib_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Fail {
+            fn from(e: $t) -> Self {
+                Fail::Lib(e.into())
+            }
+        }
+    )*};
+}
+lib_errors!(
+    libkp::store::Error,
+    libkp::image::Error,
+    libkp::env::Error,
+    libkp::drift::Error,
+    libkp::build::Error,
+    libkp::prune::Error,
+    libkp::care::Error,
+    libkp::sandbox::Error
+);
+
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
         Fail::Output(e)
@@ -107,11 +128,14 @@ pub fn utf8(value: OsString, what: &str) -> Result<String> {
 pub fn resolve_kind(store: &Store, rev: &str, want: libkp::Kind) -> Result<libkp::ObjectId> {
     let (kind, id) = libkp::revparse::resolve(store, rev)?;
     if kind != want {
-        return Err(Fail::Lib(Error::WrongKind {
-            id,
-            expected: want,
-            actual: kind,
-        }));
+        return Err(Fail::Lib(
+            libkp::store::Error::WrongKind {
+                id,
+                expected: want,
+                actual: kind,
+            }
+            .into(),
+        ));
     }
     Ok(id)
 }

@@ -8,90 +8,8 @@ use libkp::error::exit;
 use libkp::log::{self, Level};
 use libkp::Store;
 
+use crate::ctx::{Ctx, Fail, Globals, Result};
 use crate::table::{self, Command};
-
-/// Why a verb stopped.
-#[derive(Debug)]
-pub enum Fail {
-    Usage(String),
-    Lib(libkp::Error),
-    Output(io::Error),
-    /// Already reported; exit with this code.
-    #[allow(dead_code)] // for verbs that report their own failure (pin --check, …)
-    Exit(i32),
-}
-
-impl From<lexopt::Error> for Fail {
-    fn from(e: lexopt::Error) -> Self {
-        Fail::Usage(e.to_string())
-    }
-}
-
-impl From<libkp::Error> for Fail {
-    fn from(e: libkp::Error) -> Self {
-        Fail::Lib(e)
-    }
-}
-
-impl From<libkp::schema::Error> for Fail {
-    fn from(e: libkp::schema::Error) -> Self {
-        Fail::Lib(e.into())
-    }
-}
-
-impl From<io::Error> for Fail {
-    fn from(e: io::Error) -> Self {
-        Fail::Output(e)
-    }
-}
-
-pub type Result<T = i32> = std::result::Result<T, Fail>;
-
-/// Global options, parsed before the verb runs.
-#[derive(Debug, Default)]
-pub struct Globals {
-    pub store: Option<PathBuf>,
-    pub json: bool,
-    pub verbose: u8,
-    pub trace: bool,
-}
-
-/// What a verb gets: the global options and, if its table entry asks, the store.
-pub struct Ctx {
-    pub globals: Globals,
-    store: Option<Store>,
-}
-
-impl Ctx {
-    /// The store opened for this verb (verbs whose entry says `needs_store`).
-    pub fn store(&self) -> &Store {
-        self.store
-            .as_ref()
-            .expect("the command table opens the store for this verb")
-    }
-
-    /// The store, opened now if the table did not (verbs that only sometimes
-    /// need it).
-    pub fn open_store(&mut self) -> Result<&Store> {
-        if self.store.is_none() {
-            self.store = Some(Store::open(&self.store_path()?)?);
-        }
-        Ok(self.store())
-    }
-
-    /// For verbs that write into the store: created if it does not exist yet.
-    pub fn create_store(&mut self) -> Result<&Store> {
-        if self.store.is_none() {
-            self.store = Some(Store::init(&self.store_path()?)?.0);
-        }
-        Ok(self.store())
-    }
-
-    /// Where the store is or would be.
-    pub fn store_path(&self) -> Result<PathBuf> {
-        Ok(libkp::store::locate(self.globals.store.as_deref())?)
-    }
-}
 
 /// Splits global flags out of `args`, leaving the verb and its own arguments.
 fn take_globals(args: Vec<OsString>) -> std::result::Result<(Globals, Vec<OsString>), String> {
@@ -243,14 +161,6 @@ fn finish(cmd: &Command, r: Result) -> i32 {
         }
         Err(Fail::Exit(code)) => code,
     }
-}
-
-/// Prints a JSON value on one line (what `--json` promises: one document).
-pub fn print_json(value: &serde_json::Value) -> Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer(&mut out, value).map_err(io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 #[cfg(test)]

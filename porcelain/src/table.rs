@@ -1,8 +1,11 @@
 //! The one command table. It drives dispatch, `karapace help`, `karapace VERB
 //! --help`, and (later) completions and man pages: a verb exists by being here.
 
-use crate::cli::{Ctx, Result};
+pub mod completions;
+pub mod help;
+
 use crate::cmd;
+use crate::ctx::{Ctx, Result};
 
 pub struct Command {
     pub name: &'static str,
@@ -38,7 +41,7 @@ pub static COMMANDS: &[Command] = &[
         help: "",
         needs_store: false,
         mapped: false,
-        run: cmd::help::run,
+        run: help::run,
     },
     Command {
         name: "version",
@@ -47,7 +50,7 @@ pub static COMMANDS: &[Command] = &[
         help: "",
         needs_store: false,
         mapped: false,
-        run: cmd::help::version,
+        run: help::version,
     },
     Command {
         name: "new",
@@ -188,19 +191,19 @@ pub static COMMANDS: &[Command] = &[
         name: "completions",
         summary: "Print a shell completion script (bash, zsh, fish)",
         args: "SHELL",
-        help: cmd::completions::COMPLETIONS_HELP,
+        help: completions::COMPLETIONS_HELP,
         needs_store: false,
         mapped: false,
-        run: cmd::completions::completions,
+        run: completions::completions,
     },
     Command {
         name: "man-pages",
         summary: "Write the man pages into a directory",
         args: "DIR",
-        help: cmd::completions::MAN_HELP,
+        help: completions::MAN_HELP,
         needs_store: false,
         mapped: false,
-        run: cmd::completions::man_pages,
+        run: completions::man_pages,
     },
     Command {
         name: "diff",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::normalise::drop_left_behind;
 use super::{BuildError, Job, Runner};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{write_layer, WriteOptions};
 use crate::object::LayerKind;

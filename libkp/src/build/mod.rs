@@ -16,7 +16,6 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 
 use crate::env::{check_name, EnvRecord, Origin};
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::image;
 use crate::pkg::Package;
@@ -98,6 +97,73 @@ pub enum BuildError {
     OfflineImage { reference: String, name: String },
     #[error("{0}")]
     Package(#[from] crate::pkg::PkgError),
+}
+
+/// What a build returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+    #[error(transparent)]
+    Prune(#[from] crate::prune::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::Error),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Build(_) => crate::exit::FAILURE,
+            Error::Env(e) => e.exit_code(),
+            Error::Image(e) => e.exit_code(),
+            Error::Prune(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            Error::Sandbox(_) => crate::exit::SANDBOX,
+            Error::Schema(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::env::EnvError> for Error {
+    fn from(e: crate::env::EnvError) -> Self {
+        Error::Env(e.into())
+    }
+}
+
+impl From<crate::image::ImageError> for Error {
+    fn from(e: crate::image::ImageError) -> Self {
+        Error::Image(e.into())
+    }
+}
+
+impl From<crate::pkg::PkgError> for Error {
+    fn from(e: crate::pkg::PkgError) -> Self {
+        Error::Build(e.into())
+    }
 }
 
 /// What a build produced.
@@ -224,7 +290,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     rec.image = Some(manifest.base.reference.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
     rec.settings = Some(manifest.settings.clone());
-    create_env_dirs(store, &rec.env_id)?;
+    crate::env::create_env_dirs(store, &rec.env_id)?;
     store.write_env(&rec)?;
     if let Some(name) = &opts.name {
         store.rename_env(&mut rec, name)?;
@@ -265,17 +331,6 @@ fn finish_existing(
     })
 }
 
-pub(crate) fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
-    let dir = store.env_dir(env_id);
-    for sub in ["work", "run"] {
-        store.make_dir(&dir.join(sub))?;
-    }
-    // The writable layer is the environment's root directory: the mode a
-    // root directory has, whatever the umask.
-    store.make_dir_mode(&dir.join("upper"), 0o755)?;
-    Ok(())
-}
-
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -290,7 +345,7 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
         base_dir: manifest.dir().to_path_buf(),
         progress: opts.progress,
     };
-    let parsed = image::reference::parse(reference).map_err(|e| Error::Image(Box::new(e)))?;
+    let parsed = image::reference::parse(reference).map_err(crate::image::Error::from)?;
     let digest = match (&parsed, opts.offline) {
         // Offline, a remote image must already be in the store.
         (image::Reference::Url { .. } | image::Reference::Distro(_), true) => {

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// Whether a non-directory entry at `path` (relative to the root, `/`-joined)
 /// is left behind by a run rather than installed. Directories and whiteouts

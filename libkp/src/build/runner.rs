@@ -5,8 +5,8 @@ use std::io::{Read, Seek};
 
 use rustix::fd::AsFd;
 
+use super::{Error, Result};
 use super::{Job, RunOutput, Runner};
-use crate::error::{Error, Result};
 use crate::layer::IdShift;
 use crate::sandbox::{self, HostFacts, Net, Root, SandboxRequest, UidMapMode};
 use crate::store::Store;

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use super::install::{ID_MAP, RANGE, SINGLE};
 use super::normalise::is_left_behind;
+use super::Result;
 use super::{install_packages, Runner};
 use crate::env::EnvRecord;
-use crate::error::Result;
 use crate::hash::ObjectId;
 use crate::layer::{diff_trees, quote_path, walk_tree, Visit};
 use crate::object::{EntryKind, LayerKind};

@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::{Error, Result};
 use crate::sandbox::{idmap, HostFacts};
 use crate::store::{Exposure, Store};
 use crate::sys;
@@ -48,7 +49,7 @@ pub struct RepairContext<'a> {
 
 /// A repair: changes the host or the store so the check passes, and says
 /// what it did in one line.
-pub type Repair = fn(&RepairContext) -> crate::Result<String>;
+pub type Repair = fn(&RepairContext) -> Result<String>;
 
 fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
     Check {
@@ -72,7 +73,7 @@ pub fn doctor(store: &Path) -> Vec<Check> {
 
 /// Runs the repair of every check that is not ok and has one: the check's
 /// name and what the repair did, or why it failed.
-pub fn repair(checks: &[Check], store: &Path) -> Vec<(&'static str, crate::Result<String>)> {
+pub fn repair(checks: &[Check], store: &Path) -> Vec<(&'static str, Result<String>)> {
     let ctx = RepairContext { store };
     checks
         .iter()
@@ -266,8 +267,8 @@ fn overlay(p: &Probe) -> Check {
 
 /// `doctor --fix`: gives root's environments their range (docs/sandbox.md,
 /// "Id maps").
-fn add_root_range(_: &RepairContext) -> crate::Result<String> {
-    let start = idmap::root_range(&HostFacts::current(), true).map_err(crate::Error::from)?;
+fn add_root_range(_: &RepairContext) -> Result<String> {
+    let start = idmap::root_range(&HostFacts::current(), true).map_err(Error::from)?;
     Ok(format!(
         "{}:{start}:{} in /etc/subuid and /etc/subgid",
         idmap::ROOT_RANGE_OWNER,

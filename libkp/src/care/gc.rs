@@ -1,6 +1,6 @@
 //! `karapace gc`: what no environment, snapshot, image or ref reaches goes.
 
-use crate::error::Result;
+use super::Result;
 use crate::prune::{prune_until, PruneOptions, PruneReport};
 use crate::store::Store;
 

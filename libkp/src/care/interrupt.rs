@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::sys;
 
 pub struct Interrupts {

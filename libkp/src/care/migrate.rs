@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::store::VERSION;
 
 /// The format this build reads and writes.
@@ -25,17 +25,21 @@ pub fn migrate(store: &Path) -> Result<MigrateReport> {
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotAStore {
+            return Err(crate::store::Error::NotAStore {
                 path: store.to_path_buf(),
-            })
+            }
+            .into())
         }
         Err(e) => return Err(Error::store("read", &path)(e)),
     };
     let line = text.lines().next().unwrap_or("");
-    let unsupported = || Error::UnsupportedVersion {
-        path: store.to_path_buf(),
-        found: line.to_string(),
-        supported: VERSION,
+    let unsupported = || {
+        crate::store::Error::UnsupportedVersion {
+            path: store.to_path_buf(),
+            found: line.to_string(),
+            supported: VERSION,
+        }
+        .into()
     };
     let found: u32 = line
         .strip_prefix("karapace-store ")
@@ -65,7 +69,10 @@ mod tests {
         fs::set_permissions(&v, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         fs::write(&v, "karapace-store 2\n").unwrap();
         let e = migrate(&root).unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::exit::STORE);
-        assert!(matches!(migrate(dir.path()), Err(Error::NotAStore { .. })));
+        assert_eq!(e.exit_code(), crate::exit::STORE);
+        assert!(matches!(
+            migrate(dir.path()),
+            Err(Error::Store(crate::store::Error::NotAStore { .. }))
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! name an object uses present, refs and metadata checksums), plus what only
 //! environments know: their layers, snapshots and writable layers exist.
 
-use crate::error::Result;
+use super::Result;
 use crate::fsck::{fsck, FsckReport};
 use crate::hash::ObjectId;
 use crate::object::Kind;

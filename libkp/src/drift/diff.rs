@@ -14,8 +14,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use super::{Error, Result};
 use crate::env::EnvRecord;
-use crate::error::{Error, Result};
 use crate::hash;
 use crate::layer::{self, IdShift};
 use crate::object::{Entry, EntryKind, Tree};
@@ -86,7 +86,7 @@ pub fn diff(store: &Store, rec: &EnvRecord) -> Result<Vec<Change>> {
     // the tree says, so that is the owner a copied-up file keeps (also when
     // this is a rootless command re-run as root of a mapped namespace: the
     // shared checkouts were made outside it).
-    let rootless = !rustix::process::geteuid().is_root() || crate::sandbox::rerun::is_rerun();
+    let rootless = !rustix::process::geteuid().is_root() || crate::sys::is_rerun();
     let checkout_owner =
         rootless.then(|| ids.map(rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()));
     let ctx = Ctx {

@@ -17,8 +17,8 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::{Error, Result};
 use crate::env::EnvRecord;
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{checkout_tree, write_dir_as, CheckoutOptions};
 use crate::object::{Entry, EntryKind, Kind, RootMeta, Tree};
@@ -147,7 +147,7 @@ fn merge(store: &Store, stack: &[Tree]) -> Result<ObjectId> {
             _ => out.entries.push(top.clone()),
         }
     }
-    store.write_tree(&out)
+    Ok(store.write_tree(&out)?)
 }
 
 /// Whether a tree holds whiteouts or opaque flags anywhere (then it must be
@@ -319,7 +319,7 @@ impl TarOut<'_> {
         };
         let len = f.metadata().map_err(Error::store("stat", &obj))?.len();
         if len != size {
-            return Err(corrupt(len));
+            return Err(corrupt(len).into());
         }
         let mut buf = vec![0u8; 64 * 1024];
         let mut copied = 0u64;
@@ -330,12 +330,12 @@ impl TarOut<'_> {
             }
             copied += n as u64;
             if copied > size {
-                return Err(corrupt(copied));
+                return Err(corrupt(copied).into());
             }
             self.write(&buf[..n])?;
         }
         if copied != size {
-            return Err(corrupt(copied));
+            return Err(corrupt(copied).into());
         }
         self.write(&vec![0; ustar::padding(size)])
     }

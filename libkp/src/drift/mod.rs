@@ -10,13 +10,13 @@ mod ustar;
 
 pub use diff::{diff, Change, Status};
 pub use export::{export, ExportFormat, ExportOptions, ExportReport};
-pub use snapshot::{commit, find_snapshot, recover, restore, CommitReport};
+pub use snapshot::{commit, find_snapshot, restore, CommitReport};
 
-use std::fs::File;
-use std::path::PathBuf;
+// The writable layer belongs to the environment (env/upper.rs); drift works on it.
+pub(crate) use crate::env::{checked_upper, lock_env};
+pub use crate::env::{recover, upper_dir};
 
 use crate::env::EnvRecord;
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{HashCache, IdShift};
 use crate::sandbox::{self, HostFacts, UidMapMode};
@@ -37,22 +37,50 @@ pub enum DriftError {
     NoLayers(String),
 }
 
-impl From<DriftError> for Error {
-    fn from(e: DriftError) -> Self {
-        Error::Drift(e)
+/// What drift returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Drift(#[from] DriftError),
+    #[error(transparent)]
+    Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Drift(_) => crate::exit::FAILURE,
+            Error::Env(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            Error::Sandbox(_) => crate::exit::SANDBOX,
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
     }
 }
 
-/// `envs/<env_id>/upper`: the writable layer.
-pub fn upper_dir(store: &Store, env_id: &str) -> PathBuf {
-    store.env_dir(env_id).join("upper")
-}
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// [`upper_dir`], refusing a symlink at it or above it: the writable layer
-/// is walked (diff, commit, export, restore) and mounted only where it is.
-pub(crate) fn checked_upper(store: &Store, env_id: &str) -> Result<PathBuf> {
-    let upper = upper_dir(store, env_id);
-    Ok(store.existing_dir(&upper)?.unwrap_or(upper))
+impl From<crate::env::EnvError> for Error {
+    fn from(e: crate::env::EnvError) -> Self {
+        Error::Env(e.into())
+    }
 }
 
 /// `envs/<env_id>/hashes`: the writable layer's hash cache, so commits and
@@ -74,9 +102,12 @@ pub fn layer_ids(store: &Store, rec: &EnvRecord) -> Result<Vec<ObjectId>> {
 }
 
 pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<ObjectId> {
-    ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
-        path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
-        reason: format!("layer {hex:?} is not an id"),
+    ObjectId::from_hex(hex).ok_or_else(|| {
+        crate::store::Error::CorruptMeta {
+            path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
+            reason: format!("layer {hex:?} is not an id"),
+        }
+        .into()
     })
 }
 
@@ -85,23 +116,4 @@ pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<Obje
 pub fn exec_ids() -> Result<IdShift> {
     let map = sandbox::idmap::choose(UidMapMode::Auto, &HostFacts::current())?;
     Ok(map.disk_shift())
-}
-
-/// `envs/<env_id>/lock`, held exclusively while a commit or restore changes
-/// the writable layer or the snapshot list. `wait: false` gives `None` when
-/// another process holds it.
-pub(crate) fn lock_env(store: &Store, env_id: &str, wait: bool) -> Result<Option<File>> {
-    use rustix::fs::{flock, FlockOperation};
-    let path = store.env_dir(env_id).join("lock");
-    let f = store.open_lock(&path)?;
-    let op = if wait {
-        FlockOperation::LockExclusive
-    } else {
-        FlockOperation::NonBlockingLockExclusive
-    };
-    match flock(&f, op) {
-        Ok(()) => Ok(Some(f)),
-        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
-        Err(e) => Err(Error::store("lock", &path)(e.into())),
-    }
 }

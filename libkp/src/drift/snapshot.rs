@@ -9,20 +9,16 @@
 //! state; after it: the old one), which `recover` removes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 
 use super::{checked_upper, lock_env, parse_id, DriftError};
-use crate::env::{EnvError, EnvRecord, Snapshot, State};
-use crate::error::{Error, Result};
+use super::{Error, Result};
+use crate::env::{remove_leftovers, EnvError, EnvRecord, Snapshot, State};
 use crate::hash::ObjectId;
 use crate::layer::{checkout_layer, write_layer, CheckoutOptions, WriteOptions};
 use crate::object::{EntryKind, LayerKind};
 use crate::store::Store;
-
-/// Leftovers of an interrupted restore.
-const LEFTOVERS: [&str; 2] = ["upper.new", "upper.old"];
 
 #[derive(Clone, Debug)]
 pub struct CommitReport {
@@ -208,44 +204,6 @@ pub fn restore(store: &Store, rec: &EnvRecord, arg: &str) -> Result<Snapshot> {
         .map_err(|e| Error::store("exchange with upper", &new)(e.into()))?;
     drop(run);
     crate::store::sync_parent(&upper)?;
-    crate::prune::remove_tree(&new)?;
+    crate::store::remove_tree(&new)?;
     Ok(snap)
-}
-
-/// Removes what an interrupted restore left, unless a commit or restore is
-/// running now. Called before verbs act on an environment and by gc.
-pub fn recover(store: &Store, env_id: &str) -> Result<bool> {
-    let dir = store.env_dir(env_id);
-    if !LEFTOVERS.iter().any(|n| dir.join(n).symlink_metadata().is_ok()) {
-        return Ok(false);
-    }
-    let Some(_lock) = lock_env(store, env_id, false)? else {
-        return Ok(false);
-    };
-    remove_leftovers(store, env_id)?;
-    Ok(true)
-}
-
-fn remove_leftovers(store: &Store, env_id: &str) -> Result<()> {
-    let dir = store.env_dir(env_id);
-    for name in LEFTOVERS {
-        let p = dir.join(name);
-        if p.symlink_metadata().is_ok() {
-            crate::log!(
-                crate::log::Level::Info,
-                "removing {} left by an interrupted restore",
-                p.display()
-            );
-            remove(&p)?;
-        }
-    }
-    Ok(())
-}
-
-fn remove(p: &Path) -> Result<()> {
-    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-        crate::prune::remove_tree(p)
-    } else {
-        std::fs::remove_file(p).map_err(Error::store("remove", p))
-    }
 }

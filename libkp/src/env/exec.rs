@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::{EnvError, EnvRecord, Origin, RunMarker, State};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::sandbox::{self, policy, BindRequest, HostFacts, HostSwitches, Limits, Net, Root, SandboxRequest};
 use crate::schema::Settings;
@@ -82,7 +82,7 @@ pub fn request(
     let (binds, allow) = binds(store, &settings, remote, manifest_dir.as_deref(), &explicit)?;
     let mut lowers = Vec::with_capacity(rec.layers.len());
     for hex in rec.layers.iter().rev() {
-        let id = ObjectId::from_hex(hex).ok_or_else(|| Error::CorruptMeta {
+        let id = ObjectId::from_hex(hex).ok_or_else(|| crate::store::Error::CorruptMeta {
             path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
             reason: format!("layer {hex:?} is not an id"),
         })?;
@@ -233,7 +233,7 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     // work directory, and need none of their own.)
     let own = own_work_dir(store, &dir)?;
     let status = exec_in(store, rec, opts, Some(&own));
-    let _ = crate::prune::remove_tree(&own);
+    let _ = crate::store::remove_tree(&own);
     status
 }
 
@@ -249,7 +249,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
         // Every exec of a running environment shares one overlay (sandbox
         // share.rs), so its work directory is the environment's, not ours.
         let shared = store.env_dir(&rec.env_id).join("work").join(super::run::SHARED_WORK);
-        (crate::drift::checked_upper(store, &rec.env_id)?, shared)
+        (super::checked_upper(store, &rec.env_id)?, shared)
     };
     // Made once the request passed policy, so a refusal changes nothing.
     let mut req = request(store, rec, upper, work.clone(), opts)?;
@@ -260,7 +260,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
     }
     if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
-            lowers.insert(0, crate::drift::checked_upper(store, &rec.env_id)?);
+            lowers.insert(0, super::checked_upper(store, &rec.env_id)?);
         }
     }
     let plan = sandbox::plan(&req, &HostFacts::current())?;

@@ -10,6 +10,7 @@ mod exec;
 mod origin;
 mod record;
 mod run;
+mod upper;
 
 pub use exec::{exec, request, ExecOptions};
 pub use origin::{host_asks, record_remote};
@@ -18,11 +19,12 @@ pub(crate) use run::held as run_markers_held;
 pub(crate) use run::stale as stale_run_markers;
 pub(crate) use run::RunDir;
 pub use run::RunMarker;
+pub(crate) use upper::{checked_upper, create_env_dirs, lock_env, remove_leftovers};
+pub use upper::{recover, upper_dir};
 
 use std::fs;
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
 use crate::store::Store;
 
 const META_DIR: &str = "envs";
@@ -55,11 +57,45 @@ pub enum EnvError {
     },
 }
 
-impl From<EnvError> for Error {
-    fn from(e: EnvError) -> Self {
-        Error::Env(e)
+/// What the env module returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::Error),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Env(_) => crate::exit::FAILURE,
+            Error::Store(e) => e.exit_code(),
+            Error::Sandbox(_) => crate::exit::SANDBOX,
+            Error::Schema(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
     }
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Checks a name: `[A-Za-z0-9_-]{1,64}`.
 pub fn check_name(name: &str) -> Result<(), EnvError> {
@@ -112,7 +148,7 @@ impl Store {
     }
 
     pub fn write_env(&self, rec: &EnvRecord) -> Result<()> {
-        self.write_meta(&format!("{META_DIR}/{}", rec.env_id), &rec.to_json())
+        Ok(self.write_meta(&format!("{META_DIR}/{}", rec.env_id), &rec.to_json())?)
     }
 
     /// Removes an environment's record and files. The record goes first: an
@@ -125,7 +161,7 @@ impl Store {
             return Ok(());
         }
         // overlayfs leaves work/work with mode 000: make directories writable.
-        crate::prune::remove_tree(&dir)
+        Ok(crate::store::remove_tree(&dir)?)
     }
 
     /// Finds an environment by full id, name, or unique id prefix (at least 4
@@ -133,7 +169,7 @@ impl Store {
     /// What an interrupted restore left is removed on the way.
     pub fn find_env(&self, arg: &str) -> Result<EnvRecord> {
         let rec = self.find_env_record(arg)?;
-        crate::drift::recover(self, &rec.env_id)?;
+        recover(self, &rec.env_id)?;
         Ok(rec)
     }
 

@@ -6,7 +6,7 @@
 //! integration apply only while it is trusted, or for one run with `--trust`.
 
 use super::{EnvRecord, Origin};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::Kind;
 use crate::schema::Lock;
@@ -97,26 +97,29 @@ pub fn host_asks(rec: &EnvRecord) -> Vec<String> {
 pub fn record_remote(store: &Store, lock: &Lock, layers: &[ObjectId]) -> Result<EnvRecord> {
     let _guard = store.write_guard()?;
     if let Some(rec) = store.read_env(&lock.env_id)? {
-        return Err(Error::Unsupported {
+        return Err(crate::store::Error::Unsupported {
             path: lock.env_id.clone().into(),
             what: format!("already in the store as environment {}", rec.display_name()),
-        });
+        }
+        .into());
     }
     match layers.first() {
         Some(base) if base.to_hex() == lock.base.digest => {}
         _ => {
-            return Err(Error::Unsupported {
+            return Err(crate::store::Error::Unsupported {
                 path: lock.env_id.clone().into(),
                 what: format!("the first layer must be the lock's base {}", lock.base.digest),
-            })
+            }
+            .into())
         }
     }
     for id in layers {
         if !store.has(Kind::Layer, id) {
-            return Err(Error::Missing {
+            return Err(crate::store::Error::Missing {
                 kind: Kind::Layer,
                 id: *id,
-            });
+            }
+            .into());
         }
     }
     let mut rec = EnvRecord::new(lock.env_id.clone(), None);
@@ -124,7 +127,7 @@ pub fn record_remote(store: &Store, lock: &Lock, layers: &[ObjectId]) -> Result<
     rec.image = Some(lock.base.image.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
     rec.settings = Some(lock.settings.clone());
-    crate::build::create_env_dirs(store, &rec.env_id)?;
+    super::create_env_dirs(store, &rec.env_id)?;
     store.write_env(&rec)?;
     Ok(rec)
 }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use super::Result;
 
 /// The stored states. `Running` is derived from run markers and never stored;
 /// `destroyed` is the absence of a record.
@@ -145,15 +145,16 @@ impl EnvRecord {
     }
 
     pub fn from_json(v: Value, path: &Path) -> Result<Self> {
-        let rec: EnvRecord = serde_json::from_value(v).map_err(|e| Error::CorruptMeta {
+        let rec: EnvRecord = serde_json::from_value(v).map_err(|e| crate::store::Error::CorruptMeta {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         if rec.state == State::Running {
-            return Err(Error::CorruptMeta {
+            return Err(crate::store::Error::CorruptMeta {
                 path: path.to_path_buf(),
                 reason: "state \"running\" is never stored".into(),
-            });
+            }
+            .into());
         }
         Ok(rec)
     }

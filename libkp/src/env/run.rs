@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::store::Store;
 
 /// Held while a process runs inside an environment; removed on drop.
@@ -102,7 +102,7 @@ impl RunDir {
                 }
                 let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
                 if e.path() != keep && pid.is_none_or(|p| !live.contains(&p)) {
-                    let _ = crate::prune::remove_tree(&e.path());
+                    let _ = crate::store::remove_tree(&e.path());
                 }
             }
         }

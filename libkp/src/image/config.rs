@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Result;
 use super::{ImageError, Limits};
-use crate::error::Result;
 
 pub const DEFAULT_SERVER: &str = "https://images.linuxcontainers.org";
 /// Image servers to use instead of the configured ones: URLs separated by commas

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::{Config, ImageError};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::hex;
 
 /// The host's architecture as image servers name it (Debian's names).

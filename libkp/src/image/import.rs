@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::fetch::{sha256_file, Downloaded, Fetcher, Validators};
 use super::reference::{self, Reference};
 use super::{simplestreams, tar, Config, ImageError};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Kind, Layer, LayerKind, RootMeta};
 use crate::refs::Expect;
@@ -214,7 +214,7 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
     };
     // Metadata first, ref last: metadata without its ref is invisible, and
     // `lookup` trusts metadata only when it names the ref's layer.
-    let meta = serde_json::to_value(&info).map_err(|e| Error::Unsupported {
+    let meta = serde_json::to_value(&info).map_err(|e| crate::store::Error::Unsupported {
         path: meta_name(&name).into(),
         what: e.to_string(),
     })?;
@@ -240,7 +240,7 @@ fn cached_layer(store: &Store, sha256: &str) -> Option<ObjectId> {
 fn remember(store: &Store, rel: &str, data: &[u8]) -> Result<()> {
     let path = store.path(rel);
     store.make_dir(path.parent().expect("cache files live in a directory"))?;
-    store.write_atomic(&path, data, 0o644)
+    Ok(store.write_atomic(&path, data, 0o644)?)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -380,7 +380,7 @@ fn base_layer(store: &Store, tree: ObjectId, root: RootMeta) -> Result<ObjectId>
         parents: Vec::new(),
         provenance: Default::default(),
     };
-    store.write_layer_object(&layer)
+    Ok(store.write_layer_object(&layer)?)
 }
 
 fn from_path(store: &Store, path: &Path, opts: &ImportOptions, info: &mut ImageInfo) -> Result<bool> {

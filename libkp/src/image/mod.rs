@@ -76,8 +76,45 @@ pub enum ImageError {
     Config { path: std::path::PathBuf, reason: String },
 }
 
-impl From<ImageError> for crate::Error {
+/// What the image module returns: its own refusals, or the failure of a module below it,
+/// with that module's message (docs/architecture.md, "Errors").
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(Box<ImageError>),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::Error),
+}
+
+impl Error {
+    /// The process exit status this failure gives (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Image(_) => crate::exit::FAILURE,
+            Error::Store(e) => e.exit_code(),
+            Error::Schema(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<ImageError> for Error {
     fn from(e: ImageError) -> Self {
-        crate::Error::Image(Box::new(e))
+        Error::Image(Box::new(e))
     }
 }

@@ -30,7 +30,7 @@ impl StoreImages<'_> {
     }
 
     /// Imports the image (a no-op when already imported) and returns its digest.
-    pub fn import(&self, reference: &str) -> crate::Result<crate::ObjectId> {
+    pub fn import(&self, reference: &str) -> super::Result<crate::ObjectId> {
         let opts = ImportOptions {
             name: None,
             progress: self.progress,
@@ -40,7 +40,7 @@ impl StoreImages<'_> {
     }
 }
 
-fn unresolved(reference: &str, e: crate::Error) -> schema::Error {
+fn unresolved(reference: &str, e: super::Error) -> schema::Error {
     schema::Error::UnresolvedImage {
         reference: reference.to_string(),
         reason: e.to_string(),

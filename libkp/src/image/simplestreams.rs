@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::fetch::Fetcher;
 use super::reference::{version_key, Distro, Release};
 use super::ImageError;
-use crate::error::Result;
+use super::Result;
 
 /// A rootfs tarball found on a server.
 #[derive(Clone, Debug, PartialEq, Eq)]

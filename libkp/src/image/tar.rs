@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
 use super::ImageError;
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::layer::{quote_path, xattr};
 use crate::object::{Entry, EntryKind, RootMeta, Tree, Xattr, MAX_NAME, MAX_TARGET};
@@ -241,7 +241,7 @@ fn write_jobs(
             }
         }
     }
-    error.map_or(Ok(done), Err)
+    error.map_or(Ok(done), |e| Err(e.into()))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -432,8 +432,8 @@ impl<'a> Builder<'a> {
                         .store
                         .write_blob_from_reader(&mut *entry, meta.mode)
                         .map_err(|e| match e {
-                            Error::Input { source, .. } => truncated(self.source, source),
-                            other => other,
+                            crate::store::Error::Input { source, .. } => truncated(self.source, source),
+                            other => other.into(),
                         })?;
                     if n != size {
                         return Err(truncated(self.source, io::ErrorKind::UnexpectedEof.into()));
@@ -665,7 +665,7 @@ impl<'a> Builder<'a> {
             tree.entries.push(entry);
         }
         tree.sort();
-        self.store.write_tree(&tree)
+        Ok(self.store.write_tree(&tree)?)
     }
 }
 

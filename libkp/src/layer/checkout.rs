@@ -22,10 +22,10 @@ use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
 
 use super::xattr;
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Kind, RootMeta, Xattr};
 use crate::store::Store;
+use crate::store::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
 pub struct CheckoutOptions {
@@ -93,7 +93,7 @@ pub fn checkout_tree(
         store,
         opts,
         dest,
-        privileged: rustix::process::geteuid().is_root() && !crate::sandbox::rerun::is_rerun(),
+        privileged: rustix::process::geteuid().is_root() && !crate::sys::is_rerun(),
         owners: rustix::process::geteuid().is_root(),
         report: CheckoutReport::default(),
     };

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
 use crate::hash::ObjectId;
+use crate::store::Result;
 use crate::store::Store;
 
 const MAGIC: &str = "kp-hashes 1";

@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use super::{xattr, HashCache};
-use crate::error::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Layer, LayerKind, RootMeta, Tree, Xattr};
 use crate::store::Store;
+use crate::store::{Error, Result};
 
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";

@@ -14,14 +14,8 @@ use rustix::process::{Pid, Signal};
 
 use super::{idmap, init, Error, IdMap, Result};
 use crate::sys::{self, CStrArray, SigSet};
-
-/// Set in the re-run process to its parent's pid.
-pub const PARENT_ENV: &str = "KARAPACE_MAPPED_PARENT";
-
-/// Whether this process is such a re-run.
-pub fn is_rerun() -> bool {
-    std::env::var_os(PARENT_ENV).is_some()
-}
+// Read below the sandbox too (layer checkouts, drift): they live in sys.rs.
+pub use crate::sys::{is_rerun, PARENT_ENV};
 
 /// First thing in a re-run process: it dies with the parent that waits for
 /// it (so killing the command kills it, as a crash test expects).

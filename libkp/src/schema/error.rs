@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::error::exit;
+use crate::exit;
 
 /// Where in a TOML file a problem is: 1-based line and column (columns count
 /// characters, not bytes), and the dotted key path when one applies.

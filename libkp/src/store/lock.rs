@@ -7,7 +7,7 @@ use std::fs::File;
 use rustix::fs::{flock, FlockOperation};
 
 use super::Store;
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// Held while writing objects; many at once.
 #[derive(Debug)]

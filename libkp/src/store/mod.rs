@@ -1,20 +1,22 @@
 //! The store: a directory holding objects, refs and metadata (docs/store-format.md).
 
+mod error;
 mod lock;
 mod objects;
 mod private;
+mod remove;
 
+pub use error::{Error, Result};
 pub use lock::{GcGuard, WriteGuard};
 pub(crate) use objects::read_dir_sorted;
 pub use objects::ObjectInfo;
 pub use private::{exposed_paths, make_private, Exposure, DIR_MODE, LOCK_MODE};
+pub(crate) use remove::remove_tree;
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use crate::error::{Error, Result};
 
 /// The first line of the `version` file this build reads and writes.
 pub const VERSION: &str = "karapace-store 1";

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{set_mode, Store};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 use crate::hash::{self, ObjectId, HEX_LEN};
 use crate::object::{FormatError, Kind, Layer, Tree};
 

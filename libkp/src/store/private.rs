@@ -15,7 +15,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
 use rustix::io::Errno;
 
 use super::Store;
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// The mode of every directory the store makes.
 pub const DIR_MODE: u32 = 0o700;

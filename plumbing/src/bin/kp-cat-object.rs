@@ -79,7 +79,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
             writeln!(out, "{len}")?;
         }
         Mode::Raw(want) if want != kind => {
-            return Err(Error::WrongKind {
+            return Err(libkp::store::Error::WrongKind {
                 id,
                 expected: want,
                 actual: kind,

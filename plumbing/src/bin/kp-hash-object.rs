@@ -73,7 +73,7 @@ fn hash_one(store: Option<&Store>, path: &Path) -> Result<ObjectId> {
     let target = std::fs::canonicalize(path).map_err(Error::input("resolve", path))?;
     let path = target.as_path();
     if !meta.is_file() {
-        return Err(Error::Unsupported {
+        return Err(libkp::store::Error::Unsupported {
             path: path.to_path_buf(),
             what: "not a regular file".into(),
         }

@@ -49,7 +49,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         let mut line = format_entry(path, e, long, !nul);
         line.extend_from_slice(end);
         out.write_all(&line)
-            .map_err(|err| libkp::Error::input("write", std::path::Path::new("<stdout>"))(err))?;
+            .map_err(|err| libkp::store::Error::input("write", std::path::Path::new("<stdout>"))(err))?;
         Ok(if recurse { Visit::Descend } else { Visit::Skip })
     })?;
     Ok(0)

@@ -114,7 +114,7 @@ fn read_closure(f: &std::path::Path) -> Result<Vec<schema::LockedPackage>> {
     } else {
         std::fs::File::open(f).and_then(|mut h| h.read_to_string(&mut text))
     };
-    read.map_err(|source| libkp::Error::Input {
+    read.map_err(|source| libkp::store::Error::Input {
         op: "read closure",
         path: f.into(),
         source,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use libkp::build::{build, BuildOptions, Built, SandboxRunner};
 use libkp::schema;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const HELP: &str = "\
 Builds the environment MANIFEST describes (default ./karapace.toml; a directory
@@ -115,7 +115,7 @@ pub fn rebuild(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     }
     if let Some(name) = name {
         if built.record.name.as_deref() != Some(name.as_str()) {
-            store.rename_env(&mut built.record, &name).map_err(Fail::Lib)?;
+            store.rename_env(&mut built.record, &name)?;
         }
     }
     report(ctx, &built)?;

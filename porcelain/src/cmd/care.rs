@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const GC_HELP: &str = "\
 Removes every object no environment (its layers and snapshots, whatever its

@@ -1,6 +1,6 @@
 use libkp::layer::quote_path;
 
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const HELP: &str = "\
 Shows what changed inside ENV relative to its layers: one line per path,

@@ -2,7 +2,7 @@
 
 use libkp::care::Status;
 
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const DOCTOR_HELP: &str = "\
 Checks what this host and user can do, one line each, `ok`, `warn` or `fail`,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use libkp::env::{exec, ExecOptions};
 
-use crate::cli::{Ctx, Fail, Result};
+use crate::ctx::{Ctx, Fail, Result};
 
 pub const EXEC_HELP: &str = "\
 Runs CMD inside the environment ENV (a full id, short id, unique prefix or name)

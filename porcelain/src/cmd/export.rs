@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use libkp::drift::{ExportFormat, ExportOptions};
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Exports ENV's drift (its writable layer: what was added, changed, deleted or

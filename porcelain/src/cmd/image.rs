@@ -4,7 +4,7 @@ use std::ffi::OsString;
 
 use libkp::image::{self, Config, ImageInfo, ImportOptions};
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Subcommands:

@@ -1,4 +1,4 @@
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const HELP: &str = "\
 Creates the store's directories and version file. On an existing store it checks

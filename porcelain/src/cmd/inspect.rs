@@ -1,5 +1,5 @@
-use crate::cli::{print_json, Ctx, Fail, Result};
 use crate::cmd::list::env_json;
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Shows one environment: its ids, name, state, manifest, image, layers and times.

@@ -2,7 +2,7 @@
 
 use libkp::env::Transition;
 
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const FREEZE_HELP: &str = "\
 Freezes an environment: its writable layer takes no more writes. `exec` still

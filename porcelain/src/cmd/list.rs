@@ -1,6 +1,6 @@
 use libkp::env::EnvRecord;
 
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const HELP: &str = "\
 Lists the environments in the store: SHORT_ID, NAME, STATE, ENV_ID. STATE is

@@ -1,6 +1,5 @@
 //! One file per verb: parse its options, call libkp, print.
 
-pub mod help;
 pub mod image;
 pub mod init;
 pub mod inspect;
@@ -10,7 +9,7 @@ pub mod new;
 pub mod pin;
 pub mod rename;
 
-use crate::cli::{Fail, Result};
+use crate::ctx::{Fail, Result};
 
 /// The one ENV argument of verbs that act on an environment.
 pub fn one_env_arg(p: &mut lexopt::Parser) -> Result<String> {
@@ -25,7 +24,6 @@ pub fn one_env_arg(p: &mut lexopt::Parser) -> Result<String> {
 }
 pub mod build;
 pub mod care;
-pub mod completions;
 pub mod diff;
 pub mod doctor;
 pub mod exec;

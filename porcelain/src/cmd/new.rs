@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use libkp::schema::{self, file, manifest, pin, MANIFEST_FILE};
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Creates directory NAME (if needed) with a karapace.toml made from a template;

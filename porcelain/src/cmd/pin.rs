@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use libkp::image::StoreImages;
 use libkp::schema::{self, manifest, pin};
 
-use crate::cli::{print_json, Ctx, Result};
+use crate::ctx::{print_json, Ctx, Result};
 
 pub const HELP: &str = "\
 Rewrites base.image in MANIFEST (default ./karapace.toml; a directory means its

@@ -1,4 +1,4 @@
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Gives an environment a new name. Names are 1 to 64 characters of A-Z a-z 0-9 _ -

@@ -2,7 +2,7 @@
 
 use libkp::env::Snapshot;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const COMMIT_HELP: &str = "\
 Saves ENV's writable layer as a snapshot: a layer in the store whose parent is

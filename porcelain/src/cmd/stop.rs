@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Stops everything running inside ENV: SIGTERM first, then, for what is still

@@ -1,6 +1,6 @@
 use libkp::env::{host_asks, Origin};
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 An environment recorded from elsewhere (origin remote, see `karapace inspect`)

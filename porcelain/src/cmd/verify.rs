@@ -5,7 +5,7 @@ use std::io::Write;
 use libkp::build::verify::verify;
 use libkp::build::SandboxRunner;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 
 pub const HELP: &str = "\
 Checks that ENV is what its lock should produce (docs/hash-contract.md,

@@ -1,4 +1,4 @@
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 use crate::table;
 
 pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {

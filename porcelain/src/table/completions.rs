@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
-use crate::cli::{print_json, Ctx, Fail, Result};
+use crate::ctx::{print_json, Ctx, Fail, Result};
 use crate::table::{self, COMMANDS, GLOBAL_OPTIONS};
 
 pub const COMPLETIONS_HELP: &str = "\
