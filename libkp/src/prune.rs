@@ -229,9 +229,14 @@ const SMALL_TEMP_GRACE: Duration = Duration::from_secs(600);
 /// What crashed writers left: every temporary file and directory in `tmp/`
 /// (with the exclusive lock held no writer runs, so each is a leftover), and
 /// environment directories without a record (an interrupted build or destroy)
-/// that no command holds. Needs no reachability walk, so a build can call it
-/// cheaply on start whenever the store is idle ([`Store::sweep_if_idle`]).
-pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
+/// that no command holds. Needs no reachability walk; a build calls its `tmp/`
+/// half on start whenever the store is idle ([`Store::sweep_if_idle`]).
+pub(crate) fn sweep_leftovers(store: &Store, held: &crate::store::GcGuard) -> Result<u64> {
+    Ok(sweep_tmp(store, held)? + sweep_env_dirs(store, held)?)
+}
+
+/// The `tmp/` half of [`sweep_leftovers`]: as many entries as `tmp/` holds.
+fn sweep_tmp(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = 0;
     // A symlink at `tmp/` or `envs/` is refused: a sweep never lists, let
     // alone removes, what is outside the store.
@@ -267,42 +272,69 @@ pub(crate) fn sweep_leftovers(store: &Store, _held: &crate::store::GcGuard) -> R
             Err(e) => crate::log!(crate::log::Level::Warn, "leaving {}: {e}", path.display()),
         }
     }
+    Ok(n)
+}
+
+/// The environment-directory half of [`sweep_leftovers`]: it looks at every
+/// environment's record, so gc runs it, never a build.
+fn sweep_env_dirs(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
+    let mut n = 0;
     if let Some(envs) = store.existing_dir(&store.path("envs"))? {
         for (name, path) in crate::store_dir_entries(&envs)? {
-            // Only directories named like an environment whose record is
-            // surely absent (a corrupt record is verify-store's to report).
-            if crate::hash::ObjectId::from_hex(&name).is_none() || !matches!(store.read_env(&name), Ok(None)) {
-                continue;
-            }
-            // A restore or a command still inside holds one of these.
-            let Some(_lock) = crate::env::lock_env(store, &name, false)? else {
-                continue;
-            };
-            if !crate::env::run_markers_held(&path.join("run"))?.is_empty() {
-                continue;
-            }
-            crate::log!(
-                crate::log::Level::Info,
-                "removing {}, left by an interrupted build or destroy",
-                path.display()
-            );
-            match remove_tree(&path) {
-                Ok(()) => n += 1,
-                Err(e) => crate::log!(crate::log::Level::Warn, "leaving {}: {e}", path.display()),
-            }
+            n += u64::from(sweep_env_dir(store, &name, &path)?);
         }
     }
     Ok(n)
 }
 
-impl Store {
-    /// Removes what crashed writers left ([`sweep_leftovers`]) if no writer or
-    /// gc holds the store now; otherwise does nothing.
-    pub fn sweep_if_idle(&self) -> Result<u64> {
-        match self.try_gc_guard()? {
-            Some(guard) => sweep_leftovers(self, &guard),
-            None => Ok(0),
+/// Removes one environment directory if its record is surely absent and no
+/// command holds it.
+fn sweep_env_dir(store: &Store, name: &str, path: &std::path::Path) -> Result<bool> {
+    // Only directories named like an environment whose record is
+    // surely absent (a corrupt record is verify-store's to report).
+    if crate::hash::ObjectId::from_hex(name).is_none() || !matches!(store.read_env(name), Ok(None)) {
+        return Ok(false);
+    }
+    // A restore or a command still inside holds one of these.
+    let Some(_lock) = crate::env::lock_env(store, name, false)? else {
+        return Ok(false);
+    };
+    if !crate::env::run_markers_held(&path.join("run"))?.is_empty() {
+        return Ok(false);
+    }
+    crate::log!(
+        crate::log::Level::Info,
+        "removing {}, left by an interrupted build or destroy",
+        path.display()
+    );
+    match remove_tree(path) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            crate::log!(crate::log::Level::Warn, "leaving {}: {e}", path.display());
+            Ok(false)
         }
+    }
+}
+
+impl Store {
+    /// Removes the temporary files crashed writers left in `tmp/` if no
+    /// writer or gc holds the store now; otherwise does nothing. Environment
+    /// directories without a record are gc's ([`sweep_leftovers`]): finding
+    /// them reads every record.
+    /// `env_id`: the environment a build is about to build, whose directory
+    /// (if an interrupted build or destroy left it) goes too.
+    pub fn sweep_if_idle(&self, env_id: Option<&str>) -> Result<u64> {
+        let Some(guard) = self.try_gc_guard()? else {
+            return Ok(0);
+        };
+        let mut n = sweep_tmp(self, &guard)?;
+        if let Some(id) = env_id {
+            let dir = self.env_dir(id);
+            if self.existing_dir(&dir)?.is_some() {
+                n += u64::from(sweep_env_dir(self, id, &dir)?);
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -419,9 +451,18 @@ mod tests {
         let held = crate::env::RunMarker::create(&store, &"c".repeat(64)).unwrap();
 
         let writer = store.write_guard().unwrap();
-        assert_eq!(store.sweep_if_idle().unwrap(), 0);
+        assert_eq!(store.sweep_if_idle(None).unwrap(), 0);
         drop(writer);
-        assert_eq!(store.sweep_if_idle().unwrap(), 4);
+        assert_eq!(store.sweep_if_idle(None).unwrap(), 3, "a build's sweep: tmp/ only");
+        assert!(store.env_dir(&"b".repeat(64)).exists());
+        assert_eq!(
+            store.sweep_if_idle(Some(&"b".repeat(64))).unwrap(),
+            1,
+            "the env a build builds"
+        );
+        assert!(!store.env_dir(&"b".repeat(64)).exists());
+        let sweep = || sweep_leftovers(&store, &store.try_gc_guard().unwrap().unwrap()).unwrap();
+        assert_eq!(sweep(), 0);
         let left: Vec<String> = crate::store_dir_entries(&store.path("tmp"))
             .unwrap()
             .into_iter()
@@ -436,6 +477,6 @@ mod tests {
         assert!(!store.env_dir(&"b".repeat(64)).exists());
         assert!(store.env_dir(&"c".repeat(64)).exists(), "a command still runs there");
         drop(held);
-        assert_eq!(store.sweep_if_idle().unwrap(), 1);
+        assert_eq!(sweep(), 1);
     }
 }

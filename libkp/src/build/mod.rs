@@ -214,7 +214,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     // nobody else holds the store: scratch upper directories can be large.
     // Also when the environment is built already (a build killed after it
     // wrote the record), so a rerun leaves nothing behind.
-    let swept = store.sweep_if_idle()?;
+    let swept = store.sweep_if_idle(usable.as_ref().map(|l| l.env_id.as_str()))?;
     if swept > 0 {
         crate::log!(
             crate::log::Level::Info,

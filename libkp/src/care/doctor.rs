@@ -67,8 +67,43 @@ pub fn doctor(store: &Path) -> Vec<Check> {
     let probe = probe_namespaces();
     let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup()];
     out.push(store_health(store));
+    out.push(name_index(store));
     out.push(store_permissions(store));
     out
+}
+
+/// The name index (`meta/names/`) says what the environment records say.
+fn name_index(path: &Path) -> Check {
+    const NAME: &str = "name index";
+    let Ok(store) = Store::open(path) else {
+        return check(NAME, Status::Ok, format!("no store at {} yet", path.display()), None);
+    };
+    match store.name_index_problems() {
+        Ok(p) if p.is_empty() => check(NAME, Status::Ok, "agrees with the environment records", None),
+        Ok(p) => {
+            let mut c = check(
+                NAME,
+                Status::Warn,
+                p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "),
+                Some(
+                    "`karapace doctor --fix` rebuilds it from the records (commands already follow the records)".into(),
+                ),
+            );
+            c.repair = Some(|ctx| {
+                let n = Store::open(ctx.store)?.repair_name_index()?;
+                Ok(format!(
+                    "name index rebuilt from the records ({n} entries written or removed)"
+                ))
+            });
+            c
+        }
+        Err(e) => check(
+            NAME,
+            Status::Fail,
+            e.to_string(),
+            Some("run `karapace verify-store`".into()),
+        ),
+    }
 }
 
 /// Runs the repair of every check that is not ok and has one: the check's

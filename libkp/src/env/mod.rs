@@ -7,12 +7,15 @@
 //! from run markers, so a crash cannot leave an environment stuck as running.
 
 mod exec;
+mod index;
+mod list;
 mod origin;
 mod record;
 mod run;
 mod upper;
 
 pub use exec::{exec, request, ExecOptions};
+pub use index::IndexProblem;
 pub use origin::{host_asks, record_remote};
 pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;
@@ -154,7 +157,11 @@ impl Store {
     /// Removes an environment's record and files. The record goes first: an
     /// interrupted destroy leaves only unreferenced files, which gc removes.
     pub fn remove_env(&self, env_id: &str) -> Result<()> {
+        let name = self.read_env(env_id).ok().flatten().and_then(|r| r.name);
         self.remove_meta(&format!("{META_DIR}/{env_id}"))?;
+        if let Some(name) = name {
+            self.unindex_name(&name, env_id)?;
+        }
         self.untrust_env(env_id)?;
         let dir = self.env_dir(env_id);
         if !dir.exists() {
@@ -173,29 +180,57 @@ impl Store {
         Ok(rec)
     }
 
+    /// By full id: its record; by name: the name index's entry, checked
+    /// against the record it names; by prefix: one listing of `meta/envs/`.
+    /// Only when the index has no good entry are the records read, and they
+    /// decide (with a warning when the index was wrong).
     fn find_env_record(&self, arg: &str) -> Result<EnvRecord> {
-        let all = self.list_envs()?;
-        if let Some(r) = all.iter().find(|r| r.env_id == arg) {
-            return Ok(r.clone());
+        if arg.len() == 64 && crate::hash::is_hex(arg) {
+            if let Some(r) = self.read_env(&arg.to_ascii_lowercase())? {
+                return Ok(r);
+            }
         }
-        if let Some(r) = all.iter().find(|r| r.name.as_deref() == Some(arg)) {
-            return Ok(r.clone());
+        let stale = match self.index_lookup(arg)? {
+            index::Hit::Found(r) => return Ok(*r),
+            index::Hit::Absent => None,
+            index::Hit::Stale(id) => Some(id),
+        };
+        if let Some(id) = &stale {
+            crate::log!(
+                crate::log::Level::Warn,
+                "the name index gives {arg:?} to environment {id:.12}, whose record does not have that name; using the records (`karapace doctor --fix` repairs the index)"
+            );
+            if let Some(r) = self.scan_for_name(arg)? {
+                return Ok(r);
+            }
         }
         if arg.len() >= 4 && crate::hash::is_hex(arg) {
-            let hits: Vec<&EnvRecord> = all
-                .iter()
-                .filter(|r| r.env_id.starts_with(&arg.to_ascii_lowercase()))
-                .collect();
+            let mut hits = self.ids_with_prefix(&arg.to_ascii_lowercase())?;
+            hits.sort();
             match hits.len() {
-                1 => return Ok(hits[0].clone()),
+                1 => {
+                    if let Some(r) = self.read_env(&hits[0])? {
+                        return Ok(r);
+                    }
+                }
                 0 => {}
                 _ => {
                     return Err(EnvError::Ambiguous {
                         arg: arg.to_string(),
-                        candidates: hits.iter().map(|r| r.short_id()).collect(),
+                        candidates: hits.iter().map(|id| id.chars().take(12).collect()).collect(),
                     }
                     .into())
                 }
+            }
+        }
+        if stale.is_none() && check_name(arg).is_ok() {
+            if let Some(r) = self.scan_for_name(arg)? {
+                crate::log!(
+                    crate::log::Level::Warn,
+                    "the name index has no entry for {arg:?}, which environment {} has; using the records (`karapace doctor --fix` repairs the index)",
+                    r.short_id()
+                );
+                return Ok(r);
             }
         }
         Err(EnvError::NotFound(arg.to_string()).into())
@@ -205,8 +240,9 @@ impl Store {
     /// Serialised by `locks/names`, so two renames cannot take one name.
     pub fn rename_env(&self, rec: &mut EnvRecord, name: &str) -> Result<()> {
         check_name(name)?;
+        self.ensure_name_index()?;
         let _lock = self.names_lock()?;
-        if let Some(other) = self.list_envs()?.into_iter().find(|r| r.name.as_deref() == Some(name)) {
+        if let index::Hit::Found(other) = self.index_check(name)? {
             if other.env_id != rec.env_id {
                 return Err(EnvError::NameTaken {
                     name: name.to_string(),
@@ -215,9 +251,23 @@ impl Store {
                 .into());
             }
         }
-        rec.name = Some(name.to_string());
+        // Index first, then the record, then the old name's entry: a crash
+        // between them leaves an entry the records contradict, which
+        // lookups see and `doctor --fix` removes.
+        self.index_put(name, &rec.env_id)?;
+        let old = rec.name.replace(name.to_string());
         rec.touch();
-        self.write_env(rec)
+        self.write_env(rec)?;
+        match old {
+            Some(old) if old != name => self.index_forget(&old, &rec.env_id),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes `name`'s index entry if it names `env_id`.
+    fn unindex_name(&self, name: &str, env_id: &str) -> Result<()> {
+        let _lock = self.names_lock()?;
+        self.index_forget(name, env_id)
     }
 
     fn names_lock(&self) -> Result<fs::File> {
@@ -334,6 +384,9 @@ impl Store {
                 // The record goes under the lock; the directory, which can
                 // be large, after it (commands that look wait for the lock).
                 self.remove_meta(&format!("{META_DIR}/{}", rec.env_id))?;
+                if let Some(name) = &rec.name {
+                    self.unindex_name(name, &rec.env_id)?;
+                }
                 drop(run);
                 return self.remove_env(&rec.env_id);
             }

@@ -9,10 +9,11 @@ Checks what this host and user can do, one line each, `ok`, `warn` or `fail`,
 with the fix below a warn or fail: user namespaces, overlayfs (the kernel's
 with userxattr, or fuse-overlayfs), newuidmap and a subordinate id range,
 cgroup v2 delegation (for resource limits), the store (a quick check; see
-verify-store) and its permissions (directories 0700, lock files 0600, no
+verify-store), its name index (agrees with the environment records) and its
+permissions (directories 0700, lock files 0600, no
 symlinks). Changes nothing; the probes run in a throw-away child process.
 
---fix: repairs what it can (store permissions), prints `fixed NAME: WHAT`
+--fix: repairs what it can (store permissions, the name index), prints `fixed NAME: WHAT`
 for each, then checks again and prints the new results.
 
 Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.

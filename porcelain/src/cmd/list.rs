@@ -1,6 +1,8 @@
 use libkp::env::EnvRecord;
 
-use crate::ctx::{print_json, Ctx, Result};
+use std::io::Write;
+
+use crate::ctx::{Ctx, Result};
 
 pub const HELP: &str = "\
 Lists the environments in the store: SHORT_ID, NAME, STATE, ENV_ID. STATE is
@@ -12,26 +14,34 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         return Err(arg.unexpected().into());
     }
     let store = ctx.store();
-    let envs = store.list_envs()?;
-    let mut rows = Vec::with_capacity(envs.len());
-    for rec in &envs {
-        rows.push((rec, store.effective_state(rec)?));
-    }
+    let rows = store.list_envs_with_state()?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if ctx.globals.json {
-        let list: Vec<_> = rows.iter().map(|(r, s)| env_json(r, s.as_str())).collect();
-        print_json(&serde_json::json!({ "environments": list }))?;
+        // Streamed, one environment at a time: the same bytes print_json
+        // would write for {"environments": [...]}.
+        out.write_all(b"{\"environments\":[")?;
+        for (i, (rec, state)) in rows.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut out, &env_json(rec, state.as_str())).map_err(std::io::Error::from)?;
+        }
+        out.write_all(b"]}\n")?;
+        out.flush()?;
         return Ok(0);
     }
-    println!("{:<12}  {:<20}  {:<8}  ENV_ID", "SHORT_ID", "NAME", "STATE");
+    writeln!(out, "{:<12}  {:<20}  {:<8}  ENV_ID", "SHORT_ID", "NAME", "STATE")?;
     for (rec, state) in rows {
-        println!(
+        writeln!(
+            out,
             "{:<12}  {:<20}  {:<8}  {}",
             rec.short_id(),
             rec.name.as_deref().unwrap_or("-"),
             state,
             rec.env_id
-        );
+        )?;
     }
+    out.flush()?;
     Ok(0)
 }
 

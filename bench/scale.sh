@@ -1,0 +1,120 @@
+#!/bin/sh
+# Scale benchmarks (issue 21's targets), one table from one run:
+#   in stores of 1, 100, 1,000 and 10,000 environments: exec true by name and
+#   by env_id, inspect, a cached build, commit of an unchanged environment,
+#   list, gc --dry-run (its throughput: objects and records it examined per
+#   second);
+#   first commits of 5,000 and 50,000 small files (kp-write-layer into a fresh
+#   store, the path `karapace commit` takes) next to `ostree commit` of the
+#   same tree.
+#
+# How the store grows cheaply: the measured environment `e` is built with
+# `karapace build --name e` from a busybox image. The other environments are
+# recorded by the plumbing `karapace pull` will use: for each, `kp-resolve
+# --image-digest` locks a manifest that differs by one mount (so each has its
+# own env_id) and `kp-record-env LOCK BASE` records it (origin remote, no
+# name, no packages). Every record is written by Karapace; none by hand.
+#
+# Needs root or a rootless setup that can run `karapace exec` (busybox-static
+# for the image, b3sum, hyperfine; ostree for its column, skipped when absent).
+# Usage: sh bench/scale.sh [MAX [envs|files]]   (MAX: largest store, default
+# 10000; envs or files runs only that half)
+set -eu
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+PATH="$PWD/target/release:$PATH"
+MAX=${1:-10000}
+PART=${2:-all}
+test_lazy_prereq() { :; }
+. t/lib-fixtures.sh
+
+W=$(mktemp -d /var/tmp/kp-bench-scale.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export KARAPACE_STORE="$W/store"
+karapace init >/dev/null
+fixture_busybox_rootfs "$W/rootfs"
+BASE=$(karapace image import "$W/rootfs" bb | awk '{print $2}')
+mkdir -p "$W/p" "$W/f"
+printf 'manifest_version = 1\n[base]\nimage = "bb"\n' >"$W/p/karapace.toml"
+ID=$(karapace build "$W/p" --name e 2>/dev/null)
+karapace exec e -- true
+
+# fill N: records environments until the store holds N.
+have=1
+fill() {
+	while [ "$have" -lt "$1" ]; do
+		printf 'manifest_version = 1\n[base]\nimage = "bb"\n[mounts]\nm = "/tmp:/mnt/%s:ro"\n' "$have" >"$W/f/karapace.toml"
+		kp-resolve --image-digest "$BASE" "$W/f" >/dev/null
+		kp-record-env "$W/f/karapace.lock" "$BASE" >/dev/null
+		have=$((have + 1))
+	done
+}
+
+mean_ms() { # hyperfine JSON -> mean in ms
+	sed -n 's/.*"mean": *\([0-9.e-]*\).*/\1/p' "$1" | head -n 1 | awk '{printf "%.1f", $1 * 1000}'
+}
+
+COLS=""
+[ "$PART" != files ] || MAX=0
+for n in 1 100 1000 10000; do
+	[ "$n" -le "$MAX" ] || break
+	fill "$n"
+	COLS="$COLS $n"
+	i=0
+	for cmd in "karapace exec e -- true" "karapace exec $ID -- true" "karapace inspect e" \
+		"karapace build $W/p --name e" "karapace commit e" "karapace list" "karapace gc --dry-run"; do
+		i=$((i + 1))
+		hyperfine -N --warmup 2 --runs 10 --export-json "$W/r.json" "$cmd" >/dev/null 2>&1
+		echo "$(mean_ms "$W/r.json")" >>"$W/col.$i"
+	done
+	start=$(date +%s%N)
+	karapace gc --dry-run >/dev/null
+	end=$(date +%s%N)
+	objs=$(find "$W/store/objects" -type f | wc -l)
+	echo "$(( (objs + n) * 1000000000 / (end - start + 1) ))/s" >>"$W/col.8"
+done
+
+if [ -n "$COLS" ]; then
+echo "## per-environment commands, mean ms (hyperfine -N, 10 runs), by environments in the store"
+printf '| command |'; for n in $COLS; do printf ' %s |' "$n"; done; echo
+printf '|---|'; for n in $COLS; do printf -- '---:|'; done; echo
+i=0
+for label in "exec e -- true (name)" "exec ENV_ID -- true" "inspect e" "build (cached)" \
+	"commit e (unchanged)" "list" "gc --dry-run" "gc --dry-run throughput (objects+records/s)"; do
+	i=$((i + 1))
+	printf '| %s |' "$label"; tr '\n' '|' <"$W/col.$i" | sed 's/|/ | /g; s/^/ /'; echo
+done
+fi
+[ "$PART" != envs ] || exit 0
+
+echo
+echo "## first commit of N small files (fresh store each run), mean s"
+echo "| files | kp-write-layer | ostree commit (bare-user) |"
+echo "|---:|---:|---:|"
+for files in 5000 50000; do
+	T="$W/tree$files"
+	mkdir -p "$T"
+	(cd "$T" && j=0 && while [ "$j" -lt "$files" ]; do
+		d=$((j / 1000)); mkdir -p "d$d"; echo "file $j" >"d$d/f$j"; j=$((j + 1))
+	done)
+	hyperfine -N --runs 3 --export-json "$W/w.json" \
+		--prepare "sh -c 'rm -rf $W/s2 && kp-init --store $W/s2 >/dev/null && sync'" \
+		"kp-write-layer --store $W/s2 $T" >/dev/null 2>&1
+	kp=$(mean_ms "$W/w.json" | awk '{printf "%.2f", $1 / 1000}')
+	if command -v ostree >/dev/null; then
+		hyperfine -N --runs 3 --export-json "$W/o.json" \
+			--prepare "sh -c 'rm -rf $W/o && ostree --repo=$W/o init --mode=bare-user && sync'" \
+			"ostree --repo=$W/o commit --branch=b --tree=dir=$T" >/dev/null 2>&1
+		os=$(mean_ms "$W/o.json" | awk '{printf "%.2f", $1 / 1000}')
+	else
+		os="(ostree not installed)"
+	fi
+	echo "| $files | $kp | $os |"
+	if [ "$files" = 5000 ] && command -v strace >/dev/null; then
+		rm -rf "$W/s2" && kp-init --store "$W/s2" >/dev/null
+		calls=$(strace -f -c -o "$W/strace" kp-write-layer --store "$W/s2" "$T" >/dev/null 2>&1 && awk '$NF == "total" {print $(NF-2)}' "$W/strace")
+		echo "(5,000 files: $calls syscalls, $((calls / files)) per file; strace -f -c)" >"$W/sc"
+	fi
+	rm -rf "$T"
+done
+cat "$W/sc" 2>/dev/null || true
