@@ -141,6 +141,17 @@ pub fn become_shifted_root() -> Result<()> {
 /// shifted uid 0 (so overlayfs copies up as the environment's root), and
 /// mounts the root through those descriptors. Kernel overlayfs only.
 pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDeque<OwnedFd>) -> Result<OwnedFd> {
+    if let RootMount::Overlay {
+        upper,
+        work,
+        driver: OverlayDriver::Kernel | OverlayDriver::Auto,
+        ..
+    } = root
+    {
+        if let Some(mnt) = mount_idmapped_by_fd(&root.host_sources(), upper, work, given)? {
+            return Ok(mnt);
+        }
+    }
     let mut held = Vec::new();
     for src in root.host_sources() {
         let mnt = given
@@ -176,6 +187,64 @@ pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDe
             open_dir(&target).map_err(Error::setup("open root", target))
         }
     }
+}
+
+/// Linux 6.13 and later take overlayfs layers as descriptors: the overlay is
+/// made from host root's idmapped mounts themselves (the first `lowers` of
+/// `given`, then the one holding upper and work; `sources` their host
+/// paths), each attached over its own path first (the kernel takes a layer
+/// only from a mount of a namespace we administer), with no path through
+/// /proc, and mounted over `/` for PID 1 to pivot into. `None`, with `given`
+/// untouched, when the kernel takes layers by path only.
+fn mount_idmapped_by_fd(
+    sources: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    given: &mut std::collections::VecDeque<OwnedFd>,
+) -> Result<Option<OwnedFd>> {
+    let lowers = sources.len() - 1;
+    let step = |what: &'static str| move |e: rustix::io::Errno| Error::setup(what, "overlay")(e.into());
+    if given.len() <= lowers {
+        return Err(Error::Inside("no idmapped mount for the upper directory".into()));
+    }
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(step("open overlayfs for"))?;
+    for (i, lower) in given.iter().take(lowers).enumerate() {
+        match rustix::mount::fsconfig_set_fd(&fs, "lowerdir+", lower) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) if i == 0 => return Ok(None),
+            Err(e) => return Err(step("overlay lowerdir")(e)),
+        }
+    }
+    let held: Vec<OwnedFd> = given.drain(..=lowers).collect();
+    for (mnt, src) in held.iter().zip(sources) {
+        let target = open_host(src).map_err(Error::setup("open", src))?;
+        attach(mnt, &target).map_err(Error::setup("mount idmapped", src))?;
+    }
+    let common = held.last().expect("the shared parent");
+    // As the environment's root from here, so copy-ups are its root's.
+    become_shifted_root()?;
+    let parent = shared_parent(upper, work);
+    let beneath = |p: &Path| {
+        let rel = p.strip_prefix(&parent).unwrap_or(p);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        rustix::fs::openat2(
+            common,
+            rel,
+            flags,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )
+        .map_err(|e| Error::setup("open", p)(e.into()))
+    };
+    let (upper_fd, work_fd) = (beneath(upper)?, beneath(work)?);
+    rustix::mount::fsconfig_set_fd(&fs, "upperdir", &upper_fd).map_err(step("overlay upperdir"))?;
+    rustix::mount::fsconfig_set_fd(&fs, "workdir", &work_fd).map_err(step("overlay workdir"))?;
+    fsconfig_set_flag(&fs, "userxattr").map_err(step("overlay userxattr for"))?;
+    fsconfig_create(&fs).map_err(step("create"))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).map_err(step("mount"))?;
+    let top = open_dir(Path::new("/")).map_err(Error::setup("open", "/"))?;
+    attach(&mnt, &top).map_err(Error::setup("mount the overlay on", "/"))?;
+    Ok(Some(mnt))
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {
