@@ -260,6 +260,14 @@ fn sweep_tmp(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
                 continue;
             }
         }
+        // A build that died between an environment's directory and its
+        // record: the directory goes too (only if no record came).
+        if let Some(id) = name.strip_prefix(crate::env::NEW_ENV_MARKER) {
+            let dir = store.env_dir(id);
+            if crate::hash::ObjectId::from_hex(id).is_some() && store.existing_dir(&dir)?.is_some() {
+                n += u64::from(sweep_env_dir(store, id, &dir)?);
+            }
+        }
         let removed = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             remove_tree(&path)
         } else {
@@ -478,5 +486,25 @@ mod tests {
         assert!(store.env_dir(&"c".repeat(64)).exists(), "a command still runs there");
         drop(held);
         assert_eq!(sweep(), 1);
+    }
+
+    #[test]
+    fn a_build_killed_between_directory_and_record_is_swept_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(&dir.path().join("s")).unwrap();
+        let (half, whole) = ("d".repeat(64), "e".repeat(64));
+        for id in [&half, &whole] {
+            fs::create_dir_all(store.env_dir(id).join("upper")).unwrap();
+            let marker = format!("tmp/{}{id}", crate::env::NEW_ENV_MARKER);
+            fs::write(store.path(&marker), b"").unwrap();
+        }
+        // The second one's record came: only its marker was left.
+        store
+            .write_env(&crate::env::EnvRecord::new(whole.clone(), None))
+            .unwrap();
+        store.sweep_if_idle(None).unwrap();
+        assert!(!store.env_dir(&half).exists(), "the half environment goes");
+        assert!(store.env_dir(&whole).join("upper").is_dir(), "a recorded one stays");
+        assert!(crate::store_dir_entries(&store.path("tmp")).unwrap().is_empty());
     }
 }

@@ -290,8 +290,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
     rec.image = Some(manifest.base.reference.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
     rec.settings = Some(manifest.settings.clone());
-    crate::env::create_env_dirs(store, &rec.env_id)?;
-    store.write_env(&rec)?;
+    crate::env::create_env(store, &rec)?;
     if let Some(name) = &opts.name {
         store.rename_env(&mut rec, name)?;
     }

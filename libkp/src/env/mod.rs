@@ -22,7 +22,8 @@ pub(crate) use run::held as run_markers_held;
 pub(crate) use run::stale as stale_run_markers;
 pub(crate) use run::RunDir;
 pub use run::RunMarker;
-pub(crate) use upper::{checked_upper, create_env_dirs, lock_env, remove_leftovers};
+pub use upper::NEW_ENV_MARKER;
+pub(crate) use upper::{checked_upper, create_env, lock_env, remove_leftovers};
 pub use upper::{recover, upper_dir};
 
 use std::fs;

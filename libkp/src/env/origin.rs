@@ -127,7 +127,6 @@ pub fn record_remote(store: &Store, lock: &Lock, layers: &[ObjectId]) -> Result<
     rec.image = Some(lock.base.image.clone());
     rec.layers = layers.iter().map(ObjectId::to_hex).collect();
     rec.settings = Some(lock.settings.clone());
-    super::create_env_dirs(store, &rec.env_id)?;
-    store.write_env(&rec)?;
+    super::create_env(store, &rec)?;
     Ok(rec)
 }

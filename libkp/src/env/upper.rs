@@ -11,7 +11,26 @@ use crate::store::Store;
 /// Leftovers of an interrupted restore.
 const LEFTOVERS: [&str; 2] = ["upper.new", "upper.old"];
 
-pub(crate) fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
+/// The name, in `tmp/`, of the marker a new environment's directories and
+/// record are made under (docs/store-format.md, "Temporary files"): a crash
+/// between the two leaves it, and the next sweep of `tmp/` removes the
+/// directory if no record came (prune.rs), without looking at any other.
+pub const NEW_ENV_MARKER: &str = "kp-new-env-";
+
+/// Makes a new environment's directories and then its record, under a
+/// marker in `tmp/` for as long as the two disagree. The caller holds the
+/// store's shared lock (as every writer does), so no sweep runs meanwhile.
+pub(crate) fn create_env(store: &Store, rec: &super::EnvRecord) -> Result<()> {
+    let marker = store
+        .make_dir(&store.path("tmp"))?
+        .join(format!("{NEW_ENV_MARKER}{}", rec.env_id));
+    File::create(&marker).map_err(Error::store("create", &marker))?;
+    create_env_dirs(store, &rec.env_id)?;
+    store.write_env(rec)?;
+    std::fs::remove_file(&marker).map_err(Error::store("remove", &marker))
+}
+
+fn create_env_dirs(store: &Store, env_id: &str) -> Result<()> {
     let dir = store.env_dir(env_id);
     for sub in ["work", "run"] {
         store.make_dir(&dir.join(sub))?;
