@@ -5,7 +5,9 @@
 //! (`user.overlay.whiteout`, "xwhiteouts" in directories marked
 //! `user.overlay.opaque=x`) and opaque directories (`user.overlay.opaque=y`)
 //! work inside a user namespace. The mount point is `WORK/root`: an empty
-//! directory of our own, so mounting there hides nothing a later step reads.
+//! directory of our own, so mounting there hides nothing a later step reads
+//! (host root's overlay from descriptors goes over `/`, for PID 1 to pivot
+//! into at once).
 //! When the kernel refuses (no unprivileged overlayfs, old kernels),
 //! fuse-overlayfs does the same job from user space.
 
