@@ -275,6 +275,31 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor from 3 on but those in `keep`. For a forked
+/// child that never returns into its parent's code (it ends with
+/// [`exit_now`]): the parent's descriptors it inherited (store locks above
+/// all) must not outlive the parent in it.
+pub fn close_all_except(keep: &[libc::c_int]) -> io::Result<()> {
+    let mut keep: Vec<libc::c_uint> = keep.iter().filter_map(|&fd| libc::c_uint::try_from(fd).ok()).collect();
+    keep.sort_unstable();
+    let mut from: libc::c_uint = 3;
+    for k in keep.into_iter().chain(std::iter::once(libc::c_uint::MAX)) {
+        if k > from {
+            let to = if k == libc::c_uint::MAX { k } else { k - 1 };
+            // SAFETY: close_range takes plain integers. The descriptors it
+            // closes belong to objects of the parent's code, which this
+            // child never runs again (it exits through exit_now, with no
+            // destructor), so nothing uses or closes them after this.
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, from, to, 0 as libc::c_uint) };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        from = from.max(k.saturating_add(1));
+    }
+    Ok(())
+}
+
 /// Joins a new anonymous session keyring, leaving the caller's (and the
 /// host user's keys reachable through it) behind. ENOSYS on kernels built
 /// without keys is no error: there is no keyring to leave.

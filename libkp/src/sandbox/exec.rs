@@ -31,7 +31,7 @@ use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -293,6 +293,16 @@ fn run_blocked(
     if pid == 0 {
         drop((ready_out, err_r));
         let slave = pty.map(|p| p.slave);
+        // Nothing of the caller's but what the sandbox needs stays open in
+        // it: a store lock held by a sandbox process would outlive a killed
+        // caller.
+        let mut keep = vec![ready_in.as_raw_fd(), err_w.as_raw_fd(), caller.as_raw_fd()];
+        keep.extend(slave.as_ref().map(|s| s.as_raw_fd()));
+        keep.extend(join.iter().flat_map(|j| [j.0.as_raw_fd(), j.1.as_raw_fd()]));
+        if let Err(e) = sys::close_all_except(&keep) {
+            let _ = write_all(&err_w, format!("close inherited descriptors: {e}").as_bytes());
+            sys::exit_now(125);
+        }
         let first = First {
             plan,
             prepared,
