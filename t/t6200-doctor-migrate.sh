@@ -55,8 +55,73 @@ test_expect_success SANDBOX 'a store missing a layer fails with the fix' '
 	l=$(sed "s/.*\"layers\":\[\"\([0-9a-f]*\)\".*/\1/" j) &&
 	rm broken/objects/$(echo $l | cut -c1-2)/$(echo $l | cut -c3-).layer &&
 	test_expect_code 1 karapace --store broken doctor >out &&
-	grep "^fail  store: environment d misses 1 layer" out &&
-	grep "fix: run .karapace verify-store." out
+	f=objects/$(echo $l | cut -c1-2)/$(echo $l | cut -c3-).layer &&
+	grep "^fail  store: .*environment d, base layer: layer $l (broken/$f) is missing" out &&
+	grep "fix: .*karapace verify-store." out
+'
+
+# damage STORE: (a path without spaces) truncates one blob of STORE to 1 byte and deletes another;
+# writes their ids, paths and sizes to truncated and deleted ("ID PATH SIZE").
+cat >damage.sh <<\END
+set -e
+find "$1/objects" -name "*.blob" -size +2c | sort | head -n 2 >blobs
+test $(wc -l <blobs) = 2
+n=0
+for f in $(cat blobs); do
+	id=$(basename $(dirname $f))$(basename $f .blob)
+	if test $n = 0; then
+		echo "$id $f $(wc -c <$f)" >truncated && truncate -s 1 $f
+	else
+		echo "$id $f $(wc -c <$f)" >deleted && rm $f
+	fi
+	n=$((n + 1))
+done
+END
+
+# names_damage: doctor's output (out) names the truncated and the deleted
+# blob by id and path, with the fix, and the store is as it was (state).
+names_damage() {
+	read id path size <truncated &&
+	grep "^fail  store: .*environment [a-z]*, base layer: blob $id (.*$path) has 1 bytes where its tree says $size" out &&
+	read id path size <deleted &&
+	grep "^fail  store: .*environment [a-z]*, base layer: blob $id (.*$path) is missing" out &&
+	grep "fix: .karapace image import .*/proj/rootfs.* rootfs. stores the image.s files again" out
+}
+
+# state STORE: every path with its size and content hash.
+state() {
+	(cd "$1" && find . -printf "%p %s %y\n" | sort && find . -type f -exec md5sum {} + | sort)
+}
+
+test_expect_success SANDBOX 'a truncated and a deleted object are named by id and path, and nothing changes' '
+	rm -rf broken && cp -a store broken &&
+	sh damage.sh broken &&
+	state broken >before &&
+	test_expect_code 1 karapace --store broken doctor >out &&
+	names_damage &&
+	state broken >after &&
+	test_cmp before after &&
+	karapace --store broken image import "$PWD/proj/rootfs" rootfs >/dev/null &&
+	karapace --store broken doctor >out &&
+	grep "^ok    store: " out &&
+	karapace --store broken verify-store
+'
+
+test_expect_success SANDBOX,ROOTLESS 'rootless: a truncated and a deleted object are named, nothing changes' '
+	mkdir rl && fixture_busybox_rootfs rl/proj/rootfs && write_manifest rl/proj ./rootfs &&
+	chown -R $KP_TEST_USER rl &&
+	(cd rl &&
+	 KARAPACE_STORE="$PWD/st" && export KARAPACE_STORE &&
+	 as_user karapace build proj --name mine >/dev/null &&
+	 as_user sh ../damage.sh st &&
+	 state st >before &&
+	 test_expect_code 1 as_user karapace doctor >out &&
+	 names_damage &&
+	 state st >after &&
+	 test_cmp before after &&
+	 as_user karapace image import "$PWD/proj/rootfs" rootfs >/dev/null &&
+	 as_user karapace doctor >out &&
+	 grep "^ok    store: " out)
 '
 
 test_expect_success 'migrate: format 1 is up to date' '

@@ -312,10 +312,14 @@ fn finish_existing(
     opts: &BuildOptions,
 ) -> Result<Built> {
     if rec.origin == Origin::Remote {
-        rec.origin = Origin::Local;
-        rec.manifest = Some(absolute(manifest_path).display().to_string());
-        rec.touch();
-        store.write_env(&rec)?;
+        let manifest = absolute(manifest_path).display().to_string();
+        rec = store
+            .update_env(&rec.env_id, |r| {
+                r.origin = Origin::Local;
+                r.manifest = Some(manifest);
+                Ok(())
+            })?
+            .0;
     }
     if let Some(name) = &opts.name {
         if rec.name.as_deref() != Some(name) {

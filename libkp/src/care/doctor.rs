@@ -421,8 +421,10 @@ fn cgroup() -> Check {
     }
 }
 
-/// A quick look, not `verify-store`: the version, every record's layers and
-/// writable layer, every ref, leftovers of crashes.
+/// A quick look, not `verify-store`: the version; every object the records
+/// and refs reach is present, every tree and layer on the way hashes to its
+/// name, every blob has its tree's size (blob contents are not hashed);
+/// every record's writable layer; leftovers of crashes.
 fn store_health(path: &Path) -> Check {
     const NAME: &str = "store";
     if !path.join("version").exists() {
@@ -439,48 +441,66 @@ fn store_health(path: &Path) -> Check {
     };
     let mut problems = Vec::new();
     let mut stale = Vec::new();
+    // What the walk starts from, and whose each start is (for messages and fixes).
+    let mut roots: Vec<(crate::Kind, crate::ObjectId)> = Vec::new();
+    let mut owners: Vec<Owner> = Vec::new();
     match store.list_envs() {
         Ok(envs) => {
-            for rec in envs {
-                let missing = rec
-                    .layers
-                    .iter()
-                    .chain(rec.snapshots.iter().map(|s| &s.layer))
-                    .filter(|l| crate::ObjectId::from_hex(l).is_none_or(|id| !store.has(crate::Kind::Layer, &id)))
-                    .count();
-                if missing > 0 {
-                    problems.push(format!("environment {} misses {missing} layer(s)", rec.display_name()));
+            let mut snapshots = Vec::new();
+            for rec in &envs {
+                let env = rec.display_name();
+                for (i, hex) in rec.layers.iter().enumerate() {
+                    let role = if i == 0 { Role::Base } else { Role::Dependency };
+                    match crate::ObjectId::from_hex(hex) {
+                        Some(id) => {
+                            roots.push((crate::Kind::Layer, id));
+                            owners.push(Owner::Env(env.clone(), role));
+                        }
+                        None => problems.push(format!("environment {env}: layer {hex:?} is not an id")),
+                    }
+                }
+                for s in &rec.snapshots {
+                    match crate::ObjectId::from_hex(&s.layer) {
+                        Some(id) => snapshots.push((id, env.clone())),
+                        None => problems.push(format!("environment {env}: snapshot {:?} is not an id", s.layer)),
+                    }
                 }
                 if !crate::drift::upper_dir(&store, &rec.env_id).is_dir() {
-                    problems.push(format!("environment {} has no writable layer", rec.display_name()));
+                    problems.push(format!("environment {env} has no writable layer"));
                 }
                 for m in crate::env::stale_run_markers(&store.env_dir(&rec.env_id).join("run")) {
                     stale.push(format!(
-                        "environment {}: run marker {} is stale (its process is gone; the next command on it removes it)",
-                        rec.display_name(),
+                        "environment {env}: run marker {} is stale (its process is gone; the next command on it removes it)",
                         m.display()
                     ));
                 }
+            }
+            // Snapshots after every environment's own layers, so what they
+            // share with those is named by its layer, not by a snapshot.
+            for (id, env) in snapshots {
+                roots.push((crate::Kind::Layer, id));
+                owners.push(Owner::Env(env, Role::Snapshot));
             }
         }
         Err(e) => problems.push(e.to_string()),
     }
     match store.list_refs("refs/") {
         Ok(refs) => {
-            let broken = refs.iter().filter(|(_, id)| store.kind_of(id).is_none()).count();
-            if broken > 0 {
-                problems.push(format!("{broken} ref(s) point to missing objects"));
+            for (name, id) in refs {
+                match store.kind_of(&id) {
+                    Some(kind) => {
+                        roots.push((kind, id));
+                        owners.push(Owner::Ref(name));
+                    }
+                    None => problems.push(format!("ref {name} points to {id}, which is not in the store")),
+                }
             }
         }
         Err(e) => problems.push(e.to_string()),
     }
-    if !problems.is_empty() {
-        return check(
-            NAME,
-            Status::Fail,
-            problems.join("; "),
-            Some("run `karapace verify-store` for every problem by name".into()),
-        );
+    let damage = crate::fsck::reachable_damage(&store, &roots);
+    if !damage.is_empty() || !problems.is_empty() {
+        return damaged(&store, problems, &damage, &roots, &owners);
     }
     let names: Vec<String> = fs::read_dir(store.path("tmp"))
         .into_iter()
@@ -512,7 +532,112 @@ fn store_health(path: &Path) -> Check {
     check(
         NAME,
         Status::Ok,
-        format!("{}: records, layers and refs in place", path.display()),
+        format!(
+            "{}: every object the records and refs reach is in place at its size",
+            path.display()
+        ),
         None,
     )
+}
+
+/// What a damaged object is part of.
+enum Owner {
+    Env(String, Role),
+    Ref(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Base,
+    Dependency,
+    Snapshot,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Env(env, Role::Base) => write!(f, "environment {env}, base layer"),
+            Owner::Env(env, Role::Dependency) => write!(f, "environment {env}, dependency layer"),
+            Owner::Env(env, Role::Snapshot) => write!(f, "environment {env}, snapshot"),
+            Owner::Ref(name) => write!(f, "ref {name}"),
+        }
+    }
+}
+
+/// Most damaged objects the store check names one by one.
+const SHOWN: usize = 20;
+
+/// The store check's failure: each problem and each damaged object by id and
+/// path, with what brings each kind of damage back.
+fn damaged(
+    store: &Store,
+    mut problems: Vec<String>,
+    damage: &[crate::fsck::Damage],
+    roots: &[(crate::Kind, crate::ObjectId)],
+    owners: &[Owner],
+) -> Check {
+    for d in damage.iter().take(SHOWN) {
+        problems.push(format!("{}: {d}", owners[d.root]));
+    }
+    if damage.len() > SHOWN {
+        problems.push(format!("and {} more damaged object(s)", damage.len() - SHOWN));
+    }
+    let images = crate::image::list(store).unwrap_or_default();
+    let mut fixes: Vec<String> = Vec::new();
+    let mut add = |fix: String| {
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    };
+    for d in damage {
+        let image = images.iter().find(|i| i.digest == roots[d.root].1);
+        match (&owners[d.root], image) {
+            (Owner::Env(_, Role::Base) | Owner::Ref(_), Some(i)) => add(reimport(i)),
+            (Owner::Env(env, Role::Base), None) => add(format!(
+                "{env}'s base layer is no imported image's: `karapace image import` its image again, or build in a new store"
+            )),
+            (Owner::Env(env, Role::Dependency), _) => add(format!(
+                "`karapace verify {env} --rebuild` installs its locked packages again and stores their files anew"
+            )),
+            (Owner::Env(env, Role::Snapshot), _) => add(format!(
+                "{env}'s snapshot has no other copy: `karapace restore {env}` to another one"
+            )),
+            (Owner::Ref(name), None) => add(format!(
+                "nothing recorded uses {name}: remove it and run `karapace gc`"
+            )),
+        }
+    }
+    add("`karapace verify-store` re-hashes every object and names every problem".into());
+    check("store", Status::Fail, problems.join("; "), Some(fixes.join("; ")))
+}
+
+/// What brings an image's damaged objects back: importing its directory
+/// again stores every file anew; an archive's or URL's layer is reused while
+/// it is present, so only a store without it imports it afresh.
+fn reimport(i: &crate::image::ImageInfo) -> String {
+    match i.source.as_deref() {
+        Some(src) if Path::new(src).is_dir() => format!(
+            "`karapace image import {} {}` stores the image's files again",
+            shell_word(src),
+            i.name
+        ),
+        src => format!(
+            "image {} (from {}) is reused whole while its layer is present: import it into a new store, \
+             or `karapace image rm {}`, destroy what uses it, `karapace gc` and import it again",
+            i.name,
+            src.or(i.reference.as_deref()).unwrap_or("an unknown source"),
+            i.name
+        ),
+    }
+}
+
+/// `s` as one shell word: as it is when plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&b));
+    match plain {
+        true => s.to_string(),
+        false => format!("'{}'", s.replace('\'', "'\\''")),
+    }
 }

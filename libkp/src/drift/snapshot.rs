@@ -79,8 +79,12 @@ pub fn commit(store: &Store, rec: &EnvRecord) -> Result<CommitReport> {
         created: fresh.updated,
         size_added,
     };
-    fresh.snapshots.push(snapshot.clone());
-    store.write_env(&fresh)?;
+    // Only commits (one at a time, under the environment's lock) add
+    // snapshots; a freeze or rename since `fresh` was read is kept.
+    store.update_env(&rec.env_id, |r| {
+        r.snapshots.push(snapshot.clone());
+        Ok(())
+    })?;
     Ok(CommitReport {
         snapshot,
         new: true,

@@ -213,17 +213,14 @@ fn binds(
 /// run over a scratch writable layer that is discarded afterwards, so nothing
 /// reaches theirs; archived ones do not run.
 pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
-    if rec.state == State::Archived {
-        return Err(EnvError::WrongState {
-            env: rec.display_name(),
-            state: rec.state.to_string(),
-            action: "run commands",
-            hint: "; archived environments keep their content but cannot run",
-        }
-        .into());
-    }
+    refuse_archived(rec)?;
     let dir = store.env_dir(&rec.env_id);
     let _marker = RunMarker::create(store, &rec.env_id)?;
+    // The record as it is now that the marker is held: a freeze (or archive)
+    // that finished before the marker was made wrote its state before, one
+    // that starts after it sees the marker and refuses (Store::transition).
+    let rec = &store.current_env(&rec.env_id)?;
+    refuse_archived(rec)?;
     if rec.state != State::Frozen {
         return exec_in(store, rec, opts, None);
     }
@@ -235,6 +232,19 @@ pub fn exec(store: &Store, rec: &EnvRecord, opts: &ExecOptions) -> Result<i32> {
     let status = exec_in(store, rec, opts, Some(&own));
     let _ = crate::store::remove_tree(&own);
     status
+}
+
+fn refuse_archived(rec: &EnvRecord) -> Result<()> {
+    if rec.state != State::Archived {
+        return Ok(());
+    }
+    Err(EnvError::WrongState {
+        env: rec.display_name(),
+        state: rec.state.to_string(),
+        action: "run commands",
+        hint: "; archived environments keep their content but cannot run",
+    }
+    .into())
 }
 
 /// `own`: the command's own work directory, for a frozen environment.

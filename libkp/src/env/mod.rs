@@ -155,6 +155,31 @@ impl Store {
         Ok(self.write_meta(&format!("{META_DIR}/{}", rec.env_id), &rec.to_json())?)
     }
 
+    /// Reads `env_id`'s record as it is now, lets `change` modify it and
+    /// writes it back (with a new `updated`), all under the `run/`
+    /// directory's lock, which every change of a record's state, name or
+    /// snapshots takes: none of them loses another's, and a command that
+    /// makes its run marker after one reads what it wrote. Returns the
+    /// record written and what `change` returned.
+    pub fn update_env<T>(
+        &self,
+        env_id: &str,
+        change: impl FnOnce(&mut EnvRecord) -> Result<T>,
+    ) -> Result<(EnvRecord, T)> {
+        let _run = run::RunDir::make(self, env_id)?;
+        let mut rec = self.current_env(env_id)?;
+        let out = change(&mut rec)?;
+        rec.touch();
+        self.write_env(&rec)?;
+        Ok((rec, out))
+    }
+
+    /// `env_id`'s record as it is now; gone is an error.
+    pub(crate) fn current_env(&self, env_id: &str) -> Result<EnvRecord> {
+        self.read_env(env_id)?
+            .ok_or_else(|| EnvError::NotFound(env_id.to_string()).into())
+    }
+
     /// Removes an environment's record and files. The record goes first: an
     /// interrupted destroy leaves only unreferenced files, which gc removes.
     pub fn remove_env(&self, env_id: &str) -> Result<()> {
@@ -256,9 +281,8 @@ impl Store {
         // between them leaves an entry the records contradict, which
         // lookups see and `doctor --fix` removes.
         self.index_put(name, &rec.env_id)?;
-        let old = rec.name.replace(name.to_string());
-        rec.touch();
-        self.write_env(rec)?;
+        let (fresh, old) = self.update_env(&rec.env_id, |r| Ok(r.name.replace(name.to_string())))?;
+        *rec = fresh;
         match old {
             Some(old) if old != name => self.index_forget(&old, &rec.env_id),
             _ => Ok(()),
@@ -352,9 +376,13 @@ impl Store {
             Transition::Archive => ("archive", &[State::Built, State::Frozen], ""),
             Transition::Destroy => ("destroy", &[State::Built, State::Frozen, State::Archived], ""),
         };
-        // Checked and done under the run directory's lock: a command that
-        // starts meanwhile makes its marker before or after, never between.
+        // Checked and done under the run directory's lock, on the record as
+        // it is then: a command that starts meanwhile makes its marker
+        // before (and this refuses) or after (and reads the new state), never
+        // between; another transition, commit or rename comes wholly before
+        // or after.
         let run = run::RunDir::make(self, &rec.env_id)?;
+        *rec = self.current_env(&rec.env_id)?;
         let count = run.held()?.len();
         if count > 0 {
             return Err(EnvError::Running {
@@ -384,11 +412,14 @@ impl Store {
             Transition::Destroy => {
                 // The record goes under the lock; the directory, which can
                 // be large, after it (commands that look wait for the lock).
+                // The name index after the lock (a rename takes the names
+                // lock, then this one): an entry left by a crash between
+                // names no record, which lookups and `doctor --fix` handle.
                 self.remove_meta(&format!("{META_DIR}/{}", rec.env_id))?;
+                drop(run);
                 if let Some(name) = &rec.name {
                     self.unindex_name(name, &rec.env_id)?;
                 }
-                drop(run);
                 return self.remove_env(&rec.env_id);
             }
         }
@@ -457,6 +488,26 @@ mod tests {
         drop(m);
         store.transition(&mut r, Transition::Destroy).unwrap();
         assert!(store.read_env(&r.env_id).unwrap().is_none());
+    }
+
+    #[test]
+    fn record_changes_start_from_the_record_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let mut r = rec(&store, "s", Some("s"));
+        let (mut stale_rename, mut stale_freeze) = (r.clone(), r.clone());
+        store.transition(&mut r, Transition::Freeze).unwrap();
+        // A rename by a command that read the record before the freeze
+        // keeps the freeze.
+        store.rename_env(&mut stale_rename, "t").unwrap();
+        let now = store.read_env(&r.env_id).unwrap().unwrap();
+        assert_eq!((now.state, now.name.as_deref()), (State::Frozen, Some("t")));
+        // A second freeze that read it before the first sees it frozen.
+        assert!(matches!(
+            store.transition(&mut stale_freeze, Transition::Freeze),
+            Err(Error::Env(EnvError::WrongState { .. }))
+        ));
+        assert_eq!(stale_freeze.name.as_deref(), Some("t"));
     }
 
     #[test]
