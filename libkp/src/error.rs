@@ -33,6 +33,8 @@ pub enum Error {
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]
     Schema(#[from] crate::schema::Error),
+    #[error(transparent)]
+    Pack(#[from] crate::pack::Error),
 }
 
 impl Error {
@@ -47,6 +49,7 @@ impl Error {
             Error::Care(e) => e.exit_code(),
             Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
+            Error::Pack(e) => e.exit_code(),
         }
     }
 

@@ -41,6 +41,8 @@ pub mod refs;
 pub mod revparse;
 // Checking a whole store: objects re-hashed, names present, refs valid.
 pub mod fsck;
+// Packs: streams of verified objects, quarantined unpacking, negotiation.
+pub mod pack;
 
 // Running things.
 

@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::{EnvRecord, State, META_DIR};
 use super::Result;
+use super::{EnvRecord, State, META_DIR};
 use crate::store::Store;
 
 impl Store {
