@@ -35,6 +35,8 @@ pub enum Error {
     Schema(#[from] crate::schema::Error),
     #[error(transparent)]
     Pack(#[from] crate::pack::Error),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::Error),
 }
 
 impl Error {
@@ -50,6 +52,7 @@ impl Error {
             Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
             Error::Pack(e) => e.exit_code(),
+            Error::Remote(e) => e.exit_code(),
         }
     }
 

@@ -54,7 +54,8 @@ lib_errors!(
     libkp::prune::Error,
     libkp::care::Error,
     libkp::sandbox::Error,
-    libkp::pack::Error
+    libkp::pack::Error,
+    libkp::remote::Error
 );
 
 impl From<io::Error> for Fail {
