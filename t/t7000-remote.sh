@@ -124,7 +124,9 @@ test_expect_success 'ref names outside the ref grammar are refused' '
 	find srv/refs -type f | sort >refs && echo srv/refs/envs/web/v1 >expect && test_cmp expect refs
 '
 
-test_expect_success 'traversal and unknown versions in URLs are refused' '
+test_expect_success 'traversal, unknown versions and oversize bodies are refused' '
+	head -c 9000000 /dev/zero >big &&
+	http 413 POST /v1/lacks rtok big && grep "over the server.s limit of 8388608 bytes" reply &&
 	http 400 GET /v1/../../etc/passwd rtok && grep "no traversal" reply &&
 	http 400 GET /v1/%2e%2e/refs rtok &&
 	http 400 GET /v1/refs%2f..%2f.. rtok &&
