@@ -33,6 +33,10 @@ pub enum Error {
     /// A manifest, lock or resolution problem (exit code per variant).
     #[error(transparent)]
     Schema(#[from] crate::schema::Error),
+    #[error(transparent)]
+    Pack(#[from] crate::pack::Error),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::Error),
 }
 
 impl Error {
@@ -47,6 +51,8 @@ impl Error {
             Error::Care(e) => e.exit_code(),
             Error::Sandbox(_) => exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
+            Error::Pack(e) => e.exit_code(),
+            Error::Remote(e) => e.exit_code(),
         }
     }
 

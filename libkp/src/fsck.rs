@@ -8,7 +8,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::hash::ObjectId;
-use crate::object::{Kind, Layer, Tree};
+use crate::object::{EnvObject, Kind, Layer, Tree};
 use crate::store::Result;
 use crate::store::{ObjectInfo, Store};
 
@@ -30,6 +30,7 @@ enum Checked {
     Blob,
     Tree(Tree),
     Layer(Layer),
+    Env(EnvObject),
     Bad(String),
 }
 
@@ -66,6 +67,11 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
                 need(Kind::Tree, &l.tree, &mut report);
                 for p in &l.parents {
                     need(Kind::Layer, p, &mut report);
+                }
+            }
+            Checked::Env(e) => {
+                for l in e.children() {
+                    need(Kind::Layer, &l, &mut report);
                 }
             }
             Checked::Bad(why) => report
@@ -108,6 +114,10 @@ fn check_one(store: &Store, o: &ObjectInfo) -> (u64, Checked) {
         },
         Kind::Layer => match store.read_layer(&o.id) {
             Ok(l) => Checked::Layer(l),
+            Err(e) => Checked::Bad(reason(e)),
+        },
+        Kind::Env => match store.read_env_object(&o.id) {
+            Ok(e) => Checked::Env(e),
             Err(e) => Checked::Bad(reason(e)),
         },
     };

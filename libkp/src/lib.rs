@@ -41,6 +41,8 @@ pub mod refs;
 pub mod revparse;
 // Checking a whole store: objects re-hashed, names present, refs valid.
 pub mod fsck;
+// Packs: streams of verified objects, quarantined unpacking, negotiation.
+pub mod pack;
 
 // Running things.
 
@@ -63,6 +65,8 @@ pub mod prune;
 pub mod build;
 // Store care: gc, verify, doctor, migrate; care::Error.
 pub mod care;
+// Remotes: protocol v1's server and client, push and pull; remote::Error.
+pub mod remote;
 
 // The crate-level error: wraps every module's error, for callers that want one.
 pub mod error;

@@ -198,14 +198,29 @@ impl Client {
     /// A GET of `url` through its proxy.
     pub fn get(&self, url: &str) -> Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>, String> {
         let req = self.agent.get(url);
+        Ok(match self.proxy(url)? {
+            None => req,
+            p => req.config().proxy(p).build(),
+        })
+    }
+
+    /// A POST to `url` through its proxy.
+    pub fn post(&self, url: &str) -> Result<ureq::RequestBuilder<ureq::typestate::WithBody>, String> {
+        let req = self.agent.post(url);
+        Ok(match self.proxy(url)? {
+            None => req,
+            p => req.config().proxy(p).build(),
+        })
+    }
+
+    fn proxy(&self, url: &str) -> Result<Option<ureq::Proxy>, String> {
         let Some(p) = proxy_for(url, &self.config) else {
-            return Ok(req);
+            return Ok(None);
         };
-        let proxy = ureq::Proxy::new(&p).map_err(|_| {
+        ureq::Proxy::new(&p).map(Some).map_err(|_| {
             // The URL may carry a password: name only where it came from.
             "the proxy URL (from [network] proxy or the proxy environment variables) is not valid".to_string()
-        })?;
-        Ok(req.config().proxy(Some(proxy)).build())
+        })
     }
 }
 

@@ -71,21 +71,13 @@ pub fn reachable(store: &Store, roots: &[(Kind, ObjectId)]) -> Result<HashSet<(K
         if !seen.insert((kind, id)) {
             continue;
         }
-        match kind {
-            Kind::Blob => {}
-            Kind::Tree => match store.read_tree(&id) {
-                Ok(t) => stack.extend(t.children()),
-                Err(crate::store::Error::Missing { .. }) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Kind::Layer => match store.read_layer(&id) {
-                Ok(l) => {
-                    stack.push((Kind::Tree, l.tree));
-                    stack.extend(l.parents.iter().map(|p| (Kind::Layer, *p)));
-                }
-                Err(crate::store::Error::Missing { .. }) => {}
-                Err(e) => return Err(e.into()),
-            },
+        if kind == Kind::Blob {
+            continue;
+        }
+        match store.children(kind, &id) {
+            Ok(c) => stack.extend(c),
+            Err(crate::store::Error::Missing { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(seen)
@@ -172,7 +164,7 @@ pub fn prune_until(
 /// unreadable object names nothing we could break.
 fn removal_order(store: &Store, garbage: Vec<(ObjectInfo, u64)>) -> Vec<(ObjectInfo, u64)> {
     let mut out = Vec::with_capacity(garbage.len());
-    for kind in [Kind::Layer, Kind::Tree, Kind::Blob] {
+    for kind in [Kind::Env, Kind::Layer, Kind::Tree, Kind::Blob] {
         let mine: Vec<(ObjectInfo, u64)> = garbage.iter().filter(|(o, _)| o.kind == kind).cloned().collect();
         if kind == Kind::Blob {
             out.extend(mine);
@@ -181,6 +173,8 @@ fn removal_order(store: &Store, garbage: Vec<(ObjectInfo, u64)>) -> Vec<(ObjectI
         let ids: HashSet<ObjectId> = mine.iter().map(|(o, _)| o.id).collect();
         let names = |id: &ObjectId| -> Vec<ObjectId> {
             let named: Vec<ObjectId> = match kind {
+                // An environment names layers only, never another environment.
+                Kind::Env => Vec::new(),
                 Kind::Layer => store.read_layer(id).map(|l| l.parents).unwrap_or_default(),
                 _ => store
                     .read_tree(id)

@@ -50,10 +50,10 @@ fn root_tree(store: &Store, kind: Kind, id: ObjectId) -> Result<ObjectId> {
     match kind {
         Kind::Layer => Ok(store.read_layer(&id)?.tree),
         Kind::Tree => Ok(id),
-        Kind::Blob => Err(Error::WrongKind {
+        Kind::Blob | Kind::Env => Err(Error::WrongKind {
             id,
             expected: Kind::Tree,
-            actual: Kind::Blob,
+            actual: kind,
         }),
     }
 }

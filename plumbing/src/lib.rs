@@ -53,7 +53,9 @@ lib_errors!(
     libkp::build::Error,
     libkp::prune::Error,
     libkp::care::Error,
-    libkp::sandbox::Error
+    libkp::sandbox::Error,
+    libkp::pack::Error,
+    libkp::remote::Error
 );
 
 impl From<io::Error> for Fail {

@@ -16,7 +16,7 @@ mod upper;
 
 pub use exec::{exec, request, ExecOptions};
 pub use index::IndexProblem;
-pub use origin::{host_asks, record_remote};
+pub use origin::{env_object, host_asks, record_pulled, record_remote};
 pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;
 pub(crate) use run::stale as stale_run_markers;

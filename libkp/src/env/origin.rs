@@ -130,3 +130,94 @@ pub fn record_remote(store: &Store, lock: &Lock, layers: &[ObjectId]) -> Result<
     super::create_env(store, &rec)?;
     Ok(rec)
 }
+
+/// Records the environment an environment object describes (its layers and
+/// snapshots already in the store) as pulled: origin remote, no manifest,
+/// named `name` when given. What `karapace pull` does once the objects are
+/// in. Refuses an env_id the store already has and a name that is taken,
+/// before anything is written.
+pub fn record_pulled(store: &Store, env: &crate::object::EnvObject, name: Option<&str>) -> Result<EnvRecord> {
+    let _guard = store.write_guard()?;
+    if let Some(rec) = store.read_env(&env.env_id)? {
+        return Err(crate::store::Error::Unsupported {
+            path: env.env_id.clone().into(),
+            what: format!("already in the store as environment {}", rec.display_name()),
+        }
+        .into());
+    }
+    if let Some(n) = name {
+        super::check_name(n)?;
+        if let Ok(other) = store.find_env(n) {
+            return Err(super::EnvError::NameTaken {
+                name: n.to_string(),
+                by: other.short_id(),
+            }
+            .into());
+        }
+    }
+    for id in env.children() {
+        if !store.has(Kind::Layer, &id) {
+            return Err(crate::store::Error::Missing { kind: Kind::Layer, id }.into());
+        }
+    }
+    let settings = match &env.settings {
+        serde_json::Value::Null => None,
+        v => Some(
+            serde_json::from_value(v.clone()).map_err(|e| crate::store::Error::Unsupported {
+                path: env.env_id.clone().into(),
+                what: format!("the environment's settings do not parse: {e}"),
+            })?,
+        ),
+    };
+    let mut rec = EnvRecord::new(env.env_id.clone(), None);
+    rec.origin = Origin::Remote;
+    rec.image = env.image.clone();
+    rec.layers = env.layers.iter().map(ObjectId::to_hex).collect();
+    rec.settings = settings;
+    rec.snapshots = env
+        .snapshots
+        .iter()
+        .map(|s| super::Snapshot {
+            layer: s.layer.to_hex(),
+            created: s.created,
+            size_added: s.size_added,
+        })
+        .collect();
+    super::create_env_dirs(store, &rec.env_id)?;
+    store.write_env(&rec)?;
+    if let Some(n) = name {
+        store.rename_env(&mut rec, n)?;
+    }
+    Ok(rec)
+}
+
+/// The environment object for `rec`: what `karapace push` sends, with its
+/// snapshots when `snapshots` is set.
+pub fn env_object(rec: &EnvRecord, snapshots: bool) -> Result<crate::object::EnvObject> {
+    let id = |hex: &str| {
+        ObjectId::from_hex(hex).ok_or_else(|| crate::store::Error::CorruptMeta {
+            path: rec.env_id.clone().into(),
+            reason: format!("layer {hex:?} is not an id"),
+        })
+    };
+    Ok(crate::object::EnvObject {
+        env_id: rec.env_id.clone(),
+        image: rec.image.clone(),
+        layers: rec.layers.iter().map(|l| id(l)).collect::<Result<_, _>>()?,
+        settings: serde_json::to_value(&rec.settings).unwrap_or(serde_json::Value::Null),
+        snapshots: if snapshots {
+            rec.snapshots
+                .iter()
+                .map(|s| {
+                    Ok(crate::object::EnvSnapshot {
+                        layer: id(&s.layer)?,
+                        created: s.created,
+                        size_added: s.size_added,
+                    })
+                })
+                .collect::<Result<_, crate::store::Error>>()?
+        } else {
+            Vec::new()
+        },
+    })
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{set_mode, Store};
 use super::{Error, Result};
 use crate::hash::{self, ObjectId, HEX_LEN};
-use crate::object::{FormatError, Kind, Layer, Tree};
+use crate::object::{EnvObject, FormatError, Kind, Layer, Tree};
 
 /// An object found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,10 +34,10 @@ impl Store {
         self.object_path(kind, id).symlink_metadata().is_ok()
     }
 
-    /// Which kind an id is stored as (layer, then tree, then blob, should the same
-    /// bytes be stored under two kinds).
+    /// Which kind an id is stored as (env, then layer, then tree, then blob,
+    /// should the same bytes be stored under two kinds).
     pub fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
-        [Kind::Layer, Kind::Tree, Kind::Blob]
+        [Kind::Env, Kind::Layer, Kind::Tree, Kind::Blob]
             .into_iter()
             .find(|k| self.has(*k, id))
     }
@@ -89,6 +89,31 @@ impl Store {
     pub fn read_layer(&self, id: &ObjectId) -> Result<Layer> {
         let data = self.read(Kind::Layer, id)?;
         Layer::parse(&data).map_err(|e| self.corrupt(Kind::Layer, id, e))
+    }
+
+    pub fn read_env_object(&self, id: &ObjectId) -> Result<EnvObject> {
+        let data = self.read(Kind::Env, id)?;
+        EnvObject::parse(&data).map_err(|e| self.corrupt(Kind::Env, id, e))
+    }
+
+    /// Stores an environment object after making the layers it names durable.
+    pub fn write_env_object(&self, env: &EnvObject) -> Result<ObjectId> {
+        let bytes = env.serialize().map_err(|e| Error::Unsupported {
+            path: PathBuf::from("<env>"),
+            what: e.0,
+        })?;
+        self.sync()?;
+        self.write_bytes(Kind::Env, &bytes)
+    }
+
+    /// What a stored object names ([`crate::object::children`]), read and
+    /// checked against its id.
+    pub fn children(&self, kind: Kind, id: &ObjectId) -> Result<Vec<(Kind, ObjectId)>> {
+        if kind == Kind::Blob {
+            return Ok(Vec::new());
+        }
+        let data = self.read(kind, id)?;
+        crate::object::children(kind, &data).map_err(|e| self.corrupt(kind, id, e))
     }
 
     /// Opens a blob for reading. The caller streams it; `verify_blob` re-hashes.
@@ -159,16 +184,22 @@ impl Store {
 
     fn persist(&self, tmp: tempfile::NamedTempFile, kind: Kind, id: &ObjectId) -> Result<()> {
         let target = self.object_path(kind, id);
-        let dir = target.parent().expect("fan-out dir");
-        if let Err(e) = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir)
-        {
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(Error::store("create directory", dir)(e));
-            }
-        }
+        make_fanout(&target)?;
         tmp.persist(&target)
             .map_err(|e| Error::store("rename into place", &target)(e.error))?;
         Ok(())
+    }
+
+    /// Moves a file holding object `kind`/`id` (already verified by the
+    /// caller, mode already set) into place; a present object is kept and the
+    /// file left. The file must be on the store's filesystem (under `tmp/`).
+    pub fn adopt(&self, kind: Kind, id: &ObjectId, file: &Path) -> Result<()> {
+        if self.has(kind, id) {
+            return Ok(());
+        }
+        let target = self.object_path(kind, id);
+        make_fanout(&target)?;
+        fs::rename(file, &target).map_err(Error::store("rename into place", &target))
     }
 
     /// Stores a blob from everything a reader yields, hashing as it copies.
@@ -283,6 +314,15 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// Makes the fan-out directory `target` goes in.
+fn make_fanout(target: &Path) -> Result<()> {
+    let dir = target.parent().expect("fan-out dir");
+    match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(Error::store("create directory", dir)(e)),
+        _ => Ok(()),
     }
 }
 
