@@ -212,6 +212,7 @@ pub fn reachable_damage(store: &Store, roots: &[(Kind, ObjectId)]) -> Vec<Damage
     };
     for (i, (kind, id)) in roots.iter().enumerate() {
         match kind {
+            Kind::Env => walk.env(i, id),
             Kind::Layer => walk.layer(i, id),
             Kind::Tree => walk.tree(i, None, id, Vec::new()),
             Kind::Blob => walk.blob(i, None, id, None, Vec::new()),
@@ -245,6 +246,20 @@ impl Walk<'_> {
         match e {
             crate::store::Error::Missing { .. } | crate::store::Error::WrongKind { .. } => Harm::Missing,
             other => Harm::Corrupt(reason(other)),
+        }
+    }
+
+    fn env(&mut self, root: usize, id: &ObjectId) {
+        if !self.seen.insert((Kind::Env, *id)) {
+            return;
+        }
+        match self.store.read_env_object(id) {
+            Ok(env) => {
+                for layer in env.children() {
+                    self.layer(root, &layer);
+                }
+            }
+            Err(e) => self.damage(root, None, Kind::Env, id, Self::harm(e), Vec::new()),
         }
     }
 

@@ -183,8 +183,7 @@ pub fn record_pulled(store: &Store, env: &crate::object::EnvObject, name: Option
             size_added: s.size_added,
         })
         .collect();
-    super::create_env_dirs(store, &rec.env_id)?;
-    store.write_env(&rec)?;
+    super::create_env(store, &rec)?;
     if let Some(n) = name {
         store.rename_env(&mut rec, n)?;
     }
