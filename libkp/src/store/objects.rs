@@ -164,6 +164,13 @@ impl Store {
             path: PathBuf::from("<layer>"),
             what: e.0,
         })?;
+        // A layer already stored was written after everything it names was
+        // made durable: nothing new to sync (a commit of an unchanged
+        // environment ends here).
+        let id = ObjectId::of(&bytes);
+        if self.has(Kind::Layer, &id) {
+            return Ok(id);
+        }
         self.sync()?;
         self.write_bytes(Kind::Layer, &bytes)
     }
