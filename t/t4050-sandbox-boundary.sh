@@ -114,6 +114,20 @@ test_expect_success 'only descriptors 0, 1 and 2 reach the command' '
 	done
 '
 
+# PID 1 is the caller's fork and never execs: what the caller had open (a
+# store lock, a run marker) must not stay open in it, or it outlives a
+# killed caller. Its descriptors are only root's to list (it is not dumpable).
+test_expect_success ROOT 'PID 1 keeps none of the caller s descriptors' '
+	exec 7</dev/null &&
+	{ kp-sandbox --rootfs "$HOME/root" -- sleep 30 & } && caller=$! &&
+	i=0 && while test -z "$(pgrep -P $caller)" && test $i -lt 100; do sleep 0.1; i=$((i+1)); done &&
+	pid1=$(pgrep -P $caller) &&
+	sleep 0.5 && ls /proc/$pid1/fd >fds &&
+	kill $caller && wait $caller;
+	exec 7<&- &&
+	! grep -qx 7 fds && test "$(wc -l <fds)" -le 4
+'
+
 test_expect_success 'read-only mounts stay read-only and masks stay on; a tmpfs can still be mounted' '
 	for who in $WHO; do
 		sb $who --allow "$HOME" --bind "$HOME/data:/srv:ro" -- sh -c "
