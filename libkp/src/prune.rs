@@ -229,6 +229,24 @@ pub(crate) fn sweep_leftovers(store: &Store, held: &crate::store::GcGuard) -> Re
     Ok(sweep_tmp(store, held)? + sweep_env_dirs(store, held)?)
 }
 
+/// Whether a `kp.small-*` file's writer may still be at work: it holds the
+/// file's flock, or the file is younger than `grace` and was written by a
+/// Karapace that took no lock (its name has no `.l.` before the random part).
+fn small_temp_in_use(path: &std::path::Path, grace: Option<SystemTime>) -> bool {
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return true;
+    }
+    let locking = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains(crate::store::SMALL_TEMP_LOCKED));
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    !locking && modified.zip(grace).is_none_or(|(m, g)| m > g)
+}
+
 /// The `tmp/` half of [`sweep_leftovers`]: as many entries as `tmp/` holds.
 fn sweep_tmp(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = 0;
@@ -245,14 +263,13 @@ fn sweep_tmp(store: &Store, _held: &crate::store::GcGuard) -> Result<u64> {
             );
             continue;
         }
-        let writer_gone = crate::store::small_temp_writer(&name)
-            .and_then(rustix::process::Pid::from_raw)
-            .is_some_and(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
-        if name.starts_with(crate::store::SMALL_TEMP_PREFIX) && !writer_gone {
-            let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
-            if modified.zip(grace).is_none_or(|(m, g)| m > g) {
-                continue;
-            }
+        // A write_atomic writer (which takes no store lock) holds an
+        // exclusive flock on its file until the rename: one nobody holds is a
+        // dead writer's, however young (a pid in the name would not say:
+        // pids are reused). Files of writers from before the lock get the
+        // grace period.
+        if name.starts_with(crate::store::SMALL_TEMP_PREFIX) && small_temp_in_use(&path, grace) {
+            continue;
         }
         // A build that died between an environment's directory and its
         // record: the directory goes too (only if no record came).
@@ -440,11 +457,17 @@ mod tests {
         )
         .unwrap();
         fs::write(store.path("tmp/kp-blob"), b"x").unwrap();
+        // A young file of a writer from before the lock: the grace period.
         fs::write(store.path("tmp/kp.small-ref"), b"x").unwrap();
         let me = std::process::id();
-        fs::write(store.path(&format!("tmp/kp.small-{me}.live")), b"x").unwrap();
-        // pid_max is at most 2^22: no process has this pid.
-        fs::write(store.path("tmp/kp.small-4194305.dead"), b"x").unwrap();
+        // A live writer holds its file's lock (pids are reused: only the lock says).
+        let live = store.path(&format!("tmp/kp.small-{me}.l.live"));
+        fs::write(&live, b"x").unwrap();
+        let held_live = fs::File::open(&live).unwrap();
+        rustix::fs::flock(&held_live, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        // A dead writer's file: nobody holds it, young as it is (our own pid
+        // in the name: a live pid does not keep it).
+        fs::write(store.path(&format!("tmp/kp.small-{me}.l.dead")), b"x").unwrap();
         let kept = crate::env::EnvRecord::new("a".repeat(64), None);
         store.write_env(&kept).unwrap();
         for id in [kept.env_id.clone(), "b".repeat(64)] {
@@ -472,8 +495,8 @@ mod tests {
             .collect();
         assert_eq!(
             left,
-            [format!("kp.small-{me}.live"), "kp.small-ref".to_string()],
-            "a young write_atomic file stays unless its writer is gone"
+            [format!("kp.small-{me}.l.live"), "kp.small-ref".to_string()],
+            "a write_atomic file stays while its writer holds it (or, unlocked, while young)"
         );
         assert!(store.env_dir(&kept.env_id).join("upper").is_dir());
         assert!(!store.env_dir(&"b".repeat(64)).exists());

@@ -65,11 +65,9 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX) || name.starts_with(SMALL_TEMP_PREFIX)
 }
 
-/// The pid of the writer of a `kp.small-<pid>.*` file, if its name has one.
-pub(crate) fn small_temp_writer(name: &str) -> Option<i32> {
-    let rest = name.strip_prefix(SMALL_TEMP_PREFIX)?;
-    rest.split_once('.')?.0.parse().ok()
-}
+/// In the name of a `kp.small-*` file whose writer holds its flock until
+/// the rename (every one this version writes).
+pub(crate) const SMALL_TEMP_LOCKED: &str = ".l.";
 
 const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
 
@@ -186,9 +184,11 @@ impl Store {
     /// the directory. Refs and records are written without the writer lock, so
     /// their temporary files have their own prefix and gc leaves young ones be.
     pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
-        // The writer's pid in the name: a sweep removes the file at once
-        // when that process is gone (a crash), however young the file.
-        let mut tmp = self.temp_file_named(&format!("{SMALL_TEMP_PREFIX}{}.", std::process::id()))?;
+        let mut tmp = self.temp_file_named(&format!("{SMALL_TEMP_PREFIX}{}{SMALL_TEMP_LOCKED}", std::process::id()))?;
+        // Held until the rename: a sweep removes the file only when nobody
+        // holds it (the writer died), however young it is.
+        rustix::fs::flock(tmp.as_file(), rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::store("lock", tmp.path())(e.into()))?;
         tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
         tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
