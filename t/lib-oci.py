@@ -22,6 +22,7 @@ lib-oci.py stub LAYOUT PORTFILE LOGFILE
       denied/...  a bearer challenge whose token endpoint refuses everyone
       missing/... 404 for everything
       broken/...  500 for everything
+      short/...   blobs announce their length, send half of it and close
 """
 import base64
 import gzip
@@ -208,6 +209,14 @@ def stub(args):
                 return self.answer(404, b"{}")
             data = open(path, "rb").read()
             ctype = json.loads(data).get("mediaType", "") if what == "manifests" else "application/octet-stream"
+            if kind == "short" and what == "blobs" and len(data) > 1000:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.answer(200, data, ctype)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -191,11 +191,18 @@ test_expect_success 'malformed references: one line naming the reason' '
 test_expect_success 'a stub registry: 404, 500 (retried), 401 without and with credentials, bearer tokens' '
 	test_daemon stub $OCI stub "$PWD/lay" "$TRASH_DIRECTORY/stub.port" "$PWD/stub.log" &&
 	S=127.0.0.1:$DAEMON_PORT &&
+	ls -S lay/blobs/sha256 | head -n 1 >big.layer &&
 	test "$(kp-fetch-image --name open oci://$S/open/bb:v1)" = "$(cat flat.digest)" &&
 	test_expect_code 1 kp-fetch-image oci://$S/missing/bb:v1 2>err &&
 	grep "http://$S/v2/missing/bb/manifests/v1: HTTP 404 Not Found" err &&
 	test_expect_code 1 kp-fetch-image oci://$S/broken/bb:v1 2>err &&
 	grep "http://$S/v2/broken/bb/manifests/v1: HTTP 500 Internal Server Error (after 2 attempts)" err &&
+	kp-init shortst >/dev/null &&
+	test_expect_code 1 kp-fetch-image --store shortst --name short oci://$S/short/bb:v1 2>err &&
+	test_line_count = 1 err &&
+	grep "http://$S/v2/short/bb/blobs/sha256:$(cat big.layer): .* (after 2 attempts)" err &&
+	test $(grep -c "GET /v2/short/bb/blobs/sha256:$(cat big.layer) 200" stub.log) = 2 &&
+	! test -e shortst/refs/images/short && ! test -e shortst/cache/oci/blobs/sha256/$(cat big.layer) &&
 	test_expect_code 1 env REGISTRY_AUTH_FILE="$PWD/none.json" XDG_RUNTIME_DIR= kp-fetch-image oci://$S/token/bb:v1 2>err &&
 	grep "HTTP 401 Unauthorized (no credentials for $S in $PWD/none.json, $HOME/.docker/config.json)" err &&
 	printf "{\"auths\":{\"%s\":{\"auth\":\"%s\"}}}" $S "$(printf kp:secret | base64)" >auth.json &&
