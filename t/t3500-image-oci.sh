@@ -141,13 +141,26 @@ test_expect_success SANDBOX '--locked pulls the locked digest after the tag move
 	push v1 test/bb:v1
 '
 
-test_expect_success SANDBOX,ROOTLESS 'build and exec from an oci:// image as the unprivileged user' '
-	mkdir u && write_oci_manifest u/proj oci://$REG/test/bb:v1 && chown -R $KP_TEST_USER u &&
-	(cd u && export KARAPACE_STORE="$PWD/st" &&
-	 as_user karapace build proj --name bb >id &&
-	 as_user karapace exec bb -- cat /etc/motd >out &&
+# rootless DIR RUN: as RUN (as_user or as_single_user), in DIR, an oci://
+# image builds and runs, and a hostile layer is refused with nothing stored.
+rootless() {
+	mkdir "$1" && write_oci_manifest "$1/proj" oci://$REG/test/bb:v1 && chown -R $KP_TEST_USER "$1" &&
+	(cd "$1" && export KARAPACE_STORE="$PWD/st" &&
+	 $2 karapace build proj --name bb >id &&
+	 $2 karapace exec bb -- cat /etc/motd >out &&
 	 echo hello >expect && test_cmp expect out &&
-	 grep "^oci_digest = \"sha256:" proj/karapace.lock)
+	 grep "^oci_digest = \"sha256:" proj/karapace.lock &&
+	 test_expect_code 1 $2 karapace image import oci://$REG/test/bb:symlink evil 2>err &&
+	 grep "member evil/passwd: goes through the symlink evil" err &&
+	 ! test -e st/refs/images/evil)
+}
+
+test_expect_success SANDBOX,ROOTLESS 'as the unprivileged user: build and exec from an oci:// image; a hostile layer refused' '
+	rootless u as_user
+'
+
+test_expect_success SANDBOX,ROOTLESS_SINGLE 'as the user without a subordinate range: the same' '
+	KP_TEST_USER=$KP_TEST_USER_SINGLE rootless us as_single_user
 '
 
 test_expect_success 'a layer whose sha256 differs from its descriptor: refused, nothing stored' '
