@@ -21,11 +21,10 @@ SOURCE is a distribution release looked up on the image servers (debian/bookworm
 debian/trixie, ubuntu/24.04 or ubuntu/noble, ubuntu/22.04, fedora/41, fedora/42,
 opensuse/tumbleweed, opensuse/leap, archlinux), an http(s) URL of a rootfs tarball
 (kept exactly as written; URL#sha256=HEX pins its checksum), an image in an OCI
-registry (oci://REGISTRY/REPO:TAG, oci://...@sha256:HEX, docker://...; docs/oci.md),
-a local tarball
-(plain, gzip, xz or zstd) or directory, or the name of an imported image. Image
-servers: [images] servers in ~/.config/karapace/config.toml, or
-KARAPACE_IMAGE_SERVER. See docs/images.md.
+registry (oci://REGISTRY/REPO:TAG, oci://...@sha256:HEX, docker://...), a local
+tarball (plain, gzip, xz or zstd) or directory, or the name of an imported image.
+Image servers: [images] servers in ~/.config/karapace/config.toml, or
+KARAPACE_IMAGE_SERVER. See docs/images.md and docs/oci.md.
 
 Exit codes: 0 done, 1 the image could not be resolved, fetched or imported (or
 no such image), 3 store error, 64 usage.
