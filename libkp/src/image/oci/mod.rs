@@ -183,7 +183,10 @@ impl<'a> Registry<'a> {
                 self.r.registry,
                 c.file.display()
             ),
-            Some(c) => format!("(credentials from {} not sent)", c.file.display()),
+            Some(c) => format!(
+                "the credentials in {} are not sent over plain http to another machine",
+                c.file.display()
+            ),
             None => format!(
                 "no credentials for {} in {}",
                 self.r.registry,
