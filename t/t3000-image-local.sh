@@ -105,7 +105,7 @@ test_expect_success 'usage errors and bad references' '
 	test_expect_code 64 karapace image frob &&
 	test_expect_code 64 karapace image import &&
 	test_expect_code 64 karapace image list extra &&
-	test_expect_code 1 karapace image import "ftp://host/x.tar" 2>err && grep "only http:// and https://" err &&
+	test_expect_code 1 karapace image import "ftp://host/x.tar" 2>err && grep "only http://, https://, oci:// and docker:// references are fetched" err &&
 	test_expect_code 1 karapace image import no-such-image 2>err && grep "no image named" err &&
 	test_expect_code 1 karapace image import ./missing.tar.xz 2>err && grep "missing.tar.xz" err &&
 	test_expect_code 64 kp-fetch-image &&

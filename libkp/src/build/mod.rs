@@ -227,7 +227,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         }
     }
 
-    let base = import_base(store, &manifest, usable.as_ref(), opts)?;
+    let (base, oci_digest) = import_base(store, &manifest, usable.as_ref(), opts)?;
     // The dependency layer is unnamed until the record below names it: keep gc
     // out until then (the base is named by its image ref already).
     let _guard = store.write_guard()?;
@@ -274,6 +274,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         LockedBase {
             image: manifest.base.reference.clone(),
             digest: base.to_hex(),
+            oci_digest,
         },
         closure,
         manifest.settings.clone(),
@@ -340,7 +341,14 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Imports the base image (a no-op when it is already in the store) and checks
 /// its digest against the pin and the lock.
-fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &BuildOptions) -> Result<ObjectId> {
+/// The base layer, and for an OCI image the manifest digest pulled (the
+/// lock's when a lock is followed).
+fn import_base(
+    store: &Store,
+    manifest: &Manifest,
+    lock: Option<&Lock>,
+    opts: &BuildOptions,
+) -> Result<(ObjectId, Option<String>)> {
     let reference = &manifest.base.reference;
     let images = image::StoreImages {
         store,
@@ -349,12 +357,14 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
         progress: opts.progress,
     };
     let parsed = image::reference::parse(reference).map_err(crate::image::Error::from)?;
-    let digest = match (&parsed, opts.offline) {
+    let locked_oci = lock.and_then(|l| l.base.oci_digest.as_deref());
+    let (digest, oci_digest) = match (&parsed, opts.offline) {
         // Offline, a remote image must already be in the store.
-        (image::Reference::Url { .. } | image::Reference::Distro(_), true) => {
+        (image::Reference::Url { .. } | image::Reference::Distro(_) | image::Reference::Oci(_), true) => {
             let name = parsed.default_name().unwrap_or_default();
             match image::lookup(store, &name)? {
-                Some(info) => info.digest,
+                // The content is checked against the lock's digest below.
+                Some(info) => (info.digest, info.oci_digest),
                 None => {
                     return Err(BuildError::OfflineImage {
                         reference: reference.clone(),
@@ -364,7 +374,10 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
                 }
             }
         }
-        _ => images.import(reference)?,
+        _ => {
+            let done = images.import_at(reference, locked_oci)?;
+            (done.digest, done.info.oci_digest)
+        }
     };
     let actual = digest.to_hex();
     let checks = [
@@ -384,7 +397,7 @@ fn import_base(store: &Store, manifest: &Manifest, lock: Option<&Lock>, opts: &B
             }
         }
     }
-    Ok(digest)
+    Ok((digest, oci_digest))
 }
 
 /// Every locked package at its locked version: what a lock-following install

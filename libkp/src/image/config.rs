@@ -23,6 +23,9 @@ pub struct Config {
     pub timeout_secs: u64,
     /// The `[network]` table: proxy.
     pub network: crate::config::NetworkConfig,
+    /// OCI registries (`host` or `host:port`) spoken to in plain http;
+    /// loopback registries always are (docs/oci.md).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             retries: 3,
             timeout_secs: 30,
             network: Default::default(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -99,13 +103,20 @@ impl Config {
                         return Err(fail("images.servers is empty".into()).into());
                     }
                 }
+                "insecure_registries" => {
+                    let list = value
+                        .as_array()
+                        .filter(|l| l.iter().all(|h| h.as_str().is_some_and(|h| !h.is_empty() && !h.contains('/'))))
+                        .ok_or_else(|| fail("images.insecure_registries must be an array of host or host:port strings".into()))?;
+                    config.insecure_registries = list.iter().filter_map(|h| h.as_str().map(str::to_string)).collect();
+                }
                 "max_entries" => config.limits.max_entries = int(key, value)?,
                 "max_unpacked_bytes" => config.limits.max_bytes = int(key, value)?,
                 "retries" => config.retries = int(key, value)?.min(20) as u32,
                 "timeout" => config.timeout_secs = int(key, value)?.max(1),
                 other => {
                     return Err(fail(format!(
-                        "unknown key images.{other} (known: servers, max_entries, max_unpacked_bytes, retries, timeout)"
+                        "unknown key images.{other} (known: servers, insecure_registries, max_entries, max_unpacked_bytes, retries, timeout)"
                     ))
                     .into())
                 }

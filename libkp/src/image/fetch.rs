@@ -49,6 +49,22 @@ pub struct Fetcher {
     client: crate::net::Client,
     retries: u32,
     progress: bool,
+    /// Bars of parallel downloads are drawn together.
+    bars: Option<indicatif::MultiProgress>,
+}
+
+/// A whole answer of any status ([`Fetcher::answer`]).
+pub struct Answer {
+    pub status: u16,
+    pub reason: String,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 enum Attempt<T> {
@@ -63,7 +79,18 @@ impl Fetcher {
             client: crate::net::Client::new(&config.network, Duration::from_secs(config.timeout_secs)),
             retries: config.retries,
             progress: progress && io::stderr().is_terminal(),
+            bars: None,
         }
+    }
+
+    /// Draws the bars of downloads running at once one under the other.
+    pub fn multi_progress(mut self) -> Fetcher {
+        if self.progress {
+            let bars = indicatif::MultiProgress::new();
+            bars.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.bars = Some(bars);
+        }
+        self
     }
 
     /// Runs `f` until it succeeds, fails for good, or the retries are spent.
@@ -90,7 +117,12 @@ impl Fetcher {
     }
 
     /// Sends a GET; `Ok(None)` means 304 Not Modified.
-    fn get(&self, url: &str, since: &Validators) -> Result<Attempt<Option<ureq::http::Response<ureq::Body>>>> {
+    fn get(
+        &self,
+        url: &str,
+        since: &Validators,
+        headers: &[(&str, String)],
+    ) -> Result<Attempt<Option<ureq::http::Response<ureq::Body>>>> {
         let refused = |reason: String| -> Error {
             ImageError::Transport {
                 url: url.to_string(),
@@ -105,6 +137,9 @@ impl Fetcher {
         }
         if let Some(m) = &since.last_modified {
             req = req.header("If-Modified-Since", m);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
         }
         let r = match req.call() {
             Ok(r) => r,
@@ -149,10 +184,74 @@ impl Fetcher {
         }
     }
 
+    /// A small answer, whatever its status (connection failures, 408, 429
+    /// and 5xx are retried like any request): for protocols that speak in
+    /// statuses and headers, such as a registry's `401` with its challenge.
+    pub fn answer(&self, url: &str, headers: &[(&str, String)]) -> Result<Answer> {
+        self.retrying(url, || {
+            let mut req = self.client.get(url).map_err(|reason| -> Error {
+                ImageError::Transport {
+                    url: url.to_string(),
+                    reason,
+                    attempts: 1,
+                }
+                .into()
+            })?;
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            let r = match req.call() {
+                Ok(r) => r,
+                Err(e) => {
+                    let (mut why, again) = crate::net::describe(&e);
+                    if let Some(proxy) = self.client.via(url) {
+                        why = format!("{why} (through the proxy {proxy})");
+                    }
+                    if again {
+                        return Ok(Attempt::Retry(why));
+                    }
+                    return Err(ImageError::Transport {
+                        url: url.to_string(),
+                        reason: why,
+                        attempts: 1,
+                    }
+                    .into());
+                }
+            };
+            let status = r.status().as_u16();
+            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+                let reason = r.status().canonical_reason().unwrap_or("");
+                return Ok(Attempt::Retry(format!("HTTP {status} {reason}")));
+            }
+            let reason = r.status().canonical_reason().unwrap_or("").to_string();
+            let (parts, body) = r.into_parts();
+            let mut bytes = Vec::new();
+            match body.into_reader().take(MAX_INDEX + 1).read_to_end(&mut bytes) {
+                Ok(_) if bytes.len() as u64 > MAX_INDEX => Err(ImageError::Index {
+                    url: url.to_string(),
+                    reason: format!("larger than {MAX_INDEX} bytes"),
+                }
+                .into()),
+                Ok(_) => Ok(Attempt::Done(Answer {
+                    status,
+                    reason,
+                    headers: parts.headers,
+                    body: bytes,
+                })),
+                Err(e) => Ok(Attempt::Retry(format!("reading the answer: {e}"))),
+            }
+        })
+    }
+
     /// A small document (a JSON index), whole.
     pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
+        self.get_bytes_with(url, &[])
+    }
+
+    /// [`Fetcher::get_bytes`] with request headers.
+    pub fn get_bytes_with(&self, url: &str, headers: &[(&str, String)]) -> Result<Vec<u8>> {
         self.retrying(url, || {
-            let r = match self.get(url, &Validators::default())? {
+            let r = match self.get(url, &Validators::default(), headers)? {
                 Attempt::Done(Some(r)) => r,
                 Attempt::Done(None) => unreachable!("304 only answers a conditional request"),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
@@ -180,8 +279,20 @@ impl Fetcher {
         expected: Option<&str>,
         since: &Validators,
     ) -> Result<Option<Downloaded>> {
+        self.download_with(url, out, expected, since, &[])
+    }
+
+    /// [`Fetcher::download`] with request headers.
+    pub fn download_with(
+        &self,
+        url: &str,
+        out: &mut File,
+        expected: Option<&str>,
+        since: &Validators,
+        headers: &[(&str, String)],
+    ) -> Result<Option<Downloaded>> {
         let got = self.retrying(url, || {
-            let r = match self.get(url, since)? {
+            let r = match self.get(url, since, headers)? {
                 Attempt::Done(Some(r)) => r,
                 Attempt::Done(None) => return Ok(Attempt::Done(None)),
                 Attempt::Retry(why) => return Ok(Attempt::Retry(why)),
@@ -253,7 +364,13 @@ impl Fetcher {
             Some(l) => indicatif::ProgressBar::new(l).with_style(style),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let bar = match &self.bars {
+            Some(bars) => bars.add(bar),
+            None => {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar
+            }
+        };
         bar.with_message(name)
     }
 }

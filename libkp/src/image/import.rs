@@ -91,6 +91,9 @@ pub struct ImageInfo {
     pub absolute_members: Option<u64>,
     /// UTC, RFC 3339.
     pub imported_at: Option<String>,
+    /// For an OCI image: the manifest (or index) digest pulled, `sha256:HEX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_digest: Option<String>,
 }
 
 fn ref_name(name: &str) -> String {
@@ -151,6 +154,13 @@ pub fn resolve(reference: &str, config: &Config) -> Result<Resolved> {
             }
             out.source = abs.display().to_string();
         }
+        Reference::Oci(r) => {
+            let fetcher = Fetcher::new(config, false);
+            let digest = super::oci::resolve(&fetcher, &r, &config.insecure_registries)?;
+            out.kind = "oci";
+            out.source = r.at(&digest).to_string();
+            out.pinned = out.source.clone();
+        }
         Reference::Named(_) => {}
     }
     Ok(out)
@@ -181,6 +191,7 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
         bytes: None,
         absolute_members: None,
         imported_at: Some(crate::date::now_utc()),
+        oci_digest: None,
     };
     let reused = match r {
         Reference::Named(from) => {
@@ -211,6 +222,10 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
             from_url(store, &fetcher, &url, sha256.as_deref(), opts, &mut info)?
         }
         Reference::Path(p) => from_path(store, &p, opts, &mut info)?,
+        Reference::Oci(r) => {
+            let fetcher = Fetcher::new(&opts.config, opts.progress).multi_progress();
+            super::oci::pull(store, &fetcher, &r, opts, &mut info)?
+        }
     };
     // Metadata first, ref last: metadata without its ref is invisible, and
     // `lookup` trusts metadata only when it names the ref's layer.
@@ -229,8 +244,9 @@ pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Im
     })
 }
 
-fn cached_layer(store: &Store, sha256: &str) -> Option<ObjectId> {
-    let text = fs::read_to_string(store.path(&format!("{IMPORT_CACHE}/sha256-{sha256}"))).ok()?;
+/// The layer recorded under `key` (`sha256-HEX` for an archive, `oci-sha256-HEX` for an OCI manifest).
+pub(super) fn cached_layer(store: &Store, key: &str) -> Option<ObjectId> {
+    let text = fs::read_to_string(store.path(&format!("{IMPORT_CACHE}/{key}"))).ok()?;
     let id = ObjectId::from_hex(text.trim())?;
     // A present layer implies its whole tree is present (objects are written
     // bottom-up), so the layer file alone is enough to trust it.
@@ -266,7 +282,7 @@ fn from_url(
 ) -> Result<bool> {
     info.source = Some(url.to_string());
     info.sha256 = expected.map(str::to_string);
-    if let Some(id) = expected.and_then(|sha| cached_layer(store, sha)) {
+    if let Some(id) = expected.and_then(|sha| cached_layer(store, &format!("sha256-{sha}"))) {
         return reuse(store, id, info);
     }
     // Without a checksum, ask the server whether the last download is current.
@@ -277,7 +293,7 @@ fn from_url(
         Some(_) => None,
     };
     let since = match &record {
-        Some(r) if r.url == url && cached_layer(store, &r.sha256).is_some() => Validators {
+        Some(r) if r.url == url && cached_layer(store, &format!("sha256-{}", r.sha256)).is_some() => Validators {
             etag: r.etag.clone(),
             last_modified: r.last_modified.clone(),
         },
@@ -296,12 +312,12 @@ fn from_url(
         crate::log!(crate::log::Level::Info, "{url}: not modified since the last import");
         info.sha256 = Some(r.sha256.clone());
         info.archive_size = Some(r.size);
-        let id = cached_layer(store, &r.sha256).expect("checked before asking");
+        let id = cached_layer(store, &format!("sha256-{}", r.sha256)).expect("checked before asking");
         return reuse(store, id, info);
     };
     info.sha256 = Some(sha256.clone());
     info.archive_size = Some(size);
-    let id = match cached_layer(store, &sha256) {
+    let id = match cached_layer(store, &format!("sha256-{sha256}")) {
         Some(id) => id,
         None => {
             let report = tar::import_tar(
@@ -310,7 +326,7 @@ fn from_url(
                 url,
                 &opts.config.limits,
             )?;
-            write_base_layer(store, &sha256, report, info)?
+            write_base_layer(store, &format!("sha256-{sha256}"), report, info)?
         }
     };
     if expected.is_none() {
@@ -332,7 +348,7 @@ fn from_url(
 }
 
 /// Fills what a reused layer can tell: the digest (sizes stay as recorded).
-fn reuse(store: &Store, id: ObjectId, info: &mut ImageInfo) -> Result<bool> {
+pub(super) fn reuse(store: &Store, id: ObjectId, info: &mut ImageInfo) -> Result<bool> {
     info.digest = id;
     if let Some(prev) = find_by_digest(store, &id)? {
         info.files = prev.files;
@@ -347,7 +363,12 @@ fn find_by_digest(store: &Store, id: &ObjectId) -> Result<Option<ImageInfo>> {
     Ok(list(store)?.into_iter().find(|i| i.digest == *id && i.files.is_some()))
 }
 
-fn write_base_layer(store: &Store, sha256: &str, report: tar::TarReport, info: &mut ImageInfo) -> Result<ObjectId> {
+pub(super) fn write_base_layer(
+    store: &Store,
+    key: &str,
+    report: tar::TarReport,
+    info: &mut ImageInfo,
+) -> Result<ObjectId> {
     let id = base_layer(store, report.tree, report.root)?;
     info.files = Some(report.files);
     info.bytes = Some(report.bytes);
@@ -361,11 +382,7 @@ fn write_base_layer(store: &Store, sha256: &str, report: tar::TarReport, info: &
             report.absolute
         );
     }
-    remember(
-        store,
-        &format!("{IMPORT_CACHE}/sha256-{sha256}"),
-        format!("{id}\n").as_bytes(),
-    )?;
+    remember(store, &format!("{IMPORT_CACHE}/{key}"), format!("{id}\n").as_bytes())?;
     Ok(id)
 }
 
@@ -400,7 +417,7 @@ fn from_path(store: &Store, path: &Path, opts: &ImportOptions, info: &mut ImageI
     let (sha256, size) = sha256_file(&mut file, &abs)?;
     info.sha256 = Some(sha256.clone());
     info.archive_size = Some(size);
-    if let Some(id) = cached_layer(store, &sha256) {
+    if let Some(id) = cached_layer(store, &format!("sha256-{sha256}")) {
         return reuse(store, id, info);
     }
     let source = abs.display().to_string();
@@ -410,7 +427,7 @@ fn from_path(store: &Store, path: &Path, opts: &ImportOptions, info: &mut ImageI
         &source,
         &opts.config.limits,
     )?;
-    info.digest = write_base_layer(store, &sha256, report, info)?;
+    info.digest = write_base_layer(store, &format!("sha256-{sha256}"), report, info)?;
     Ok(false)
 }
 
@@ -436,6 +453,7 @@ pub fn lookup(store: &Store, name: &str) -> Result<Option<ImageInfo>> {
         bytes: None,
         absolute_members: None,
         imported_at: None,
+        oci_digest: None,
     })))
 }
 

@@ -10,6 +10,7 @@
 mod config;
 mod fetch;
 mod import;
+pub mod oci;
 pub mod reference;
 mod resolver;
 mod simplestreams;
@@ -72,6 +73,8 @@ pub enum ImageError {
         limit: u64,
         key: &'static str,
     },
+    #[error("{reference}: {reason}")]
+    Registry { reference: String, reason: String },
     #[error("{}: {reason}", path.display())]
     Config { path: std::path::PathBuf, reason: String },
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! debian/bookworm, ubuntu/24.04, fedora/41, archlinux …   a distribution release on an image server
 //! http://…, https://…                                     a rootfs tarball, URL kept exactly as written
+//! oci://REGISTRY/REPO:TAG, …@sha256:HEX, docker://…        an image in an OCI registry
 //! https://…#sha256=HEX                                    the same, pinned to a checksum
 //! /abs/path, ./rel, ../rel, NAME.tar.xz                   a local tarball or directory
 //! anything else that is a valid image name                an image already imported under that name
@@ -25,6 +26,8 @@ pub enum Reference {
     Path(PathBuf),
     /// An image already in the store, under `refs/images/NAME`.
     Named(String),
+    /// An image in an OCI registry: `oci://` or `docker://` (docs/oci.md).
+    Oci(super::oci::OciRef),
 }
 
 /// A distribution release as image servers name it.
@@ -171,8 +174,15 @@ pub fn parse(reference: &str) -> Result<Reference, ImageError> {
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return parse_url(reference).map_err(|r| bad(&r));
     }
+    if lower.starts_with("oci://") || lower.starts_with("docker://") {
+        return super::oci::reference::parse(reference)
+            .map(Reference::Oci)
+            .map_err(|r| bad(&r));
+    }
     if lower.contains("://") {
-        return Err(bad("only http:// and https:// URLs are fetched"));
+        return Err(bad(
+            "only http://, https://, oci:// and docker:// references are fetched",
+        ));
     }
     if reference.starts_with('/') || reference.starts_with("./") || reference.starts_with("../") || reference == "." {
         return Ok(Reference::Path(PathBuf::from(reference)));
@@ -285,6 +295,7 @@ impl Reference {
         let name = match self {
             Reference::Distro(d) => format!("{}/{}", d.os, d.release),
             Reference::Named(n) => n.clone(),
+            Reference::Oci(r) => r.default_name(),
             Reference::Url { url, .. } => {
                 let last = url.split(['?', '#']).next()?.rsplit('/').next()?;
                 strip_tar_suffix(last).to_string()

@@ -31,12 +31,24 @@ impl StoreImages<'_> {
 
     /// Imports the image (a no-op when already imported) and returns its digest.
     pub fn import(&self, reference: &str) -> super::Result<crate::ObjectId> {
+        Ok(self.import_at(reference, None)?.digest)
+    }
+
+    /// Imports the image; an OCI reference at the manifest digest `oci_digest`
+    /// when given (what a lock recorded), under the name the reference itself gets.
+    pub fn import_at(&self, reference: &str, oci_digest: Option<&str>) -> super::Result<super::Imported> {
+        let mut source = self.source(reference);
+        let mut name = None;
+        if let (Ok(Reference::Oci(r)), Some(d)) = (reference::parse(reference), oci_digest) {
+            source = r.at(d).to_string();
+            name = Some(r.default_name());
+        }
         let opts = ImportOptions {
-            name: None,
+            name,
             progress: self.progress,
             config: self.config.clone(),
         };
-        Ok(import(self.store, &self.source(reference), &opts)?.digest)
+        import(self.store, &source, &opts)
     }
 }
 
@@ -56,7 +68,7 @@ impl ImageResolver for StoreImages<'_> {
 
     fn exact_reference(&self, reference: &str) -> schema::error::Result<String> {
         match reference::parse(reference) {
-            Ok(Reference::Distro(_) | Reference::Url { .. }) => resolve(reference, &self.config)
+            Ok(Reference::Distro(_) | Reference::Url { .. } | Reference::Oci(_)) => resolve(reference, &self.config)
                 .map(|r| r.pinned)
                 .map_err(|e| unresolved(reference, e)),
             _ => Ok(reference.to_string()),

@@ -71,56 +71,43 @@ const SMALL: u64 = 1 << 20;
 const QUEUE: usize = 32;
 const BLOCK: u64 = 512;
 
+/// How archives are applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// Whiteouts and opaque markers are applied to what earlier archives
+    /// put in the tree (OCI layers, docs/oci.md) instead of being recorded as
+    /// whiteout entries.
+    pub flatten: bool,
+    /// Absolute member paths refuse the archive instead of losing their `/`.
+    pub strict: bool,
+}
+
 /// Detects the compression from the first bytes, decompresses, and writes the
 /// archive's content into the store. The caller holds a write guard.
-pub fn import_tar(store: &Store, mut input: impl Read, source: &str, limits: &Limits) -> Result<TarReport> {
-    let mut head = Vec::with_capacity(BLOCK as usize);
-    (&mut input)
-        .take(BLOCK)
-        .read_to_end(&mut head)
-        .map_err(|e| read_error(source, e))?;
-    let compression = detect(&head, source)?;
-    let raw = io::Cursor::new(head).chain(input);
-    let decoded: Box<dyn Read + '_> = match compression {
-        "plain" => Box::new(raw),
-        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        "xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
-        "zstd" => Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| read_error(source, e))?),
-        _ => unreachable!("detect names one of these"),
-    };
-    let mut counted = Counted {
-        inner: decoded,
-        count: 0,
-    };
+pub fn import_tar(store: &Store, input: impl Read, source: &str, limits: &Limits) -> Result<TarReport> {
+    import_layers(store, vec![(source.to_string(), input)], limits, Mode::default())
+}
+
+/// Applies archives in order into one tree, as extracting them one over the
+/// other would: a later member replaces an earlier one. With
+/// [`Mode::flatten`], `.wh.NAME` removes NAME as earlier archives left it and
+/// `.wh..wh..opq` empties its directory of what earlier archives put there
+/// (the OCI image layer rules); members of one archive never hide each other.
+pub fn import_layers<R: Read>(
+    store: &Store,
+    layers: Vec<(String, R)>,
+    limits: &Limits,
+    mode: Mode,
+) -> Result<TarReport> {
     let failed = AtomicBool::new(false);
-    let mut b = Builder::new(store, source, *limits, &failed);
-    let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
-    let rx = Mutex::new(rx);
-    std::thread::scope(|scope| -> Result<()> {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
-        let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| write_jobs(store, &rx, &failed)))
-            .collect();
-        let read = b.read_archive(&mut counted, tx);
-        let mut written = Vec::new();
-        let mut first_err = None;
-        for h in handles {
-            match h.join().expect("blob writer does not panic") {
-                Ok(mut w) => written.append(&mut w),
-                Err(e) => first_err = first_err.or(Some(e)),
-            }
-        }
-        read?;
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        for (slot, blob) in written {
-            b.blobs[slot] = Some(blob);
-        }
-        Ok(())
-    })?;
-    // Reading to the end makes the decompressor check its trailer and checksum.
-    io::copy(&mut counted, &mut io::sink()).map_err(|e| truncated(source, e))?;
+    let mut b = Builder::new(store, *limits, &failed, mode);
+    let mut kinds = Vec::new();
+    for (source, input) in layers {
+        b.layer += 1;
+        b.source = source;
+        kinds.push(b.read_layer(input)?);
+    }
+    kinds.dedup();
     let tree = b.write_dir(&b.root_dir)?;
     Ok(TarReport {
         tree,
@@ -129,8 +116,64 @@ pub fn import_tar(store: &Store, mut input: impl Read, source: &str, limits: &Li
         files: b.files,
         bytes: b.bytes,
         absolute: b.absolute,
-        compression,
+        compression: if kinds.len() == 1 { kinds[0] } else { "mixed" },
     })
+}
+
+impl Builder<'_> {
+    /// One archive into the tree; its compression.
+    fn read_layer(&mut self, mut input: impl Read) -> Result<&'static str> {
+        let source = self.source.clone();
+        let source = source.as_str();
+        let mut head = Vec::with_capacity(BLOCK as usize);
+        (&mut input)
+            .take(BLOCK)
+            .read_to_end(&mut head)
+            .map_err(|e| read_error(source, e))?;
+        let compression = detect(&head, source)?;
+        let raw = io::Cursor::new(head).chain(input);
+        let decoded: Box<dyn Read + '_> = match compression {
+            "plain" => Box::new(raw),
+            "gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            "xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
+            "zstd" => Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| read_error(source, e))?),
+            _ => unreachable!("detect names one of these"),
+        };
+        let mut counted = Counted {
+            inner: decoded,
+            count: 0,
+        };
+        let store = self.store;
+        let failed = self.failed;
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let rx = Mutex::new(rx);
+        std::thread::scope(|scope| -> Result<()> {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4));
+            let handles: Vec<_> = (0..workers)
+                .map(|_| scope.spawn(|| write_jobs(store, &rx, failed)))
+                .collect();
+            let read = self.read_archive(&mut counted, tx);
+            let mut written = Vec::new();
+            let mut first_err = None;
+            for h in handles {
+                match h.join().expect("blob writer does not panic") {
+                    Ok(mut w) => written.append(&mut w),
+                    Err(e) => first_err = first_err.or(Some(e)),
+                }
+            }
+            read?;
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            for (slot, blob) in written {
+                self.blobs[slot] = Some(blob);
+            }
+            Ok(())
+        })?;
+        // Reading to the end makes the decompressor check its trailer and checksum.
+        io::copy(&mut counted, &mut io::sink()).map_err(|e| truncated(source, e))?;
+        Ok(compression)
+    }
 }
 
 fn detect(head: &[u8], source: &str) -> Result<&'static str> {
@@ -263,16 +306,30 @@ struct Dir {
     meta: Meta,
     xattrs: Vec<Xattr>,
     opaque: bool,
+    /// The last archive (1, 2, ...) that named this directory or something in it.
+    layer: u32,
     children: BTreeMap<Vec<u8>, Node>,
 }
 
 impl Dir {
-    fn new(meta: Meta, xattrs: Vec<Xattr>) -> Self {
+    fn new(meta: Meta, xattrs: Vec<Xattr>, layer: u32) -> Self {
         Dir {
             meta,
             xattrs,
             opaque: false,
+            layer,
             children: BTreeMap::new(),
+        }
+    }
+
+    /// Removes what archives before `layer` put below this directory, keeping
+    /// what `layer` itself put there (an opaque directory in an OCI layer).
+    fn drop_lower(&mut self, layer: u32) {
+        self.children.retain(|_, node| node.layer() >= layer);
+        for node in self.children.values_mut() {
+            if let Node::Dir(d) = node {
+                d.drop_lower(layer);
+            }
         }
     }
 }
@@ -284,12 +341,26 @@ enum Node {
     Leaf {
         entry: Entry,
         pending: Option<usize>,
+        layer: u32,
     },
+}
+
+impl Node {
+    fn layer(&self) -> u32 {
+        match self {
+            Node::Dir(d) => d.layer,
+            Node::Leaf { layer, .. } => *layer,
+        }
+    }
 }
 
 struct Builder<'a> {
     store: &'a Store,
-    source: &'a str,
+    /// The archive being read, for messages.
+    source: String,
+    /// Its number, from 1.
+    layer: u32,
+    mode: Mode,
     limits: Limits,
     root_dir: Dir,
     blobs: Vec<Option<(ObjectId, u64)>>,
@@ -310,12 +381,14 @@ enum Member {
 }
 
 impl<'a> Builder<'a> {
-    fn new(store: &'a Store, source: &'a str, limits: Limits, failed: &'a AtomicBool) -> Self {
+    fn new(store: &'a Store, limits: Limits, failed: &'a AtomicBool, mode: Mode) -> Self {
         Builder {
             store,
-            source,
+            source: String::new(),
+            layer: 0,
+            mode,
             limits,
-            root_dir: Dir::new(IMPLICIT_DIR, Vec::new()),
+            root_dir: Dir::new(IMPLICIT_DIR, Vec::new(), 0),
             blobs: Vec::new(),
             failed,
             entries: 0,
@@ -336,7 +409,7 @@ impl<'a> Builder<'a> {
 
     fn unsafe_member(&self, member: &[u8], reason: impl Into<String>) -> Error {
         ImageError::UnsafeMember {
-            source_name: self.source.to_string(),
+            source_name: self.source.clone(),
             member: quote_path(member),
             reason: reason.into(),
         }
@@ -346,9 +419,9 @@ impl<'a> Builder<'a> {
     fn read_archive<R: Read>(&mut self, input: &mut Counted<R>, tx: mpsc::SyncSender<Job>) -> Result<()> {
         let mut archive = tar::Archive::new(&mut *input);
         let mut data_end = 0u64;
-        let entries = archive.entries().map_err(|e| truncated(self.source, e))?;
+        let entries = archive.entries().map_err(|e| truncated(&self.source, e))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| truncated(self.source, e))?;
+            let mut entry = entry.map_err(|e| truncated(&self.source, e))?;
             if self.failed.load(Ordering::Relaxed) {
                 break;
             }
@@ -360,7 +433,7 @@ impl<'a> Builder<'a> {
         // whole block read past the last member's data is an end-of-archive mark.
         if input.count < data_end + BLOCK {
             return Err(ImageError::Truncated {
-                source_name: self.source.to_string(),
+                source_name: self.source.clone(),
                 reason: "no end-of-archive block after the last member".into(),
             }
             .into());
@@ -412,9 +485,9 @@ impl<'a> Builder<'a> {
                 self.bytes += size;
                 if size <= SMALL {
                     let mut data = Vec::with_capacity(size as usize);
-                    entry.read_to_end(&mut data).map_err(|e| truncated(self.source, e))?;
+                    entry.read_to_end(&mut data).map_err(|e| truncated(&self.source, e))?;
                     if data.len() as u64 != size {
-                        return Err(truncated(self.source, io::ErrorKind::UnexpectedEof.into()));
+                        return Err(truncated(&self.source, io::ErrorKind::UnexpectedEof.into()));
                     }
                     let slot = self.blobs.len();
                     self.blobs.push(None);
@@ -432,11 +505,11 @@ impl<'a> Builder<'a> {
                         .store
                         .write_blob_from_reader(&mut *entry, meta.mode)
                         .map_err(|e| match e {
-                            crate::store::Error::Input { source, .. } => truncated(self.source, source),
+                            crate::store::Error::Input { source, .. } => truncated(&self.source, source),
                             other => other.into(),
                         })?;
                     if n != size {
-                        return Err(truncated(self.source, io::ErrorKind::UnexpectedEof.into()));
+                        return Err(truncated(&self.source, io::ErrorKind::UnexpectedEof.into()));
                     }
                     Member::Leaf(EntryKind::File { blob, size }, None)
                 }
@@ -466,6 +539,9 @@ impl<'a> Builder<'a> {
             }
         };
         if absolute {
+            if self.mode.strict {
+                return Err(self.unsafe_member(&path, "absolute path (a layer's paths are relative to its root)"));
+            }
             self.absolute += 1;
         }
         self.place(&path, &comps, member, meta, xattrs)
@@ -473,7 +549,7 @@ impl<'a> Builder<'a> {
 
     fn too_large(&self, what: &'static str, limit: u64, key: &'static str) -> Error {
         ImageError::TooLarge {
-            source_name: self.source.to_string(),
+            source_name: self.source.clone(),
             what,
             limit,
             key,
@@ -485,7 +561,7 @@ impl<'a> Builder<'a> {
     /// same rule as xattrs read from a directory.
     fn pax_xattrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>, path: &[u8]) -> Result<Vec<Xattr>> {
         let mut out = Vec::new();
-        let Some(exts) = entry.pax_extensions().map_err(|e| truncated(self.source, e))? else {
+        let Some(exts) = entry.pax_extensions().map_err(|e| truncated(&self.source, e))? else {
             return Ok(out);
         };
         for ext in exts {
@@ -519,7 +595,8 @@ impl<'a> Builder<'a> {
             Member::HardLink(target) => Some(self.link_target(path, target)?),
             _ => None,
         };
-        let source = self.source;
+        let source = self.source.as_str();
+        let (layer, flatten) = (self.layer, self.mode.flatten);
         let unsafe_member = |reason: String| -> Error {
             ImageError::UnsafeMember {
                 source_name: source.into(),
@@ -533,9 +610,12 @@ impl<'a> Builder<'a> {
             let node = dir
                 .children
                 .entry(comp.to_vec())
-                .or_insert_with(|| Node::Dir(Dir::new(IMPLICIT_DIR, Vec::new())));
+                .or_insert_with(|| Node::Dir(Dir::new(IMPLICIT_DIR, Vec::new(), layer)));
             dir = match node {
-                Node::Dir(d) => d,
+                Node::Dir(d) => {
+                    d.layer = layer;
+                    d
+                }
                 Node::Leaf { entry, .. } => {
                     let at = quote_path(&comps[..=i].join(&b'/'));
                     return Err(unsafe_member(match entry.kind {
@@ -548,6 +628,10 @@ impl<'a> Builder<'a> {
             };
         }
         let node = match member {
+            Member::Opaque if flatten => {
+                dir.drop_lower(layer);
+                return Ok(());
+            }
             Member::Opaque => {
                 dir.opaque = true;
                 return Ok(());
@@ -558,18 +642,36 @@ impl<'a> Builder<'a> {
                     // what is below it, as extraction would.
                     d.meta = meta;
                     d.xattrs = xattrs;
+                    d.layer = layer;
                     return Ok(());
                 }
-                Node::Dir(Dir::new(meta, xattrs))
+                Node::Dir(Dir::new(meta, xattrs, layer))
             }
             Member::Whiteout => {
                 let target = match name.strip_prefix(b".wh.") {
                     Some(t) if !t.is_empty() => t,
                     _ => name,
                 };
+                if target == b"." || target == b".." {
+                    return Err(unsafe_member(
+                        "a whiteout of '.' or '..' points outside its directory".into(),
+                    ));
+                }
+                if flatten {
+                    // Only what earlier layers put there is hidden.
+                    match dir.children.get_mut(target) {
+                        Some(old) if old.layer() < layer => {
+                            dir.children.remove(target);
+                        }
+                        Some(Node::Dir(d)) => d.drop_lower(layer),
+                        _ => {}
+                    }
+                    return Ok(());
+                }
                 Node::Leaf {
                     entry: Entry::whiteout(target.to_vec()),
                     pending: None,
+                    layer,
                 }
             }
             Member::Leaf(kind, pending) => Node::Leaf {
@@ -582,11 +684,12 @@ impl<'a> Builder<'a> {
                     xattrs,
                 },
                 pending,
+                layer,
             },
             Member::HardLink(_) => {
                 let (mut entry, pending) = linked.expect("resolved above");
                 entry.name = name.to_vec();
-                Node::Leaf { entry, pending }
+                Node::Leaf { entry, pending, layer }
             }
         };
         let key = match &node {
@@ -594,7 +697,10 @@ impl<'a> Builder<'a> {
             Node::Dir(_) => name.to_vec(),
         };
         if let Some(Node::Dir(old)) = dir.children.get(&key) {
-            if !old.children.is_empty() {
+            // An earlier layer's directory is replaced whole; within one
+            // archive, a non-empty directory never is.
+            let replaceable = old.children.is_empty() || (flatten && old.layer < layer);
+            if !replaceable {
                 return Err(unsafe_member(
                     "would replace a non-empty directory by a non-directory".into(),
                 ));
@@ -609,7 +715,7 @@ impl<'a> Builder<'a> {
     fn link_target(&self, path: &[u8], target: &[u8]) -> Result<(Entry, Option<usize>)> {
         let missing = || -> Error {
             ImageError::HardlinkMissing {
-                source_name: self.source.to_string(),
+                source_name: self.source.clone(),
                 member: quote_path(path),
                 target: quote_path(target),
             }
@@ -627,7 +733,9 @@ impl<'a> Builder<'a> {
             }
         }
         match dir.children.get(name) {
-            Some(Node::Leaf { entry, pending }) if entry.kind != EntryKind::Whiteout => Ok((entry.clone(), *pending)),
+            Some(Node::Leaf { entry, pending, .. }) if entry.kind != EntryKind::Whiteout => {
+                Ok((entry.clone(), *pending))
+            }
             Some(Node::Dir(_)) => Err(self.unsafe_member(path, "hard link to a directory")),
             _ => Err(missing()),
         }
@@ -650,10 +758,13 @@ impl<'a> Builder<'a> {
                     gid: d.meta.gid,
                     xattrs: d.xattrs.clone(),
                 },
-                Node::Leaf { entry, pending: None } => entry.clone(),
+                Node::Leaf {
+                    entry, pending: None, ..
+                } => entry.clone(),
                 Node::Leaf {
                     entry,
                     pending: Some(slot),
+                    ..
                 } => {
                     let (blob, size) = self.blobs[*slot].expect("every queued file was written");
                     Entry {
@@ -837,5 +948,83 @@ mod tests {
         };
         let e = import_tar(&store, &bytes[..], "t", &small).unwrap_err().to_string();
         assert!(e.contains("more than 2 archive members"), "{e}");
+    }
+
+    fn names(store: &Store, tree: &ObjectId, dir: &[u8]) -> Vec<String> {
+        let top = store.read_tree(tree).unwrap();
+        let t = if dir.is_empty() {
+            top
+        } else {
+            let EntryKind::Dir { tree } = top.get(dir).unwrap().kind else {
+                panic!()
+            };
+            store.read_tree(&tree).unwrap()
+        };
+        t.entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn layers_flatten_with_oci_whiteouts() {
+        let one = archive(&[
+            ("a/x", EntryType::Regular, b"x", ""),
+            ("a/y", EntryType::Regular, b"y", ""),
+            ("b/old", EntryType::Regular, b"o", ""),
+            ("b/sub/deep", EntryType::Regular, b"d", ""),
+            ("c/1", EntryType::Regular, b"1", ""),
+        ]);
+        // Within one layer, a whiteout never hides its own layer's files,
+        // whichever comes first.
+        let two = archive(&[
+            ("a/.wh.x", EntryType::Regular, b"", ""),
+            ("b/.wh..wh..opq", EntryType::Regular, b"", ""),
+            ("b/new", EntryType::Regular, b"n", ""),
+            ("b/sub/kept", EntryType::Regular, b"k", ""),
+            ("c", EntryType::Regular, b"file now", ""),
+            ("e/.wh.f", EntryType::Regular, b"", ""),
+            ("e/f", EntryType::Regular, b"f", ""),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let flat = Mode {
+            flatten: true,
+            strict: true,
+        };
+        let layers = vec![("1".to_string(), &one[..]), ("2".to_string(), &two[..])];
+        let r = import_layers(&store, layers, &Limits::default(), flat).unwrap();
+        assert_eq!(names(&store, &r.tree, b""), ["a", "b", "c", "e"]);
+        assert_eq!(names(&store, &r.tree, b"a"), ["y"]);
+        assert_eq!(names(&store, &r.tree, b"b"), ["new", "sub"]);
+        assert_eq!(names(&store, &r.tree, b"e"), ["f"]);
+        let top = store.read_tree(&r.tree).unwrap();
+        assert!(matches!(top.get(b"c").unwrap().kind, EntryKind::File { .. }));
+        let EntryKind::Dir { tree } = top.get(b"b").unwrap().kind else {
+            panic!()
+        };
+        assert!(!store.read_tree(&tree).unwrap().opaque);
+        assert_eq!(names(&store, &tree, b"sub"), ["kept"]);
+
+        let refused = |bad: &[u8]| {
+            let layers = vec![("1".to_string(), &one[..]), ("bad".to_string(), bad)];
+            import_layers(&store, layers, &Limits::default(), flat)
+                .map(drop)
+                .unwrap_err()
+                .to_string()
+        };
+        let up = archive(&[("a/.wh...", EntryType::Regular, b"", "")]);
+        assert!(refused(&up).contains("points outside"), "{}", refused(&up));
+        let abs = archive(&[("/etc/x", EntryType::Regular, b"", "")]);
+        assert!(refused(&abs).contains("absolute path"), "{}", refused(&abs));
+        let through = archive(&[
+            ("l", EntryType::Symlink, b"", "/etc"),
+            ("l/.wh.passwd", EntryType::Regular, b"", ""),
+        ]);
+        assert!(
+            refused(&through).contains("goes through the symlink l"),
+            "{}",
+            refused(&through)
+        );
     }
 }

@@ -26,6 +26,11 @@ pub struct LockedBase {
     pub image: String,
     /// The image digest: blake3 layer id of the imported base, 64 hex digits.
     pub digest: String,
+    /// For an OCI image: the manifest digest (`sha256:HEX`) the reference
+    /// resolved to, which a build following the lock pulls. Provenance, not
+    /// identity: `env_id` does not cover it (docs/lock.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,7 +97,7 @@ impl Lock {
     pub fn hashed_value(&self) -> Value {
         let mut v = serde_json::to_value(&self.settings).expect("settings serialise to JSON");
         v["lock_version"] = LOCK_VERSION.into();
-        v["base"] = serde_json::to_value(&self.base).expect("base serialises");
+        v["base"] = serde_json::json!({ "image": self.base.image, "digest": self.base.digest });
         v["packages"] = serde_json::to_value(&self.packages).expect("packages serialise");
         v
     }
@@ -113,6 +118,9 @@ impl Lock {
             q(&self.base.image),
             q(&self.base.digest)
         );
+        if let Some(d) = &self.base.oci_digest {
+            out += &format!("oci_digest = {}\n", q(d));
+        }
         out += &format!("\n[system]\npackages = {}\n", list(&s.system.packages));
         out += &format!("\n[gui]\napps = {}\n", list(&s.gui.apps));
         out += &format!("\n[hardware]\ngpu = {}\naudio = {}\n", s.hardware.gpu, s.hardware.audio);
@@ -207,6 +215,15 @@ impl Lock {
                 &["base".into(), "digest".into()],
                 "expected 64 lowercase hex digits".into(),
             ));
+        }
+        if let Some(d) = &raw.base.oci_digest {
+            let hex = d.strip_prefix("sha256:").unwrap_or("");
+            if !is_digest(hex) {
+                return Err(err(
+                    &["base".into(), "oci_digest".into()],
+                    "expected sha256: and 64 lowercase hex digits".into(),
+                ));
+            }
         }
         match ImageRef::parse(&raw.base.image) {
             Ok(r) if r.digest.is_none() => {}

@@ -36,6 +36,7 @@ pub fn resolve(manifest: &Manifest, images: &dyn ImageResolver, packages: &dyn P
     let base = LockedBase {
         image: manifest.base.reference.clone(),
         digest,
+        oci_digest: None,
     };
     let closure = packages.resolve_packages(&base, &manifest.settings.system.packages)?;
     Ok(Lock::new(base, closure, manifest.settings.clone()))

@@ -367,7 +367,33 @@ fn lock_parse_ignores_entry_order() {
         back.base,
         LockedBase {
             image: "x".into(),
-            digest: "ab".repeat(32)
+            digest: "ab".repeat(32),
+            oci_digest: None,
         }
     );
+}
+
+#[test]
+fn oci_digest_is_kept_but_not_identity() {
+    let m = parse("manifest_version = 1\n[base]\nimage = \"oci://h.io/r:1\"\n");
+    let plain = lock_of(&m);
+    let d = format!("sha256:{}", "cd".repeat(32));
+    let with = Lock::new(
+        LockedBase {
+            oci_digest: Some(d.clone()),
+            ..plain.base.clone()
+        },
+        Vec::new(),
+        plain.settings.clone(),
+    );
+    assert_eq!(with.env_id, plain.env_id);
+    let text = with.to_toml();
+    assert!(text.contains(&format!("oci_digest = \"{d}\"\n")), "{text}");
+    let back = Lock::parse(&text, Path::new("l")).unwrap();
+    back.check_integrity(Path::new("l")).unwrap();
+    assert_eq!(back.base.oci_digest.as_deref(), Some(d.as_str()));
+    assert!(!plain.to_toml().contains("oci_digest"));
+    let bad = text.replace(&d, "sha256:abc");
+    let e = Lock::parse(&bad, Path::new("l")).unwrap_err().to_string();
+    assert!(e.contains("oci_digest") && e.contains("64 lowercase hex"), "{e}");
 }

@@ -2,22 +2,27 @@ use kp_plumbing::{lexopt, usage, utf8, Common, Result};
 use libkp::image::{self, Config, ImportOptions};
 
 const USAGE: &str = "\
-usage: kp-fetch-image [--name NAME] [--progress] [--store PATH] REFERENCE
-       kp-fetch-image --resolve REFERENCE
+usage: kp-fetch-image [--name NAME] [--progress] [--insecure-registry HOST]... [--store PATH] REFERENCE
+       kp-fetch-image --resolve [--insecure-registry HOST]... REFERENCE
 
 Imports the base image REFERENCE as a base layer, records it as
 refs/images/NAME (NAME defaults to one derived from the reference) and prints
 the image's digest: the layer id, one line. REFERENCE is a distribution release
 (debian/bookworm, ubuntu/24.04, fedora/41, opensuse/tumbleweed, archlinux, ...)
 looked up on the configured image servers, an http(s) URL of a rootfs tarball
-(optionally URL#sha256=HEX), a local tarball or directory, or the name of an
-image already imported (docs/images.md).
+(optionally URL#sha256=HEX), an image in an OCI registry
+(oci://REGISTRY/REPO:TAG or @sha256:HEX; docker:// alike, docs/oci.md), a local
+tarball or directory, or the name of an image already imported (docs/images.md).
 
 With --resolve nothing is imported or needs a store: prints the pinned form of
-REFERENCE (for releases: the exact build's URL#sha256=HEX).
+REFERENCE (for releases: the exact build's URL#sha256=HEX; for OCI images:
+oci://REGISTRY/REPO:TAG@sha256:MANIFEST).
 
   --name NAME    the image's name
   --progress     a progress bar for downloads when stderr is a terminal
+  --insecure-registry HOST
+                 speak plain http to the OCI registry HOST (host or host:port);
+                 loopback registries always are
 ";
 
 fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
@@ -26,6 +31,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
     let mut opts = ImportOptions::default();
     let mut resolve = false;
     let mut reference = None;
+    let mut insecure = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Long("store") => common.store = Some(p.value()?.into()),
@@ -33,6 +39,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
             Long("name") => opts.name = Some(utf8(p.value()?, "--name")?),
             Long("progress") => opts.progress = true,
             Long("resolve") => resolve = true,
+            Long("insecure-registry") => insecure.push(utf8(p.value()?, "--insecure-registry")?),
             Value(v) if reference.is_none() => reference = Some(utf8(v, "REFERENCE")?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -44,6 +51,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         return usage("--resolve imports nothing: --name does not apply");
     }
     opts.config = Config::load()?;
+    opts.config.insecure_registries.extend(insecure);
     if resolve {
         println!("{}", image::resolve(&reference, &opts.config)?.pinned);
         return Ok(0);

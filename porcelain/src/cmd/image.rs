@@ -11,6 +11,8 @@ Subcommands:
   import SOURCE [NAME]   import a base image and name it (default name: derived
                          from SOURCE, e.g. debian/bookworm, or rootfs for
                          .../rootfs.tar.xz); prints its digest
+      --insecure-registry HOST   plain http to this OCI registry (host or
+                         host:port; loopback registries always are)
   list                   the imported images
   rm NAME...             forget images (their layers go at the next gc unless
                          something else uses them)
@@ -18,10 +20,11 @@ Subcommands:
 SOURCE is a distribution release looked up on the image servers (debian/bookworm,
 debian/trixie, ubuntu/24.04 or ubuntu/noble, ubuntu/22.04, fedora/41, fedora/42,
 opensuse/tumbleweed, opensuse/leap, archlinux), an http(s) URL of a rootfs tarball
-(kept exactly as written; URL#sha256=HEX pins its checksum), a local tarball
-(plain, gzip, xz or zstd) or directory, or the name of an imported image. Image
-servers: [images] servers in ~/.config/karapace/config.toml, or
-KARAPACE_IMAGE_SERVER. See docs/images.md.
+(kept exactly as written; URL#sha256=HEX pins its checksum), an image in an OCI
+registry (oci://REGISTRY/REPO:TAG, oci://...@sha256:HEX, docker://...), a local
+tarball (plain, gzip, xz or zstd) or directory, or the name of an imported image.
+Image servers: [images] servers in ~/.config/karapace/config.toml, or
+KARAPACE_IMAGE_SERVER. See docs/images.md and docs/oci.md.
 
 Exit codes: 0 done, 1 the image could not be resolved, fetched or imported (or
 no such image), 3 store error, 64 usage.
@@ -32,6 +35,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         return Err(Fail::Usage("missing subcommand: import, list or rm".into()));
     };
     let mut args: Vec<OsString> = Vec::new();
+    let mut insecure = Vec::new();
     let sub = match sub {
         lexopt::Arg::Value(v) => v.to_string_lossy().into_owned(),
         other => return Err(other.unexpected().into()),
@@ -39,6 +43,11 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     while let Some(arg) = p.next()? {
         match arg {
             lexopt::Arg::Value(v) => args.push(v),
+            lexopt::Arg::Long("insecure-registry") if sub == "import" => insecure.push(
+                p.value()?
+                    .into_string()
+                    .map_err(|a| Fail::Usage(format!("{a:?} is not valid UTF-8")))?,
+            ),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -50,7 +59,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         })
         .collect::<std::result::Result<_, _>>()?;
     match sub.as_str() {
-        "import" => import(ctx, &args),
+        "import" => import(ctx, &args, insecure),
         "list" | "ls" if args.is_empty() => list(ctx),
         "rm" | "remove" if !args.is_empty() => rm(ctx, &args),
         "list" | "ls" => Err(Fail::Usage("image list takes no arguments".into())),
@@ -61,16 +70,18 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     }
 }
 
-fn import(ctx: &mut Ctx, args: &[String]) -> Result {
+fn import(ctx: &mut Ctx, args: &[String], insecure: Vec<String>) -> Result {
     let (source, name) = match args {
         [s] => (s, None),
         [s, n] => (s, Some(n.clone())),
         _ => return Err(Fail::Usage("image import takes SOURCE and an optional NAME".into())),
     };
+    let mut config = Config::load()?;
+    config.insecure_registries.extend(insecure);
     let opts = ImportOptions {
         name,
         progress: !ctx.globals.json,
-        config: Config::load()?,
+        config,
     };
     let done = image::import(ctx.create_store()?, source, &opts)?;
     if ctx.globals.json {

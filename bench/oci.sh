@@ -1,0 +1,55 @@
+#!/bin/sh
+# OCI pull benchmarks (issue 16's targets), side by side in one run:
+#   1. pulling the Debian minbase image (one gzip layer) from a local
+#      docker-registry into a fresh store vs `skopeo copy docker://... oci:DIR`
+#      plus extracting its layers with tar (target <= 1.2x);
+#   2. a second pull of the same digest: no layer downloaded (target <= 50 ms).
+# Pushing (the second part of issue 16) is not built yet: no push numbers.
+# Needs root for debootstrap (the tree is cached in $KP_TEST_CACHE), and the
+# Debian packages docker-registry, skopeo and hyperfine.
+# Usage: sh bench/oci.sh   (builds the release binaries first)
+set -eu
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+BIN="$PWD/target/release"
+PATH="$BIN:$PATH"
+: "${KP_TEST_CACHE:=/var/tmp/karapace-test-cache}"
+export KP_TEST_CACHE
+TEST_DIRECTORY="$PWD/t"
+test_lazy_prereq() { :; }
+. t/lib-fixtures.sh
+OCI="python3 $PWD/t/lib-oci.py"
+W=$(mktemp -d /var/tmp/kp-bench.XXXXXX)
+REG_PID=
+trap 'test -z "$REG_PID" || kill "$REG_PID"; rm -rf "$W"' EXIT
+ROOTFS=$(fixture_debian_minbase)
+export KARAPACE_STORE="$W/store"
+
+$OCI layout "$W/lay" 1 "$ROOTFS"
+$OCI registry "$W/port" "$W/reg" 2>"$W/reg.log" &
+REG_PID=$!
+while ! test -s "$W/port"; do sleep 0.1; done
+REG=127.0.0.1:$(cat "$W/port")
+skopeo copy -q --dest-tls-verify=false "oci:$W/lay:1" "docker://$REG/bench/debian:1"
+REF="oci://$REG/bench/debian:1"
+LAYERS=$(python3 -c "import json,sys; d='$W/lay/blobs/sha256/'; i=json.load(open('$W/lay/index.json'))['manifests'][0]['digest'][7:]; print(' '.join(l['digest'][7:] for l in json.load(open(d+i))['layers']))")
+SIZE=0
+for l in $LAYERS; do SIZE=$((SIZE + $(stat -c %s "$W/lay/blobs/sha256/$l"))); done
+
+echo "## machine: $(nproc) cores, $(uname -r), $(df -h "$W" | awk 'NR==2 {print $1}')"
+echo "## image: Debian bookworm minbase, $(du -sh "$ROOTFS" | cut -f1) unpacked, $(echo "$LAYERS" | wc -w) gzip layer(s) of $((SIZE / 1048576)) MiB"
+echo
+echo "## 1. first pull vs skopeo copy + tar"
+extract="mkdir $W/x"
+for l in $LAYERS; do extract="$extract && tar -C $W/x -xzf $W/o/blobs/sha256/$l"; done
+hyperfine -N --warmup 1 --runs 5 --export-markdown "$W/h1.md" \
+	--prepare "rm -rf $W/store $W/o $W/x" \
+	-n "kp-fetch-image (fresh store)" "sh -c 'kp-init $W/store >/dev/null && kp-fetch-image $REF'" \
+	-n "skopeo copy + tar -xzf" "sh -c 'skopeo copy -q --src-tls-verify=false docker://$REG/bench/debian:1 oci:$W/o:1 && $extract'" >/dev/null
+cat "$W/h1.md"
+echo
+echo "## 2. second pull of the same digest (same store)"
+rm -rf "$W/store" && kp-init "$W/store" >/dev/null && kp-fetch-image "$REF" >/dev/null
+hyperfine -N --warmup 2 --runs 20 --export-markdown "$W/h2.md" \
+	-n "kp-fetch-image again" "kp-fetch-image $REF" >/dev/null
+cat "$W/h2.md"
