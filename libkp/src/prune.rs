@@ -230,8 +230,9 @@ pub(crate) fn sweep_leftovers(store: &Store, held: &crate::store::GcGuard) -> Re
 }
 
 /// Whether a `kp.small-*` file's writer may still be at work: it holds the
-/// file's flock, or the file is younger than `grace` and was written by a
-/// Karapace that took no lock (its name has no `.l.` before the random part).
+/// file's flock, or the file was written by a Karapace that took no lock (its
+/// name has no `.l.` before the random part), is younger than `grace` and the
+/// pid in its name runs.
 fn small_temp_in_use(path: &std::path::Path, grace: Option<SystemTime>) -> bool {
     let Ok(file) = fs::File::open(path) else {
         return false;
@@ -239,12 +240,17 @@ fn small_temp_in_use(path: &std::path::Path, grace: Option<SystemTime>) -> bool 
     if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         return true;
     }
-    let locking = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.contains(crate::store::SMALL_TEMP_LOCKED));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.contains(crate::store::SMALL_TEMP_LOCKED) {
+        return false;
+    }
+    // An earlier version's file: its writer's pid, if gone, says it is a
+    // leftover; otherwise the grace period.
+    let writer_gone = crate::store::small_temp_writer(name)
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
     let modified = file.metadata().and_then(|m| m.modified()).ok();
-    !locking && modified.zip(grace).is_none_or(|(m, g)| m > g)
+    !writer_gone && modified.zip(grace).is_none_or(|(m, g)| m > g)
 }
 
 /// The `tmp/` half of [`sweep_leftovers`]: as many entries as `tmp/` holds.

@@ -69,6 +69,12 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 /// the rename (every one this version writes).
 pub(crate) const SMALL_TEMP_LOCKED: &str = ".l.";
 
+/// The pid of the writer of a `kp.small-<pid>.*` file, if its name has one.
+pub(crate) fn small_temp_writer(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(SMALL_TEMP_PREFIX)?;
+    rest.split_once('.')?.0.parse().ok()
+}
+
 const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
 
 impl Store {
