@@ -91,8 +91,8 @@ fn read_record(meta: &OwnedFd, dir: &Path, id: &str) -> Result<Option<EnvRecord>
         };
         len += n;
         // A read that did not fill the buffer reached the end of this regular
-        // file; one that did may have more. A record read short by a
-        // concurrent rewrite fails its checksum rather than pass as another.
+        // file; one that did may have more. A record read
+        // short for any reason fails its checksum rather than pass as another.
         if n == 0 || len < bytes.len() {
             break;
         }
