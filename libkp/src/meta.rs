@@ -70,6 +70,18 @@ impl Store {
     }
 }
 
+/// The data of a metadata file exactly as [`Store::write_meta`] writes it
+/// (`{"b3":"<hex>","data":<canonical body>}` and a newline) when its
+/// checksum holds over those very bytes: one hash, no parse and
+/// re-serialisation. `None` for anything else (a hand edit that reformatted
+/// the file, a damaged one), which [`verify_meta`] then judges.
+pub fn canonical_body(bytes: &[u8]) -> Option<&[u8]> {
+    let rest = bytes.strip_prefix(b"{\"b3\":\"")?;
+    let (sum, rest) = rest.split_at_checked(64)?;
+    let body = rest.strip_prefix(b"\",\"data\":")?.strip_suffix(b"}\n")?;
+    (ObjectId::of(body).to_hex().as_bytes() == sum).then_some(body)
+}
+
 /// Checks one metadata file's bytes and returns its data.
 pub fn verify_meta(path: &Path, bytes: &[u8]) -> Result<Value> {
     let corrupt = |reason: &str| Error::CorruptMeta {
@@ -109,5 +121,26 @@ mod tests {
         assert!(matches!(store.read_meta("envs/abc"), Err(Error::CorruptMeta { .. })));
         assert!(store.meta_path("../x").is_err());
         assert_eq!(store.read_meta("none").unwrap(), None);
+    }
+
+    /// The one-hash path takes only what write_meta wrote; a reformatted file
+    /// with a good checksum is left to verify_meta, which accepts it, and a
+    /// tampered one is refused by both.
+    #[test]
+    fn canonical_body_only_for_written_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let v = serde_json::json!({"name": "x", "n": 3});
+        store.write_meta("envs/abc", &v).unwrap();
+        let p = store.meta_path("envs/abc").unwrap();
+        let bytes = fs::read(&p).unwrap();
+        let body = canonical_body(&bytes).expect("written bytes");
+        assert_eq!(serde_json::from_slice::<Value>(body).unwrap(), v);
+        let pretty = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&bytes).unwrap()).unwrap();
+        assert_eq!(canonical_body(&pretty), None);
+        assert_eq!(verify_meta(&p, &pretty).unwrap(), v);
+        let tampered = String::from_utf8(bytes).unwrap().replace("\"x\"", "\"y\"");
+        assert_eq!(canonical_body(tampered.as_bytes()), None);
+        assert!(verify_meta(&p, tampered.as_bytes()).is_err());
     }
 }

@@ -145,9 +145,11 @@ impl Store {
     }
 
     pub fn read_env(&self, env_id: &str) -> Result<Option<EnvRecord>> {
-        match self.read_meta(&format!("{META_DIR}/{env_id}"))? {
-            Some(v) => EnvRecord::from_json(v, &self.meta_path(&format!("{META_DIR}/{env_id}"))?).map(Some),
-            None => Ok(None),
+        let path = self.meta_path(&format!("{META_DIR}/{env_id}"))?;
+        match fs::read(&path) {
+            Ok(bytes) => EnvRecord::from_meta_bytes(&bytes, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::store("read", &path)(e)),
         }
     }
 

@@ -149,6 +149,25 @@ impl EnvRecord {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        rec.checked(path)
+    }
+
+    /// A record from the bytes of its file: as Karapace wrote it, the
+    /// checksum over those bytes and one parse; otherwise checked as any
+    /// metadata is ([`crate::meta::verify_meta`]).
+    pub fn from_meta_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let Some(body) = crate::meta::canonical_body(bytes) else {
+            return Self::from_json(crate::meta::verify_meta(path, bytes)?, path);
+        };
+        let rec: EnvRecord = serde_json::from_slice(body).map_err(|e| crate::store::Error::CorruptMeta {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        rec.checked(path)
+    }
+
+    fn checked(self, path: &Path) -> Result<Self> {
+        let rec = self;
         if rec.state == State::Running {
             return Err(crate::store::Error::CorruptMeta {
                 path: path.to_path_buf(),

@@ -300,7 +300,7 @@ fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child
             .push((path, "socket: not stored".into()));
         return Ok(Child::Skip);
     };
-    let xattrs = kept_xattrs(&path, ft.is_symlink())?;
+    let xattrs = kept_xattrs_on(&path, ft.is_symlink(), Some(meta.dev()))?;
     let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(Child::Entry(Entry {
         name: bytes.to_vec(),
@@ -330,13 +330,23 @@ pub(crate) fn is_xwhiteout(path: &Path) -> Result<bool> {
 }
 
 pub(crate) fn kept_xattrs(path: &Path, symlink: bool) -> Result<Vec<Xattr>> {
+    kept_xattrs_on(path, symlink, None)
+}
+
+/// [`kept_xattrs`] of a file on device `dev`, when known: a filesystem that
+/// keeps no xattrs is asked once, not once per file.
+fn kept_xattrs_on(path: &Path, symlink: bool, dev: Option<u64>) -> Result<Vec<Xattr>> {
     // Linux allows user.* xattrs only on files and directories; symlinks carry none
     // we keep, and asking costs a syscall per link.
     if symlink {
         return Ok(Vec::new());
     }
+    let names = match dev {
+        Some(dev) => xattr::list_on(path, dev),
+        None => xattr::list(path),
+    };
     let mut out = Vec::new();
-    for name in xattr::list(path).map_err(Error::input("listxattr", path))? {
+    for name in names.map_err(Error::input("listxattr", path))? {
         if !xattr::keep(&name) {
             continue;
         }

@@ -29,22 +29,46 @@ fn unsupported(e: Errno) -> bool {
 
 /// The names of `path`'s xattrs (empty where the filesystem has none).
 pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    Ok(list_supported(path)?.unwrap_or_default())
+}
+
+/// Devices (`st_dev`) whose filesystem said it has no xattrs at all.
+static NO_XATTRS: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+/// [`list`] for a file on device `dev`: once the filesystem there has said
+/// it keeps no xattrs, it is not asked again for each file.
+pub fn list_on(path: &Path, dev: u64) -> io::Result<Vec<Vec<u8>>> {
+    if NO_XATTRS.lock().expect("no poisoned lock").contains(&dev) {
+        return Ok(Vec::new());
+    }
+    match list_supported(path)? {
+        Some(names) => Ok(names),
+        None => {
+            NO_XATTRS.lock().expect("no poisoned lock").push(dev);
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// The names of `path`'s xattrs; `None` when its filesystem has none.
+fn list_supported(path: &Path) -> io::Result<Option<Vec<Vec<u8>>>> {
     loop {
         let size = match rustix::fs::llistxattr_query(path) {
-            Ok(0) => return Ok(Vec::new()),
+            Ok(0) => return Ok(Some(Vec::new())),
             Ok(n) => n,
-            Err(e) if unsupported(e) => return Ok(Vec::new()),
+            Err(e) if unsupported(e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let mut buf = vec![0u8; size];
         match rustix::fs::llistxattr(path, &mut buf[..]) {
             Ok(n) => {
                 buf.truncate(n);
-                return Ok(buf
-                    .split(|b| *b == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect());
+                return Ok(Some(
+                    buf.split(|b| *b == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                ));
             }
             // The list grew between the two calls: ask again.
             Err(Errno::RANGE) => continue,

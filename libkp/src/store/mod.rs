@@ -29,6 +29,9 @@ pub struct Store {
     root: PathBuf,
     /// Set once `tmp/` was found a directory, not a symlink, in this process.
     tmp_checked: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
+    /// The fan-out directories (`objects/<2 hex>`) this process made or
+    /// found, one bit each: each is made once, not tried per object.
+    fanouts: std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>,
 }
 
 /// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
@@ -117,6 +120,7 @@ impl Store {
         Store {
             root: root.to_path_buf(),
             tmp_checked: Default::default(),
+            fanouts: Default::default(),
         }
     }
 

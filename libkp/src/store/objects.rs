@@ -1,7 +1,7 @@
 //! Loose objects: `objects/<2 hex>/<62 hex>.<kind>`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,12 @@ pub struct ObjectInfo {
     pub kind: Kind,
     pub id: ObjectId,
     pub path: PathBuf,
+}
+
+thread_local! {
+    /// Files up to 1 MiB are read whole into this buffer (one per thread;
+    /// its last byte tells a larger file).
+    static SMALL_BLOB: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; (1 << 20) + 1]);
 }
 
 /// Mode of tree and layer files: nobody edits them in place.
@@ -191,7 +197,7 @@ impl Store {
 
     fn persist(&self, tmp: tempfile::NamedTempFile, kind: Kind, id: &ObjectId) -> Result<()> {
         let target = self.object_path(kind, id);
-        make_fanout(&target)?;
+        self.make_fanout(id, &target)?;
         tmp.persist(&target)
             .map_err(|e| Error::store("rename into place", &target)(e.error))?;
         Ok(())
@@ -205,8 +211,35 @@ impl Store {
             return Ok(());
         }
         let target = self.object_path(kind, id);
-        make_fanout(&target)?;
+        self.make_fanout(id, &target)?;
         fs::rename(file, &target).map_err(Error::store("rename into place", &target))
+    }
+
+    /// Makes `id`'s fan-out directory, once per process.
+    fn make_fanout(&self, id: &ObjectId, target: &Path) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let fan = id.as_bytes()[0] as usize;
+        let (word, bit) = (&self.fanouts[fan / 64], 1u64 << (fan % 64));
+        if word.load(Ordering::Relaxed) & bit != 0 {
+            return Ok(());
+        }
+        let dir = target.parent().expect("fan-out dir");
+        if let Err(e) = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir)
+        {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(Error::store("create directory", dir)(e));
+            }
+        }
+        word.fetch_or(bit, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a blob of `size` bytes is stored as `id`. One present with
+    /// another size was cut short by a crash and is to be stored again.
+    fn has_blob_sized(&self, id: &ObjectId, size: u64) -> bool {
+        self.object_path(Kind::Blob, id)
+            .symlink_metadata()
+            .is_ok_and(|m| m.size() == size)
     }
 
     /// Stores a blob from everything a reader yields, hashing as it copies.
@@ -243,18 +276,62 @@ impl Store {
         mode: u32,
         known: Option<(ObjectId, u64)>,
     ) -> Result<(ObjectId, u64)> {
-        let (id, size) = match known {
-            Some(k) => k,
-            None => hash::hash_path_lean(src).map_err(Error::input("read", src))?,
-        };
-        if let Ok(m) = self.object_path(Kind::Blob, &id).symlink_metadata() {
-            // A present object of the wrong size was cut short by a crash: store again.
-            if m.size() == size {
+        if let Some((id, size)) = known {
+            if self.has_blob_sized(&id, size) {
                 return Ok((id, size));
             }
         }
-        let tmp = self.temp_file()?;
         let mut from = hash::open_nofollow(src).map_err(Error::input("open", src))?;
+        // Small files (most of a tree) are read once into memory, hashed
+        // from those bytes and written from them: what is stored is what was
+        // hashed, so there is no second read and no re-hash.
+        let small = SMALL_BLOB.with_borrow_mut(|buf| -> Result<Option<(ObjectId, u64)>> {
+            let mut len = 0;
+            loop {
+                match from.read(&mut buf[len..]) {
+                    Ok(0) => break,
+                    Ok(n) => len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::input("read", src)(e)),
+                }
+                if len == buf.len() {
+                    return Ok(None);
+                }
+            }
+            let data = &buf[..len];
+            let id = ObjectId::of(data);
+            let size = len as u64;
+            if known.is_some_and(|k| k != (id, size)) {
+                return Err(Error::Changed {
+                    path: src.to_path_buf(),
+                });
+            }
+            if self.has_blob_sized(&id, size) {
+                return Ok(Some((id, size)));
+            }
+            let mut tmp = self.temp_file()?;
+            set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
+            tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
+            self.persist(tmp, Kind::Blob, &id)?;
+            Ok(Some((id, size)))
+        })?;
+        if let Some(done) = small {
+            return Ok(done);
+        }
+        // A large file: hashed, copied (copy_file_range where it can), and
+        // the copy hashed again, so a file changed meanwhile is refused.
+        let (id, size) = match known {
+            Some(k) => k,
+            None => {
+                from.rewind().map_err(Error::input("seek", src))?;
+                hash::hash_file_lean(&from).map_err(Error::input("read", src))?
+            }
+        };
+        if self.has_blob_sized(&id, size) {
+            return Ok((id, size));
+        }
+        let tmp = self.temp_file()?;
+        from.rewind().map_err(Error::input("seek", src))?;
         io::copy(&mut from, &mut tmp.as_file()).map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::PermissionDenied => Error::store("write", tmp.path())(e),
             _ => Error::input("copy", src)(e),
@@ -269,10 +346,9 @@ impl Store {
             });
         }
         set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
-        let target = self.object_path(Kind::Blob, &id);
-        // Replace a short object left by a crash, or race another writer of the same
-        // content: both rename identical bytes, so either result is right.
-        let _ = fs::remove_file(&target);
+        // Replaces a short object left by a crash, or races another writer of
+        // the same content: both rename identical bytes, so either result is
+        // right.
         self.persist(tmp, Kind::Blob, &id)?;
         Ok((id, size))
     }
@@ -321,15 +397,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-}
-
-/// Makes the fan-out directory `target` goes in.
-fn make_fanout(target: &Path) -> Result<()> {
-    let dir = target.parent().expect("fan-out dir");
-    match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(Error::store("create directory", dir)(e)),
-        _ => Ok(()),
     }
 }
 
