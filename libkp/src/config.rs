@@ -6,7 +6,28 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::{Error, Result};
+/// The configuration file could not be read, or says something wrong; each
+/// names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A syntax error, an unknown key, a value of the wrong form.
+    #[error("{}: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        crate::exit::FAILURE
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `$XDG_CONFIG_HOME/karapace/config.toml`, else `$HOME/.config/karapace/config.toml`.
 pub fn path() -> Option<PathBuf> {
@@ -55,12 +76,15 @@ impl SandboxConfig {
         match read() {
             Ok(Some((text, path))) => SandboxConfig::from_toml(&text, &path),
             Ok(None) => Ok(SandboxConfig::default()),
-            Err(e) => Err(Error::input("read", &path().unwrap_or_default())(e)),
+            Err(source) => Err(Error::Read {
+                path: path().unwrap_or_default(),
+                source,
+            }),
         }
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<SandboxConfig> {
-        let fail = |what: String| Error::Unsupported {
+        let fail = |what: String| Error::Invalid {
             path: path.to_path_buf(),
             what,
         };
@@ -103,12 +127,15 @@ impl NetworkConfig {
         match read() {
             Ok(Some((text, path))) => NetworkConfig::from_toml(&text, &path),
             Ok(None) => Ok(NetworkConfig::default()),
-            Err(e) => Err(Error::input("read", &path().unwrap_or_default())(e)),
+            Err(source) => Err(Error::Read {
+                path: path().unwrap_or_default(),
+                source,
+            }),
         }
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<NetworkConfig> {
-        let fail = |what: String| Error::Unsupported {
+        let fail = |what: String| Error::Invalid {
             path: path.to_path_buf(),
             what,
         };

@@ -15,6 +15,18 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
+    Refs(#[from] crate::refs::Error),
+    #[error(transparent)]
+    Revparse(#[from] crate::revparse::Error),
+    #[error(transparent)]
+    Fsck(#[from] crate::fsck::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
     Image(#[from] crate::image::Error),
     #[error(transparent)]
     Env(#[from] crate::env::Error),
@@ -43,6 +55,12 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
+            Error::Refs(e) => e.exit_code(),
+            Error::Revparse(e) => e.exit_code(),
+            Error::Fsck(e) => e.exit_code(),
+            Error::Config(e) => e.exit_code(),
             Error::Image(e) => e.exit_code(),
             Error::Env(e) => e.exit_code(),
             Error::Drift(e) => e.exit_code(),

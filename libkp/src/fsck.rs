@@ -9,8 +9,25 @@ use rayon::prelude::*;
 
 use crate::hash::ObjectId;
 use crate::object::{EnvObject, Kind, Layer, Tree};
-use crate::store::Result;
 use crate::store::{ObjectInfo, Store};
+
+/// The check itself could not run (the objects could not be listed); what it
+/// finds wrong is in [`FsckReport::problems`], not here.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Store(e) => e.exit_code(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug, Default)]
 pub struct FsckReport {

@@ -27,19 +27,19 @@ pub mod net;
 pub mod object;
 // Package managers inside images: detection, install commands, installed sets.
 pub mod pkg;
-// The store: directories, objects, metadata, locks; store::Error.
+// The store: directories, objects, locks; store::Error.
 pub mod store;
 // Manifest, lock, settings, identity (env_id); schema::Error.
 pub mod schema;
-// Layers: write a directory as a layer, check one out, diff, list.
+// Layers: write a directory as a layer, check one out, diff, list; layer::Error.
 pub mod layer;
-// Small mutable metadata: checksummed JSON files under meta/.
+// Small mutable metadata: checksummed JSON files under meta/; meta::Error.
 pub mod meta;
-// Refs: names for objects, updated atomically.
+// Refs: names for objects, updated atomically; refs::Error.
 pub mod refs;
-// Revisions (id, prefix, ref, PATH in a tree) to objects.
+// Revisions (id, prefix, ref, PATH in a tree) to objects; revparse::Error.
 pub mod revparse;
-// Checking a whole store: objects re-hashed, names present, refs valid.
+// Checking a whole store: objects re-hashed, names present, refs valid; fsck::Error.
 pub mod fsck;
 // Packs: streams of verified objects, quarantined unpacking, negotiation.
 pub mod pack;
@@ -48,7 +48,7 @@ pub mod pack;
 
 // The sandbox: user namespaces, idmaps, overlays, policy; sandbox::Error.
 pub mod sandbox;
-// The user's configuration file, $XDG_CONFIG_HOME/karapace/config.toml.
+// The user's configuration file, $XDG_CONFIG_HOME/karapace/config.toml; config::Error.
 pub mod config;
 // Base images: references, fetch, import as layers; image::Error.
 pub mod image;

@@ -12,7 +12,36 @@ use serde_json::Value;
 
 use crate::hash::ObjectId;
 use crate::store::Store;
-use crate::store::{Error, Result};
+
+/// What can go wrong with a metadata file: a bad name, a file that fails its
+/// checksum, or the store under it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{name}: not a valid metadata name")]
+    InvalidName { name: String },
+    #[error("corrupt metadata {}: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidName { .. } => crate::exit::FAILURE,
+            Error::Corrupt { .. } => crate::exit::STORE,
+            Error::Store(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The body the checksum covers: canonical JSON (docs/hash-contract.md), never
 /// serde_json's own key order, which `preserve_order` anywhere in the build
@@ -26,10 +55,7 @@ fn check_name(name: &str) -> Result<PathBuf> {
         && name.split('/').all(|c| !c.is_empty() && !c.starts_with('.'))
         && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./@".contains(&c));
     if !ok {
-        return Err(Error::Unsupported {
-            path: PathBuf::from(name),
-            what: "not a valid metadata name".into(),
-        });
+        return Err(Error::InvalidName { name: name.to_string() });
     }
     Ok(PathBuf::from(format!("{name}.json")))
 }
@@ -47,7 +73,7 @@ impl Store {
         let mut out = format!("{{\"b3\":\"{}\",\"data\":", ObjectId::of(&body)).into_bytes();
         out.extend_from_slice(&body);
         out.extend_from_slice(b"}\n");
-        self.write_atomic(&path, &out, 0o644)
+        Ok(self.write_atomic(&path, &out, 0o644)?)
     }
 
     /// Reads metadata, `None` when absent; a checksum mismatch is an error.
@@ -63,7 +89,7 @@ impl Store {
     pub fn remove_meta(&self, name: &str) -> Result<()> {
         let path = self.meta_path(name)?;
         match fs::remove_file(&path) {
-            Ok(()) => crate::store::sync_parent(&path),
+            Ok(()) => Ok(crate::store::sync_parent(&path)?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::store("remove", &path)(e)),
         }
@@ -84,7 +110,7 @@ pub fn canonical_body(bytes: &[u8]) -> Option<&[u8]> {
 
 /// Checks one metadata file's bytes and returns its data.
 pub fn verify_meta(path: &Path, bytes: &[u8]) -> Result<Value> {
-    let corrupt = |reason: &str| Error::CorruptMeta {
+    let corrupt = |reason: &str| Error::Corrupt {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
@@ -118,8 +144,11 @@ mod tests {
         let p = store.meta_path("envs/abc").unwrap();
         let text = fs::read_to_string(&p).unwrap().replace("built", "broke");
         fs::write(&p, text).unwrap();
-        assert!(matches!(store.read_meta("envs/abc"), Err(Error::CorruptMeta { .. })));
-        assert!(store.meta_path("../x").is_err());
+        assert!(matches!(store.read_meta("envs/abc"), Err(Error::Corrupt { .. })));
+        assert_eq!(store.read_meta("envs/abc").unwrap_err().exit_code(), crate::exit::STORE);
+        let e = store.meta_path("../x").unwrap_err();
+        assert_eq!(e.to_string(), "../x: not a valid metadata name");
+        assert_eq!(e.exit_code(), crate::exit::FAILURE);
         assert_eq!(store.read_meta("none").unwrap(), None);
     }
 

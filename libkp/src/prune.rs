@@ -36,6 +36,10 @@ pub enum Error {
     Env(#[from] crate::env::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
+    Refs(#[from] crate::refs::Error),
 }
 
 impl Error {
@@ -44,6 +48,8 @@ impl Error {
         match self {
             Error::Env(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
+            Error::Refs(e) => e.exit_code(),
         }
     }
 
@@ -95,7 +101,7 @@ pub fn store_roots(store: &Store) -> Result<Vec<(Kind, ObjectId)>> {
     }
     for env in store.list_envs()? {
         for layer in env.layers.iter().chain(env.snapshots.iter().map(|s| &s.layer)) {
-            let id = ObjectId::from_hex(layer).ok_or_else(|| crate::store::Error::CorruptMeta {
+            let id = ObjectId::from_hex(layer).ok_or_else(|| crate::meta::Error::Corrupt {
                 path: store.meta_path(&format!("envs/{}", env.env_id)).unwrap_or_default(),
                 reason: format!("layer {layer:?} is not an id"),
             })?;

@@ -10,7 +10,54 @@ use std::path::{Path, PathBuf};
 
 use crate::hash::ObjectId;
 use crate::store::Store;
-use crate::store::{Error, Result};
+
+/// What can go wrong reading or updating a ref; each names the ref or its file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid ref name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    /// A ref file that does not hold an id and a newline.
+    #[error("corrupt metadata {}: a ref holds 64 lowercase hex digits and a newline", path.display())]
+    Corrupt { path: PathBuf },
+    /// The id a ref would be pointed at is not in the store.
+    #[error("unknown revision \"{id}\": no object, prefix or ref by that name")]
+    UnknownObject { id: ObjectId },
+    #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
+    Mismatch {
+        name: String,
+        expected: Option<ObjectId>,
+        actual: Option<ObjectId>,
+    },
+    #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
+    Locked { name: String, lock: PathBuf, pid: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+fn show_opt(id: &Option<ObjectId>) -> String {
+    match id {
+        Some(id) => format!("at {id}"),
+        None => "absent".to_string(),
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Corrupt { .. } => crate::exit::STORE,
+            Error::Store(e) => e.exit_code(),
+            _ => crate::exit::FAILURE,
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What the caller expects a ref to be before an update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +73,7 @@ pub enum Expect {
 /// Checks a full ref name such as `refs/tags/v1`, by rules close to git's.
 pub fn check_name(name: &str) -> Result<()> {
     let fail = |reason| {
-        Err(Error::InvalidRefName {
+        Err(Error::InvalidName {
             name: name.to_string(),
             reason,
         })
@@ -74,10 +121,7 @@ impl Store {
         check_name(name)?;
         let path = self.ref_path(name);
         match fs::read_to_string(&path) {
-            Ok(text) => parse_ref(&text).map(Some).ok_or_else(|| Error::CorruptMeta {
-                path,
-                reason: "a ref holds 64 lowercase hex digits and a newline".into(),
-            }),
+            Ok(text) => parse_ref(&text).map(Some).ok_or(Error::Corrupt { path }),
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
             Err(e) if path.is_dir() => {
                 let _ = e;
@@ -97,9 +141,8 @@ impl Store {
                 return Ok(());
             }
             let text = fs::read_to_string(path).map_err(Error::store("read", path))?;
-            let id = parse_ref(&text).ok_or_else(|| Error::CorruptMeta {
+            let id = parse_ref(&text).ok_or_else(|| Error::Corrupt {
                 path: path.to_path_buf(),
-                reason: "a ref holds 64 lowercase hex digits and a newline".into(),
             })?;
             out.push((name.to_string(), id));
             Ok(())
@@ -114,7 +157,7 @@ impl Store {
         check_name(name)?;
         if let Some(id) = &new {
             if self.kind_of(id).is_none() {
-                return Err(Error::UnknownRev { rev: id.to_hex() });
+                return Err(Error::UnknownObject { id: *id });
             }
         }
         let path = self.ref_path(name);
@@ -132,7 +175,7 @@ impl Store {
                 Expect::Is(id) => Some(id),
                 _ => None,
             };
-            return Err(Error::RefMismatch {
+            return Err(Error::Mismatch {
                 name: name.to_string(),
                 expected,
                 actual: current,
@@ -208,7 +251,7 @@ impl RefLock {
                 Ok(()) => {}
                 Err(rustix::io::Errno::WOULDBLOCK) => {
                     let pid = fs::read_to_string(&lock).unwrap_or_default().trim().to_string();
-                    return Err(Error::RefLocked {
+                    return Err(Error::Locked {
                         name: name.to_string(),
                         lock,
                         pid,
@@ -232,7 +275,7 @@ impl RefLock {
     }
 
     fn commit(self, store: &Store, target: &Path, data: &[u8]) -> Result<()> {
-        store.write_atomic(target, data, 0o644)
+        Ok(store.write_atomic(target, data, 0o644)?)
     }
 }
 
@@ -277,17 +320,50 @@ mod tests {
         store.update_ref("refs/x", Some(a), Expect::Absent).unwrap();
         assert!(matches!(
             store.update_ref("refs/x", Some(b), Expect::Absent),
-            Err(Error::RefMismatch { .. })
+            Err(Error::Mismatch { .. })
         ));
         assert!(matches!(
             store.update_ref("refs/x", Some(b), Expect::Is(b)),
-            Err(Error::RefMismatch { .. })
+            Err(Error::Mismatch { .. })
         ));
         store.update_ref("refs/x", Some(b), Expect::Is(a)).unwrap();
         assert_eq!(store.read_ref("refs/x").unwrap(), Some(b));
         assert_eq!(store.list_refs("refs/").unwrap(), vec![("refs/x".to_string(), b)]);
         store.update_ref("refs/x", None, Expect::Is(b)).unwrap();
         assert_eq!(store.read_ref("refs/x").unwrap(), None);
+    }
+
+    /// A ref's failures name the ref or its file, with the messages and exit
+    /// statuses docs/cli.md and t/ rely on.
+    #[test]
+    fn errors_name_the_ref_and_keep_their_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let e = check_name("refs/a..b").unwrap_err();
+        assert_eq!(e.to_string(), "invalid ref name \"refs/a..b\": contains '..' or '@{'");
+        assert_eq!(e.exit_code(), crate::exit::FAILURE);
+        let absent = ObjectId::of(b"not stored");
+        let e = store.update_ref("refs/x", Some(absent), Expect::Any).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("unknown revision \"{absent}\": no object, prefix or ref by that name")
+        );
+        assert_eq!(e.exit_code(), crate::exit::FAILURE);
+        fs::write(dir.path().join("refs/bad"), "xyz\n").unwrap();
+        for e in [
+            store.read_ref("refs/bad").unwrap_err(),
+            store.list_refs("refs/").unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "corrupt metadata {}: a ref holds 64 lowercase hex digits and a newline",
+                    dir.path().join("refs/bad").display()
+                )
+            );
+            assert_eq!(e.exit_code(), crate::exit::STORE);
+        }
     }
 
     #[test]
@@ -301,7 +377,7 @@ mod tests {
         let held = RefLock::acquire(&store, "refs/y", &dir.path().join("refs/y")).unwrap();
         assert!(matches!(
             store.update_ref("refs/y", Some(a), Expect::Any),
-            Err(Error::RefLocked { .. })
+            Err(Error::Locked { .. })
         ));
         drop(held);
         store.update_ref("refs/y", Some(a), Expect::Any).unwrap();

@@ -12,7 +12,41 @@
 use crate::hash::{self, ObjectId, HEX_LEN};
 use crate::object::{EntryKind, Kind};
 use crate::store::Store;
-use crate::store::{Error, Result};
+
+/// A revision that names nothing, or names the wrong thing; each carries the
+/// revision as given.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown revision {rev:?}: no object, prefix or ref by that name")]
+    UnknownRev { rev: String },
+    #[error("ambiguous id prefix {prefix:?}; candidates:\n{}", candidates.join("\n"))]
+    Ambiguous { prefix: String, candidates: Vec<String> },
+    /// `REV:PATH` or `REV^{tree}` on a blob or an env object.
+    #[error("object {id} is a {actual}, not a tree")]
+    NotATree { id: ObjectId, actual: Kind },
+    #[error("path {path:?} not found in {rev}")]
+    NoSuchPath { rev: String, path: String },
+    /// A ref pointing at an object that is not in the store.
+    #[error("corrupt metadata {}: points to {id}, which is not in the store", path.display())]
+    BrokenRef { path: std::path::PathBuf, id: ObjectId },
+    #[error(transparent)]
+    Refs(#[from] crate::refs::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BrokenRef { .. } => crate::exit::STORE,
+            Error::Refs(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Shortest prefix accepted, as git does.
 pub const MIN_PREFIX: usize = 4;
@@ -50,11 +84,7 @@ fn root_tree(store: &Store, kind: Kind, id: ObjectId) -> Result<ObjectId> {
     match kind {
         Kind::Layer => Ok(store.read_layer(&id)?.tree),
         Kind::Tree => Ok(id),
-        Kind::Blob | Kind::Env => Err(Error::WrongKind {
-            id,
-            expected: Kind::Tree,
-            actual: kind,
-        }),
+        Kind::Blob | Kind::Env => Err(Error::NotATree { id, actual: kind }),
     }
 }
 
@@ -127,9 +157,9 @@ fn resolve_base(store: &Store, rev: &str) -> Result<(Kind, ObjectId)> {
 fn kind_of_ref(store: &Store, name: &str, id: ObjectId) -> Result<(Kind, ObjectId)> {
     match store.kind_of(&id) {
         Some(k) => Ok((k, id)),
-        None => Err(Error::CorruptMeta {
+        None => Err(Error::BrokenRef {
             path: store.root().join(name),
-            reason: format!("points to {id}, which is not in the store"),
+            id,
         }),
     }
 }
@@ -191,5 +221,27 @@ mod tests {
         assert!(matches!(resolve(&store, "t:d/g"), Err(Error::NoSuchPath { .. })));
         assert!(matches!(resolve(&store, "nope"), Err(Error::UnknownRev { .. })));
         assert!(matches!(resolve(&store, "abc"), Err(Error::UnknownRev { .. })));
+        let e = resolve(&store, &format!("{blob}^{{tree}}")).unwrap_err();
+        assert_eq!(e.to_string(), format!("object {blob} is a blob, not a tree"));
+        assert_eq!(e.exit_code(), crate::exit::FAILURE);
+        // A ref to an object that is not in the store is store damage (exit 3),
+        // named by the ref's file.
+        std::fs::write(
+            dir.path().join("refs/tags/gone"),
+            format!("{}\n", ObjectId::of(b"gone")),
+        )
+        .unwrap();
+        let e = resolve(&store, "gone").unwrap_err();
+        assert!(matches!(e, Error::BrokenRef { .. }), "{e:?}");
+        assert!(e.to_string().starts_with(&format!(
+            "corrupt metadata {}: points to ",
+            dir.path().join("refs/tags/gone").display()
+        )));
+        assert_eq!(e.exit_code(), crate::exit::STORE);
+        let e = resolve(&store, "refs/a..b").unwrap_err();
+        assert!(
+            matches!(e, Error::Refs(crate::refs::Error::InvalidName { .. })),
+            "{e:?}"
+        );
     }
 }

@@ -47,6 +47,12 @@ macro_rules! lib_errors {
 }
 lib_errors!(
     libkp::store::Error,
+    libkp::layer::Error,
+    libkp::meta::Error,
+    libkp::refs::Error,
+    libkp::revparse::Error,
+    libkp::fsck::Error,
+    libkp::config::Error,
     libkp::image::Error,
     libkp::env::Error,
     libkp::drift::Error,

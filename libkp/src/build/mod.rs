@@ -113,6 +113,10 @@ pub enum Error {
     Prune(#[from] crate::prune::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
     #[error("sandbox: {0}")]
     Sandbox(#[from] crate::sandbox::Error),
     #[error(transparent)]
@@ -128,6 +132,8 @@ impl Error {
             Error::Image(e) => e.exit_code(),
             Error::Prune(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Config(e) => e.exit_code(),
             Error::Sandbox(_) => crate::exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
         }

@@ -25,6 +25,8 @@ pub enum Error {
     Env(#[from] crate::env::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Fsck(#[from] crate::fsck::Error),
     #[error("sandbox: {0}")]
     Sandbox(#[from] crate::sandbox::Error),
 }
@@ -37,6 +39,7 @@ impl Error {
             Error::Drift(e) => e.exit_code(),
             Error::Env(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            Error::Fsck(e) => e.exit_code(),
             Error::Sandbox(_) => crate::exit::SANDBOX,
         }
     }

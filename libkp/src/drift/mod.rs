@@ -47,6 +47,10 @@ pub enum Error {
     Env(#[from] crate::env::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
     #[error("sandbox: {0}")]
     Sandbox(#[from] crate::sandbox::Error),
 }
@@ -58,6 +62,8 @@ impl Error {
             Error::Drift(_) => crate::exit::FAILURE,
             Error::Env(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
             Error::Sandbox(_) => crate::exit::SANDBOX,
         }
     }
@@ -103,7 +109,7 @@ pub fn layer_ids(store: &Store, rec: &EnvRecord) -> Result<Vec<ObjectId>> {
 
 pub(crate) fn parse_id(store: &Store, rec: &EnvRecord, hex: &str) -> Result<ObjectId> {
     ObjectId::from_hex(hex).ok_or_else(|| {
-        crate::store::Error::CorruptMeta {
+        crate::meta::Error::Corrupt {
             path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
             reason: format!("layer {hex:?} is not an id"),
         }

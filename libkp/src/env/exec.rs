@@ -82,7 +82,7 @@ pub fn request(
     let (binds, allow) = binds(store, &settings, remote, manifest_dir.as_deref(), &explicit)?;
     let mut lowers = Vec::with_capacity(rec.layers.len());
     for hex in rec.layers.iter().rev() {
-        let id = ObjectId::from_hex(hex).ok_or_else(|| crate::store::Error::CorruptMeta {
+        let id = ObjectId::from_hex(hex).ok_or_else(|| crate::meta::Error::Corrupt {
             path: store.meta_path(&format!("envs/{}", rec.env_id)).unwrap_or_default(),
             reason: format!("layer {hex:?} is not an id"),
         })?;

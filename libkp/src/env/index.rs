@@ -52,7 +52,7 @@ impl Store {
         };
         match v.get("env_id").and_then(|v| v.as_str()) {
             Some(id) if id.len() == 64 && crate::hash::is_hex(id) => Ok(Some(id.to_string())),
-            _ => Err(crate::store::Error::CorruptMeta {
+            _ => Err(crate::meta::Error::Corrupt {
                 path: self.meta_path(&entry(name))?,
                 reason: "no \"env_id\" of 64 hex digits".into(),
             }

@@ -69,6 +69,12 @@ pub enum Error {
     Env(#[from] EnvError),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
     #[error("sandbox: {0}")]
     Sandbox(#[from] crate::sandbox::Error),
     #[error(transparent)]
@@ -81,6 +87,9 @@ impl Error {
         match self {
             Error::Env(_) => crate::exit::FAILURE,
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
+            Error::Config(e) => e.exit_code(),
             Error::Sandbox(_) => crate::exit::SANDBOX,
             Error::Schema(e) => e.exit_code(),
         }

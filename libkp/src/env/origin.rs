@@ -194,7 +194,7 @@ pub fn record_pulled(store: &Store, env: &crate::object::EnvObject, name: Option
 /// snapshots when `snapshots` is set.
 pub fn env_object(rec: &EnvRecord, snapshots: bool) -> Result<crate::object::EnvObject> {
     let id = |hex: &str| {
-        ObjectId::from_hex(hex).ok_or_else(|| crate::store::Error::CorruptMeta {
+        ObjectId::from_hex(hex).ok_or_else(|| crate::meta::Error::Corrupt {
             path: rec.env_id.clone().into(),
             reason: format!("layer {hex:?} is not an id"),
         })
@@ -214,7 +214,7 @@ pub fn env_object(rec: &EnvRecord, snapshots: bool) -> Result<crate::object::Env
                         size_added: s.size_added,
                     })
                 })
-                .collect::<Result<_, crate::store::Error>>()?
+                .collect::<Result<_, crate::meta::Error>>()?
         } else {
             Vec::new()
         },

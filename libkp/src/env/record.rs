@@ -145,7 +145,7 @@ impl EnvRecord {
     }
 
     pub fn from_json(v: Value, path: &Path) -> Result<Self> {
-        let rec: EnvRecord = serde_json::from_value(v).map_err(|e| crate::store::Error::CorruptMeta {
+        let rec: EnvRecord = serde_json::from_value(v).map_err(|e| crate::meta::Error::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -159,7 +159,7 @@ impl EnvRecord {
         let Some(body) = crate::meta::canonical_body(bytes) else {
             return Self::from_json(crate::meta::verify_meta(path, bytes)?, path);
         };
-        let rec: EnvRecord = serde_json::from_slice(body).map_err(|e| crate::store::Error::CorruptMeta {
+        let rec: EnvRecord = serde_json::from_slice(body).map_err(|e| crate::meta::Error::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -169,7 +169,7 @@ impl EnvRecord {
     fn checked(self, path: &Path) -> Result<Self> {
         let rec = self;
         if rec.state == State::Running {
-            return Err(crate::store::Error::CorruptMeta {
+            return Err(crate::meta::Error::Corrupt {
                 path: path.to_path_buf(),
                 reason: "state \"running\" is never stored".into(),
             }

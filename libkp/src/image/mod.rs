@@ -88,6 +88,14 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
+    Refs(#[from] crate::refs::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
     Schema(#[from] crate::schema::Error),
 }
 
@@ -97,6 +105,10 @@ impl Error {
         match self {
             Error::Image(_) => crate::exit::FAILURE,
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
+            Error::Refs(e) => e.exit_code(),
+            Error::Config(e) => e.exit_code(),
             Error::Schema(e) => e.exit_code(),
         }
     }

@@ -8,9 +8,9 @@ use std::io;
 use std::path::PathBuf;
 
 use super::checkout::{checkout_layer, CheckoutOptions};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::store::Store;
-use crate::store::{Error, Result};
 
 impl Store {
     pub fn checkout_cache_path(&self, layer: &ObjectId) -> PathBuf {

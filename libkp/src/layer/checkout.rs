@@ -22,10 +22,10 @@ use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
 
 use super::xattr;
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Kind, RootMeta, Xattr};
 use crate::store::Store;
-use crate::store::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
 pub struct CheckoutOptions {
@@ -103,12 +103,8 @@ pub fn checkout_tree(
 }
 
 fn errno(op: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
-    let path = path.to_path_buf();
-    move |e| Error::Input {
-        op,
-        path,
-        source: e.into(),
-    }
+    let wrap = Error::input(op, path);
+    move |e| wrap(e.into())
 }
 
 impl Ctx<'_> {
@@ -299,15 +295,16 @@ impl Ctx<'_> {
     fn copy_file(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<()> {
         let src = self.store.object_path(Kind::Blob, blob);
         if !src.exists() {
-            return Err(Error::Missing {
+            return Err(crate::store::Error::Missing {
                 kind: Kind::Blob,
                 id: *blob,
-            });
+            }
+            .into());
         }
         let copied = fs::copy(&src, p).map_err(Error::input("copy to", p))?;
         if let EntryKind::File { size, .. } = e.kind {
             if copied != size {
-                return Err(self.store.blob_size_error(blob, copied, size, p));
+                return Err(self.store.blob_size_error(blob, copied, size, p).into());
             }
         }
         self.report.copied += 1;
@@ -320,15 +317,16 @@ impl Ctx<'_> {
     fn link_source(&mut self, e: &Entry, blob: &ObjectId, p: &Path) -> Result<PathBuf> {
         let obj = self.store.object_path(Kind::Blob, blob);
         let m = fs::symlink_metadata(&obj).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => Error::Missing {
+            io::ErrorKind::NotFound => crate::store::Error::Missing {
                 kind: Kind::Blob,
                 id: *blob,
-            },
+            }
+            .into(),
             _ => Error::store("stat", &obj)(err),
         })?;
         if let EntryKind::File { size, .. } = e.kind {
             if m.len() != size {
-                return Err(self.store.blob_size_error(blob, m.len(), size, p));
+                return Err(self.store.blob_size_error(blob, m.len(), size, p).into());
             }
         }
         let owner_ok = !self.privileged || (m.uid() == e.uid && m.gid() == e.gid);

@@ -1,9 +1,9 @@
 //! Comparing two trees, skipping every subtree whose id is equal on both sides.
 
 use super::join;
+use super::Result;
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Tree};
-use crate::store::Result;
 use crate::store::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::Result;
 use crate::hash::ObjectId;
-use crate::store::Result;
 use crate::store::Store;
 
 const MAGIC: &str = "kp-hashes 1";
@@ -154,7 +154,7 @@ impl HashCache {
                 id.to_hex()
             );
         }
-        store.write_atomic(&self.path, out.as_bytes(), 0o644)
+        Ok(store.write_atomic(&self.path, out.as_bytes(), 0o644)?)
     }
 }
 

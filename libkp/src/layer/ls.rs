@@ -1,9 +1,9 @@
 //! Walking a tree depth-first in name order.
 
 use super::join;
+use super::Result;
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind};
-use crate::store::Result;
 use crate::store::Store;
 
 /// What a walk callback tells the walker.

@@ -16,6 +16,43 @@ pub use ls::{format_entry, walk_tree, Visit};
 pub(crate) use write::{dev_numbers, is_opaque_dir, is_xwhiteout, kept_xattrs, read_dir_nofollow, write_dir_as};
 pub use write::{write_dir, write_layer, IdShift, WriteOptions, WriteReport};
 
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A directory that cannot be written as a layer or a destination a layer
+/// cannot be checked out to, each naming the path; or a failure of the store
+/// or of a system call on the user's path, as the store words it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {what}", path.display())]
+    Unsupported { path: PathBuf, what: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Unsupported { .. } => crate::exit::FAILURE,
+            Error::Store(e) => e.exit_code(),
+        }
+    }
+
+    /// Wraps an io error on a store path.
+    pub fn store(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::store(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+
+    /// Wraps an io error on a path the user gave.
+    pub fn input(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+        let wrap = crate::store::Error::input(op, path);
+        move |source| Error::Store(wrap(source))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Shows a path the way git does with `core.quotePath`: as is when it is plain
 /// printable ASCII or UTF-8, else in double quotes with C escapes.
 pub fn quote_path(path: &[u8]) -> String {

@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use super::{xattr, HashCache};
+use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::object::{Entry, EntryKind, Layer, LayerKind, RootMeta, Tree, Xattr};
 use crate::store::Store;
-use crate::store::{Error, Result};
 
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -113,10 +113,11 @@ impl Stats {
 pub fn write_layer(store: &Store, dir: &Path, opts: &WriteOptions) -> Result<WriteReport> {
     for p in &opts.parents {
         if !store.has(crate::Kind::Layer, p) {
-            return Err(Error::Missing {
+            return Err(crate::store::Error::Missing {
                 kind: crate::Kind::Layer,
                 id: *p,
-            });
+            }
+            .into());
         }
     }
     let _guard = store.write_guard()?;
@@ -229,7 +230,7 @@ fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
             what: "both a whiteout (.wh. file) and an entry of the same name".into(),
         });
     }
-    store.write_tree(&tree)
+    Ok(store.write_tree(&tree)?)
 }
 
 pub(crate) fn is_opaque_dir(dir: &Path) -> Result<bool> {

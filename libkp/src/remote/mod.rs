@@ -17,6 +17,12 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
+    Refs(#[from] crate::refs::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
     Pack(#[from] crate::pack::Error),
     #[error(transparent)]
     Env(#[from] crate::env::Error),
@@ -35,6 +41,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Store(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
+            Error::Refs(e) => e.exit_code(),
+            Error::Config(e) => e.exit_code(),
             Error::Pack(e) => e.exit_code(),
             Error::Env(e) => e.exit_code(),
             _ => crate::exit::FAILURE,

@@ -361,7 +361,7 @@ impl Service {
         let expect = old.map_or(Expect::Absent, Expect::Is);
         match self.store.update_ref(name, new, expect) {
             Ok(()) => Ok(Reply::text(200, "ok\n")),
-            Err(crate::store::Error::RefMismatch { actual, .. }) => Ok(Reply::text(
+            Err(crate::refs::Error::Mismatch { actual, .. }) => Ok(Reply::text(
                 409,
                 format!(
                     "conflict: {name} is {} on the server, not {}\n",
@@ -378,7 +378,7 @@ fn error_reply(e: &Error) -> Reply {
     let status = match e {
         Error::Pack(crate::pack::Error::Read(io)) if io.kind() == io::ErrorKind::FileTooLarge => 413,
         Error::Pack(crate::pack::Error::Bad(_) | crate::pack::Error::Read(_)) | Error::Refused(_) => 400,
-        Error::Store(crate::store::Error::InvalidRefName { .. }) => 400,
+        Error::Refs(crate::refs::Error::InvalidName { .. }) => 400,
         _ => 500,
     };
     Reply::text(status, format!("{e}\n"))

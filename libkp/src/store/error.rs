@@ -1,7 +1,7 @@
-//! The store's error type, shared by the modules that read and write the
-//! store's objects, layers, refs and metadata: every variant names what
-//! failed, where, and at which step, so a message alone is enough to act on.
-//! Modules above (image, env, drift, build, ...) wrap it in their own error.
+//! The store's error type: its directories, objects and locks. Every variant
+//! names what failed, where, and at which step, so a message alone is enough
+//! to act on. Modules above (layer, meta, refs, revparse, fsck, and image,
+//! env, drift, build, ...) wrap it in their own error.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,41 +47,16 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
-    #[error("corrupt metadata {}: {reason}", path.display())]
-    CorruptMeta { path: PathBuf, reason: String },
     #[error("{kind} {id} is not in the store")]
     Missing { kind: Kind, id: ObjectId },
     #[error("object {id} is a {actual}, not a {expected}")]
     WrongKind { id: ObjectId, expected: Kind, actual: Kind },
-    #[error("unknown revision {rev:?}: no object, prefix or ref by that name")]
-    UnknownRev { rev: String },
-    #[error("ambiguous id prefix {prefix:?}; candidates:\n{}", candidates.join("\n"))]
-    Ambiguous { prefix: String, candidates: Vec<String> },
-    #[error("invalid ref name {name:?}: {reason}")]
-    InvalidRefName { name: String, reason: &'static str },
-    #[error("ref {name} is {}, expected {}", show_opt(actual), show_opt(expected))]
-    RefMismatch {
-        name: String,
-        expected: Option<ObjectId>,
-        actual: Option<ObjectId>,
-    },
-    #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
-    RefLocked { name: String, lock: PathBuf, pid: String },
     #[error("{}: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },
-    #[error("path {path:?} not found in {rev}")]
-    NoSuchPath { rev: String, path: String },
     #[error("{}: changed while it was being stored; retry when nothing writes to it", path.display())]
     Changed { path: PathBuf },
     #[error("interrupted")]
     Interrupted,
-}
-
-fn show_opt(id: &Option<ObjectId>) -> String {
-    match id {
-        Some(id) => format!("at {id}"),
-        None => "absent".to_string(),
-    }
 }
 
 impl Error {
@@ -91,7 +66,6 @@ impl Error {
             | Error::NotAStore { .. }
             | Error::UnsupportedVersion { .. }
             | Error::Corrupt { .. }
-            | Error::CorruptMeta { .. }
             | Error::Missing { .. }
             | Error::Symlink { .. } => exit::STORE,
             Error::Interrupted => 130,
