@@ -54,7 +54,8 @@ lib_errors!(
     libkp::prune::Error,
     libkp::care::Error,
     libkp::sandbox::Error,
-    libkp::remote::Error
+    libkp::remote::Error,
+    libkp::app::Error
 );
 
 impl From<io::Error> for Fail {
