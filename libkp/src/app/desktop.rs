@@ -306,8 +306,16 @@ pub struct Rewrite<'a> {
 
 impl Rewrite<'_> {
     fn exec(&self, raw: &str) -> Result<String, String> {
+        let own = split_exec(raw)?;
+        let files = own
+            .iter()
+            .filter(|a| matches!(a, Arg::Field('f' | 'F' | 'u' | 'U')))
+            .count();
+        if files > 1 {
+            return Err("Exec has more than one of %f %F %u %U".into());
+        }
         let mut args: Vec<Arg> = self.launcher.iter().cloned().map(Arg::Literal).collect();
-        args.extend(split_exec(raw)?);
+        args.extend(own);
         Ok(join_exec(&args))
     }
 }
@@ -471,6 +479,7 @@ mod tests {
             "Name=a\n[Desktop Entry]\n",
             "[Desktop Entry]\nType=Application\nName=a\\x\nExec=a\n",
             "[Desktop Entry]\nType=Application\nName=a\nExec=a\" ; touch /tmp/pwned ; \"\n",
+            "[Desktop Entry]\nType=Application\nName=a\nExec=a %f %U\n",
         ] {
             let r = Entry::parse(bad.as_bytes()).and_then(|e| {
                 rewrite(

@@ -145,8 +145,14 @@ impl EnvFs {
             for name in here {
                 if let Some(gone) = name.strip_prefix(b".wh.") {
                     hidden.insert(gone.to_vec());
-                } else if hidden.contains(&name) {
-                } else if whiteout(fd, &name) {
+                    continue;
+                }
+                if hidden.contains(&name) || seen.contains(&name) {
+                    continue;
+                }
+                let dev_whiteout = matches!(rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW),
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0);
+                if dev_whiteout || whiteout(fd, &name) {
                     hidden.insert(name);
                 } else {
                     seen.insert(name);
@@ -358,5 +364,32 @@ mod tests {
         let names: Vec<_> = names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
         assert_eq!(names, ["a.desktop", "abs.desktop", "loop", "rel.desktop"]);
         assert!(fs.list("/usr/share/applications", 2).is_err());
+    }
+
+    #[test]
+    fn xwhiteouts_and_opaque_directories_hide_what_is_below() {
+        use crate::layer::xattr;
+        let t = tempfile::tempdir().unwrap();
+        let (up, low) = (t.path().join("up"), t.path().join("low"));
+        for d in [&up, &low] {
+            std::fs::create_dir_all(d.join("opq")).unwrap();
+            std::fs::create_dir_all(d.join("etc")).unwrap();
+        }
+        std::fs::write(low.join("opq/x"), "x").unwrap();
+        std::fs::write(low.join("etc/gone"), "x").unwrap();
+        std::fs::write(low.join("etc/kept"), "k").unwrap();
+        std::fs::write(up.join("etc/gone"), "").unwrap();
+        if xattr::set(&up.join("etc/gone"), xattr::USER_WHITEOUT.as_bytes(), b"").is_err()
+            || xattr::set(&up.join("opq"), xattr::USER_OPAQUE.as_bytes(), b"y").is_err()
+        {
+            eprintln!("no user xattrs here: skipped");
+            return;
+        }
+        let fs = fs_of(&[&up, &low]);
+        assert_eq!(fs.read("/opq/x", 10).unwrap(), None);
+        assert_eq!(fs.read("/etc/gone", 10).unwrap(), None);
+        assert_eq!(fs.read("/etc/kept", 10).unwrap().as_deref(), Some(b"k".as_slice()));
+        assert_eq!(fs.list("/etc", 10).unwrap(), [b"kept".to_vec()]);
+        assert!(fs.list("/opq", 10).unwrap().is_empty());
     }
 }

@@ -82,6 +82,8 @@ pub enum AppError {
     },
     #[error("no home directory to export into: set HOME (or XDG_DATA_HOME)")]
     NoHome,
+    #[error("{}: an export cannot name a path that is not UTF-8 or has a control character", path.display())]
+    BadHostPath { path: PathBuf },
 }
 
 /// What the app module returns: its own refusals or the failure of a module
@@ -167,6 +169,11 @@ impl Targets {
             .ok_or(AppError::NoHome)?;
         let bin = home.map(|h| h.join(".local/bin")).ok_or(AppError::NoHome)?;
         let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+        for p in [karapace, root.as_path()] {
+            if p.to_str().is_none_or(|s| s.chars().any(char::is_control)) {
+                return Err(AppError::BadHostPath { path: p.to_path_buf() }.into());
+            }
+        }
         Ok(Targets {
             applications: data.join("applications"),
             icons: data.join("icons/hicolor"),
@@ -287,6 +294,8 @@ pub fn list(store: &Store, env_id: Option<&str>) -> Result<Vec<(String, Export)>
 /// name of the program an entry runs); exporting it again writes it afresh.
 pub fn export_app(store: &Store, rec: &EnvRecord, app: &str, t: &Targets) -> Result<Export> {
     check_name("application", app)?;
+    // `org.example.App` and `org.example.App.desktop` are one export.
+    let id = app.strip_suffix(".desktop").unwrap_or(app);
     let _lock = store.apps_lock()?;
     let fs = EnvFs::open(store, rec)?;
     let env = rec.display_name();
@@ -297,7 +306,6 @@ pub fn export_app(store: &Store, rec: &EnvRecord, app: &str, t: &Targets) -> Res
         reason,
     };
     entry.main().map_err(|r| refused(r.to_string()))?;
-    let id = app.strip_suffix(".desktop").unwrap_or(app);
     let prefix = format!("karapace-{env}-");
     let icons = match entry.main().ok().and_then(|g| g.get("Icon")) {
         Some(icon) => files::find_icons(&fs, &env, icon)?,
@@ -311,7 +319,7 @@ pub fn export_app(store: &Store, rec: &EnvRecord, app: &str, t: &Targets) -> Res
             env_name: &env,
             icon: icon_name.as_deref(),
             env_id: &rec.env_id,
-            app,
+            app: id,
         },
     )
     .map_err(refused)?;
@@ -327,7 +335,7 @@ pub fn export_app(store: &Store, rec: &EnvRecord, app: &str, t: &Targets) -> Res
     }
     let export = Export {
         kind: Kind::App,
-        name: app.to_string(),
+        name: id.to_string(),
         files,
     };
     let ours = record_export(store, rec, &export)?;
@@ -427,7 +435,7 @@ pub fn unexport(store: &Store, env_id: &str, env_name: &str, kind: Kind, name: &
     let pos = r
         .exports
         .iter()
-        .position(|x| x.kind == kind && (x.name == name || x.name.strip_suffix(".desktop") == Some(name)))
+        .position(|x| x.kind == kind && (x.name == name || name.strip_suffix(".desktop") == Some(&x.name)))
         .ok_or_else(|| AppError::NotExported {
             env: env_name.to_string(),
             kind: kind.as_str(),

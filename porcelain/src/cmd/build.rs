@@ -90,6 +90,10 @@ pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     let (manifest, opts) = parse(p, true)?;
     let store = ctx.create_store()?.clone();
     let built = build(&store, &manifest, &opts, &SandboxRunner::new(&store))?;
+    if built.reused && opts.name.is_some() {
+        // --name may have renamed it: its exports carry the name.
+        crate::cmd::app::renamed(&store, &built.record);
+    }
     crate::cmd::app::export_gui_apps(&store, &built.record);
     report(ctx, &built)?;
     Ok(0)
