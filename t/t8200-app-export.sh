@@ -182,6 +182,11 @@ test_expect_success 'a file at the target that is not an export is left alone; u
 	 karapace app list >list && test_must_be_empty list &&
 	 test_expect_code 1 karapace app unexport mine kp-hello 2>err &&
 	 grep "app \"kp-hello\" of environment mine is not exported" err &&
+	 rm home/.local/share/applications/karapace-mine-kp-hello.desktop &&
+	 karapace app export mine kp-hello >/dev/null &&
+	 karapace build p --name other >/dev/null 2>&1 &&
+	 test_path_is_missing home/.local/share/applications/karapace-mine-kp-hello.desktop &&
+	 grep -x "Name=KP Hello (other)" home/.local/share/applications/karapace-other-kp-hello.desktop &&
 	 test_expect_code 64 karapace app export mine &&
 	 test_expect_code 64 karapace bin list)
 '

@@ -64,7 +64,7 @@ impl Entry {
         let mut entry = Entry::default();
         for (i, line) in text.split('\n').enumerate() {
             let at = |m: &str| format!("line {}: {m}", i + 1);
-            if line.chars().any(|c| c.is_control() && c != '\t') {
+            if line.chars().any(|c| (c.is_control() && c != '\t') || bidi(c)) {
                 return Err(at("has a control character"));
             }
             let line = line.trim_start();
@@ -128,6 +128,12 @@ impl Group {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+}
+
+/// Bidirectional overrides and isolates: they make a menu show another
+/// name than the one written (`evil\u{202e}txt.exe`).
+fn bidi(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 fn valid_key(key: &str) -> bool {
@@ -480,6 +486,7 @@ mod tests {
             "[Desktop Entry]\nType=Application\nName=a\\x\nExec=a\n",
             "[Desktop Entry]\nType=Application\nName=a\nExec=a\" ; touch /tmp/pwned ; \"\n",
             "[Desktop Entry]\nType=Application\nName=a\nExec=a %f %U\n",
+            "[Desktop Entry]\nType=Application\nName=a\u{202e}fdp.exe\nExec=a\n",
         ] {
             let r = Entry::parse(bad.as_bytes()).and_then(|e| {
                 rewrite(
