@@ -7,7 +7,7 @@ set -eu
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner,
 # an OCI registry and the tool that seeds it (t3500).
-TEST="attr b3sum busybox-static debootstrap dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo"
+TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo"
 # Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.

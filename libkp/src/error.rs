@@ -49,6 +49,8 @@ pub enum Error {
     Pack(#[from] crate::pack::Error),
     #[error(transparent)]
     Remote(#[from] crate::remote::Error),
+    #[error(transparent)]
+    App(#[from] crate::app::Error),
 }
 
 impl Error {
@@ -71,6 +73,7 @@ impl Error {
             Error::Schema(e) => e.exit_code(),
             Error::Pack(e) => e.exit_code(),
             Error::Remote(e) => e.exit_code(),
+            Error::App(e) => e.exit_code(),
         }
     }
 

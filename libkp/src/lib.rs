@@ -67,6 +67,8 @@ pub mod build;
 pub mod care;
 // Remotes: protocol v1's server and client, push and pull; remote::Error.
 pub mod remote;
+// Exporting environments' applications and programs to the host; app::Error.
+pub mod app;
 
 // The crate-level error: wraps every module's error, for callers that want one.
 pub mod error;

@@ -60,7 +60,8 @@ lib_errors!(
     libkp::prune::Error,
     libkp::care::Error,
     libkp::sandbox::Error,
-    libkp::remote::Error
+    libkp::remote::Error,
+    libkp::app::Error
 );
 
 impl From<io::Error> for Fail {

@@ -25,7 +25,8 @@ pub struct Installed {
 
 /// Installs `wanted` over `base` (the image `reference`) and writes the
 /// result as a dependency layer; `asked` is what the manifest asks for
-/// (`system.packages`): the rest of `wanted` is marked as dependencies.
+/// (`system.packages` and `gui.apps`): the rest of `wanted` is marked as
+/// dependencies.
 pub fn install_packages(
     store: &Store,
     reference: &str,

@@ -241,8 +241,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         Some(lock) => locked_requests(lock),
         None => manifest
             .settings
-            .system
-            .packages
+            .requested_packages()
             .iter()
             .map(|n| crate::pkg::Request {
                 name: n.clone(),
@@ -256,7 +255,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         let installed = install_packages(
             store,
             &manifest.base.reference,
-            &manifest.settings.system.packages,
+            &manifest.settings.requested_packages(),
             base,
             &wanted,
             opts.offline,

@@ -85,7 +85,7 @@ pub fn verify(store: &Store, rec: &EnvRecord, rebuild: Option<&dyn Runner>) -> R
             )
         },
     );
-    let asked = lock.settings.system.packages.join(" ");
+    let asked = lock.settings.requested_packages().join(" ");
     let dep = match (lock.packages.is_empty(), rec.layers.len()) {
         (true, 1) => {
             check("dependency", true, "no packages locked, no dependency layer".into());
@@ -183,7 +183,7 @@ pub fn verify(store: &Store, rec: &EnvRecord, rebuild: Option<&dyn Runner>) -> R
             let fresh = install_packages(
                 store,
                 &lock.base.image,
-                &lock.settings.system.packages,
+                &lock.settings.requested_packages(),
                 base,
                 &wanted,
                 false,

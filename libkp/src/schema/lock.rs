@@ -253,6 +253,7 @@ impl Lock {
             .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
         let apps = normalize::names(&raw.gui.apps, "app")
             .map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
+        normalize::package_names(&raw.gui.apps).map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
         let mut mounts = BTreeMap::new();
         for (label, m) in raw.mounts {
             let at = [Seg::from("mounts"), Seg::from(label.as_str())];
@@ -335,7 +336,7 @@ impl Lock {
         let mut fields: Vec<&String> = locked.keys().chain(wanted.keys()).collect();
         fields.sort();
         fields.dedup();
-        fields
+        let mut drifts: Vec<Drift> = fields
             .into_iter()
             .filter(|f| locked.get(*f) != wanted.get(*f))
             .map(|f| Drift {
@@ -343,7 +344,19 @@ impl Lock {
                 locked: locked.get(f).map(Value::to_string),
                 manifest: wanted.get(f).map(Value::to_string),
             })
-            .collect()
+            .collect();
+        // Locks written before `gui.apps` were installed name them in the
+        // settings but not in the closure: such a lock is stale.
+        for app in &manifest.settings.gui.apps {
+            if !self.packages.iter().any(|p| &p.name == app) {
+                drifts.push(Drift {
+                    field: "packages".into(),
+                    locked: Some(format!("no package {app:?}")),
+                    manifest: Some(format!("gui.apps installs {app:?}")),
+                });
+            }
+        }
+        drifts
     }
 
     /// Fails with the drift list unless the manifest matches this lock.

@@ -140,6 +140,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
         .map_err(|(i, m)| err(&["system".into(), "packages".into(), i.into()], m))?;
     let apps =
         normalize::names(&raw.gui.apps, "app").map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
+    normalize::package_names(&raw.gui.apps).map_err(|(i, m)| err(&["gui".into(), "apps".into(), i.into()], m))?;
 
     let mut mounts = BTreeMap::new();
     let mut targets: BTreeMap<String, String> = BTreeMap::new();

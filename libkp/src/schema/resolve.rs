@@ -38,7 +38,7 @@ pub fn resolve(manifest: &Manifest, images: &dyn ImageResolver, packages: &dyn P
         digest,
         oci_digest: None,
     };
-    let closure = packages.resolve_packages(&base, &manifest.settings.system.packages)?;
+    let closure = packages.resolve_packages(&base, &manifest.settings.requested_packages())?;
     Ok(Lock::new(base, closure, manifest.settings.clone()))
 }
 
@@ -85,7 +85,7 @@ impl PackageResolver for KnownPackages {
             return Ok(Vec::new());
         }
         match &self.previous {
-            Some(l) if l.base == *base && l.settings.system.packages == requested => Ok(l.packages.clone()),
+            Some(l) if l.base == *base && l.settings.requested_packages() == requested => Ok(l.packages.clone()),
             _ => Err(Error::UnresolvedPackages {
                 requested: requested.to_vec(),
                 reason: "this build has no package resolver, and no lock records a closure for this base and \

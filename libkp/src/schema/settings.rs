@@ -18,6 +18,17 @@ pub struct Settings {
     pub runtime: Runtime,
 }
 
+impl Settings {
+    /// What the package manager is asked to install: `system.packages` and
+    /// the `gui.apps` (each app is a package), sorted, unique.
+    pub fn requested_packages(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.system.packages.iter().chain(&self.gui.apps).cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {

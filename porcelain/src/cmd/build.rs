@@ -16,7 +16,9 @@ karapace.lock beside the manifest.
 
 An existing lock that still matches the manifest is followed: the same versions
 are installed and the same env_id results. Building an environment that already
-exists does nothing and keeps its name, snapshots and writable layer.
+exists does nothing and keeps its name, snapshots and writable layer. The
+manifest's [gui] apps are installed as packages and, once built, exported to
+the host menu (`karapace app export`; a failed export is a warning).
 
 Options:
   --name NAME               name the environment ([A-Za-z0-9_-]{1,64}, unique)
@@ -88,6 +90,11 @@ pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     let (manifest, opts) = parse(p, true)?;
     let store = ctx.create_store()?.clone();
     let built = build(&store, &manifest, &opts, &SandboxRunner::new(&store))?;
+    if built.reused && opts.name.is_some() {
+        // --name may have renamed it: its exports carry the name.
+        crate::cmd::app::renamed(&store, &built.record);
+    }
+    crate::cmd::app::export_gui_apps(&store, &built.record);
     report(ctx, &built)?;
     Ok(0)
 }
@@ -112,12 +119,14 @@ pub fn rebuild(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
     let mut built = build(&store, &manifest, &opts, &SandboxRunner::new(&store))?;
     if let Some(mut old) = old.filter(|o| o.env_id != built.record.env_id) {
         store.transition(&mut old, libkp::env::Transition::Destroy)?;
+        crate::cmd::app::destroyed(&store, &old.env_id);
     }
     if let Some(name) = name {
         if built.record.name.as_deref() != Some(name.as_str()) {
             store.rename_env(&mut built.record, &name)?;
         }
     }
+    crate::cmd::app::export_gui_apps(&store, &built.record);
     report(ctx, &built)?;
     Ok(0)
 }

@@ -16,7 +16,8 @@ protected from gc, but can no longer be entered or run. Refused while running.
 
 pub const DESTROY_HELP: &str = "\
 Destroys an environment: its record and writable layer are removed; layers no
-other environment uses become garbage for `karapace gc`. Refused while running.
+other environment uses become garbage for `karapace gc`; its exports (`karapace
+app`, `karapace bin`) are removed from the host. Refused while running.
 ";
 
 fn apply(ctx: &mut Ctx, mut p: lexopt::Parser, t: Transition, done: &str) -> Result {
@@ -24,6 +25,9 @@ fn apply(ctx: &mut Ctx, mut p: lexopt::Parser, t: Transition, done: &str) -> Res
     let store = ctx.store();
     let mut rec = store.find_env(&env)?;
     store.transition(&mut rec, t)?;
+    if t == Transition::Destroy {
+        crate::cmd::app::destroyed(store, &rec.env_id);
+    }
     if ctx.globals.json {
         print_json(&serde_json::json!({"env_id": rec.env_id, "result": done}))?;
     } else {

@@ -23,6 +23,7 @@ pub fn one_env_arg(p: &mut lexopt::Parser) -> Result<String> {
     }
     env.ok_or_else(|| Fail::Usage("missing ENV (an id, short id, unique prefix or name)".into()))
 }
+pub mod app;
 pub mod build;
 pub mod care;
 pub mod diff;

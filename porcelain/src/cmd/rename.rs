@@ -19,6 +19,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let store = ctx.store();
     let mut rec = store.find_env(env)?;
     store.rename_env(&mut rec, name)?;
+    crate::cmd::app::renamed(store, &rec);
     if ctx.globals.json {
         print_json(&serde_json::json!({"env_id": rec.env_id, "name": name}))?;
     } else {

@@ -9,7 +9,9 @@ devices, fonts, themes) until you trust it: until then `exec` and `enter` of
 one that asks for any exit 125 and list what it asks for. `karapace trust ENV`
 records your trust in ENV's env_id (meta/trust/ in the store), after showing
 what it asks for; the mount policy (docs/manifest.md, \"Mount policy\") still
-applies. Environments built here from your own manifests need no trust.
+applies, and its [gui] apps are exported to the host menu (docs/apps.md);
+--revoke removes its exports. Environments built here from your own manifests
+need no trust.
 
 Options:
   --revoke   withdraw the trust in ENV
@@ -54,7 +56,11 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let asks = host_asks(&rec);
     let name = rec.display_name();
     let line = if revoke {
-        match store.untrust_env(&rec.env_id)? {
+        let was = store.untrust_env(&rec.env_id)?;
+        if was && rec.origin == Origin::Remote {
+            crate::cmd::app::destroyed(store, &rec.env_id);
+        }
+        match was {
             true => format!("no longer trusting {name}"),
             false => format!("{name} was not trusted"),
         }
@@ -66,6 +72,7 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         } else {
             "already trusted"
         };
+        crate::cmd::app::export_gui_apps(store, &rec);
         match asks.is_empty() {
             true => format!("{verb} {name}: it asks for no mounts or host integration"),
             false => format!("{verb} {name}: it may use {}", asks.join(", ")),
