@@ -95,6 +95,10 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
+    #[error(transparent)]
     Env(#[from] crate::env::Error),
 }
 
@@ -103,6 +107,8 @@ impl Error {
         match self {
             Error::App(_) => crate::exit::FAILURE,
             Error::Store(e) => e.exit_code(),
+            Error::Layer(e) => e.exit_code(),
+            Error::Meta(e) => e.exit_code(),
             Error::Env(e) => e.exit_code(),
         }
     }
@@ -214,7 +220,7 @@ impl Store {
                 exports: Vec::new(),
             }),
             Some(v) => serde_json::from_value(v).map_err(|e| {
-                crate::store::Error::CorruptMeta {
+                crate::meta::Error::Corrupt {
                     path: self.meta_path(&format!("{RECORD_DIR}/{env_id}")).unwrap_or_default(),
                     reason: e.to_string(),
                 }
