@@ -6,8 +6,9 @@ set -eu
 # Runtime: user namespaces and overlays need these helpers.
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner,
-# an OCI registry and the tool that seeds it (t3500).
-TEST="attr b3sum busybox-static debootstrap dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo"
+# an OCI registry and the tool that seeds it (t3500), a private session bus and
+# its clients (t8100).
+TEST="attr b3sum busybox-static debootstrap dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin"
 # Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
