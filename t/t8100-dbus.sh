@@ -238,7 +238,7 @@ test_expect_success 'a running job keeps the service, whose name a second one ca
 	done
 '
 
-test_expect_success ROOTLESS 'rootless: its own bus and service; build, list, destroy; root refused' '
+test_expect_success ROOTLESS 'rootless: its own bus and service; build, list, destroy; root refused; gone with its bus' '
 	mkdir -p rl/proj && fixture_busybox_rootfs rl/proj/rootfs && write_manifest rl/proj ./rootfs &&
 	chown -R $KP_TEST_USER rl &&
 	as_user env KP_BUILD_DIR="$KP_BUILD_DIR" sh -c "
@@ -258,7 +258,14 @@ test_expect_success ROOTLESS 'rootless: its own bus and service; build, list, de
 	AS= && test_must_fail prop "$job" org.karapace.Job1 Result 2>err && AS=as_user &&
 	grep "AccessDenied" err &&
 	call DestroyEnvironment mine &&
-	test_must_fail as_user env KARAPACE_STORE="$HOME/rl/st" karapace inspect mine
+	test_must_fail as_user env KARAPACE_STORE="$HOME/rl/st" karapace inspect mine &&
+	gdbus call --address "$ADDR" -d org.freedesktop.DBus -o /org/freedesktop/DBus \
+		-m org.freedesktop.DBus.GetConnectionUnixProcessID org.karapace.Manager1 >pid.out &&
+	pid=$(sed -n "s/^(uint32 \([0-9]*\),)\$/\1/p" pid.out) && test -n "$pid" &&
+	kill "$RL_BUS_PID" &&
+	i=0 && while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1)) && test $i -lt 600 && sleep 0.1 || return 1
+	done
 '
 
 test_lazy_prereq SYSTEMD_ANALYZE 'command -v systemd-analyze'

@@ -31,7 +31,7 @@ starts it on the first call. It exits after --idle-timeout seconds (default
   --idle-timeout SECONDS exit when idle this long
   --notify               a desktop notification when a job finishes
 
-Exit status: 0 exited when idle; 1 no session bus, or the name is already
+Exit status: 0 exited when idle or when the bus went away; 1 no session bus, or the name is already
 owned there; 3 the store location cannot be found; 64 usage.
 ";
 
@@ -113,6 +113,17 @@ fn main() {
         // The service still answers; only EnvironmentsChanged is missing.
         eprintln!("karapace-dbus: warning: cannot watch the store (no EnvironmentsChanged): {e}");
     }
+    // Without its bus (the session ended) the service has no one to serve.
+    let stream = zbus::MessageStream::from(&conn);
+    std::thread::spawn(move || {
+        let mut stream = stream;
+        zbus::block_on(async {
+            use futures_core::Stream;
+            let mut s = std::pin::Pin::new(&mut stream);
+            while std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await.is_some() {}
+        });
+        std::process::exit(libkp::exit::OK);
+    });
     idle_exit(&svc, args.idle);
     // Give the name up before leaving, so the bus starts a new service for
     // the next call instead of sending it here.
