@@ -6,8 +6,9 @@ set -eu
 # Runtime: user namespaces and overlays need these helpers.
 RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner,
-# an OCI registry and the tool that seeds it (t3500).
-TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo"
+# an OCI registry and the tool that seeds it (t3500), a private session bus and
+# its clients (t8100), the desktop entry validator (t8200).
+TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin"
 # Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
@@ -31,7 +32,7 @@ if test -n "$missing"; then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-	echo "install-deps: cargo not found; Karapace needs Rust 1.85 or newer (rustup)" >&2
+	echo "install-deps: cargo not found; Karapace needs Rust 1.87 or newer (rustup)" >&2
 	exit 1
 fi
 

@@ -14,6 +14,7 @@ mod normalize;
 pub mod pin;
 pub mod resolve;
 pub mod settings;
+pub mod templates;
 
 use std::path::{Path, PathBuf};
 

@@ -19,15 +19,7 @@ Exit status: 0 created; 1 the manifest exists (without --force) or cannot be
 written; 64 usage.
 ";
 
-/// The templates are the files in examples/, so the documented examples and
-/// what `new` writes cannot drift apart.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("minimal", include_str!("../../../examples/minimal.toml")),
-    ("dev", include_str!("../../../examples/dev.toml")),
-    ("gui-dev", include_str!("../../../examples/gui-dev.toml")),
-    ("rust-dev", include_str!("../../../examples/rust-dev.toml")),
-    ("ubuntu-dev", include_str!("../../../examples/ubuntu-dev.toml")),
-];
+pub use libkp::schema::templates::TEMPLATES;
 
 const DEFAULT_TEMPLATE: &str = "minimal";
 

@@ -1,0 +1,46 @@
+//! The optional desktop notification when a job ends (`--notify`): sent only
+//! when a notification daemon owns its name, so nothing is activated, and
+//! every failure is ignored.
+
+use std::collections::HashMap;
+
+use zbus::names::BusName;
+use zbus::zvariant::Value;
+use zbus::Connection;
+
+const NAME: &str = "org.freedesktop.Notifications";
+
+pub async fn job_finished(conn: &Connection, kind: &str, target: &str, status: &str, error: &str) {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await else {
+        return;
+    };
+    let Ok(name) = BusName::try_from(NAME) else { return };
+    if !dbus.name_has_owner(name).await.unwrap_or(false) {
+        return;
+    }
+    let summary = format!("karapace {kind} {status}");
+    let body = if error.is_empty() {
+        target.to_string()
+    } else {
+        format!("{target}: {error}")
+    };
+    let hints: HashMap<&str, Value<'_>> = HashMap::new();
+    let _ = conn
+        .call_method(
+            Some(NAME),
+            "/org/freedesktop/Notifications",
+            Some(NAME),
+            "Notify",
+            &(
+                "Karapace",
+                0u32,
+                "",
+                summary.as_str(),
+                body.as_str(),
+                Vec::<&str>::new(),
+                hints,
+                -1i32,
+            ),
+        )
+        .await;
+}
