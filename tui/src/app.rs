@@ -207,6 +207,9 @@ pub struct App {
     pub tick: u64,
     /// Lines a page of the list holds, as last drawn.
     pub page: Cell<usize>,
+    /// The status a finished action shows once the list has been read again
+    /// (so that what it says and what the list shows agree).
+    pub after_reload: Option<Status>,
 }
 
 impl App {
@@ -234,6 +237,7 @@ impl App {
             now,
             tick: 0,
             page: Cell::new(10),
+            after_reload: None,
         }
     }
 
@@ -596,10 +600,14 @@ impl App {
                 if self.status.as_ref().is_some_and(|s| s.text.starts_with("store: ")) {
                     self.status = None;
                 }
+                if let Some(s) = self.after_reload.take() {
+                    self.status = Some(s);
+                }
                 self.refilter();
             }
             Msg::LoadError(e) => {
                 self.loaded = true;
+                self.after_reload = None;
                 self.error(format!("store: {e}"));
             }
             Msg::Sizes(sizes) => {
@@ -627,7 +635,10 @@ impl App {
                         Feeds::Verify => self.verify = v,
                         Feeds::Nothing => {}
                     }
-                    self.info(format!("{}: done", job.label));
+                    self.after_reload = Some(Status {
+                        text: format!("{}: done", job.label),
+                        error: false,
+                    });
                 } else {
                     let why = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
                     let what = if code == -1 {
@@ -844,6 +855,26 @@ pub(crate) mod tests {
             "commit env0000 failed (exit 1): karapace commit: env0000 is frozen"
         );
         assert!(app.running.is_none());
+    }
+
+    #[test]
+    fn done_shows_once_the_list_is_read_again() {
+        let mut app = app_with(1);
+        let Some(Effect::Run(job)) = app.on_key(ch('c')) else {
+            panic!()
+        };
+        app.on_msg(Msg::JobDone {
+            job,
+            code: 0,
+            stdout: "{}".into(),
+            stderr: String::new(),
+        });
+        assert!(app.running.is_none());
+        assert_eq!(app.status, None);
+        let mut r = app.rows[0].clone();
+        r.rec.name = Some("renamed".into());
+        app.on_msg(Msg::Rows(vec![r]));
+        assert_eq!(app.status.as_ref().unwrap().text, "commit env0000: done");
     }
 
     #[test]
