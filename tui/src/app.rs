@@ -242,7 +242,7 @@ impl App {
     }
 
     pub fn current(&self) -> Option<&Row> {
-        self.visible.get(self.selected).map(|&i| &self.rows[i])
+        self.visible.get(self.selected).and_then(|&i| self.rows.get(i))
     }
 
     fn current_id(&self) -> Option<String> {
@@ -267,6 +267,10 @@ impl App {
     /// keeping the same environment selected when it is still shown.
     pub fn refilter(&mut self) {
         let keep = self.current_id();
+        self.refilter_keeping(keep);
+    }
+
+    fn refilter_keeping(&mut self, keep: Option<String>) {
         let f = self.filter.to_lowercase();
         let mut vis: Vec<usize> = (0..self.rows.len())
             .filter(|&i| {
@@ -383,6 +387,10 @@ impl App {
     }
 
     fn normal_key(&mut self, key: KeyEvent, ctrl: bool) -> Option<Effect> {
+        // Alt-x is not x (a terminal sends Esc x for it).
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            return None;
+        }
         let page = self.page.get().max(1) as isize;
         match key.code {
             KeyCode::Char('q') => self.quit = true,
@@ -590,6 +598,7 @@ impl App {
                     .iter()
                     .filter_map(|r| Some((r.rec.env_id.clone(), r.size?)))
                     .collect();
+                let keep = self.current_id();
                 self.rows = rows;
                 for r in &mut self.rows {
                     if r.size.is_none() {
@@ -603,7 +612,7 @@ impl App {
                 if let Some(s) = self.after_reload.take() {
                     self.status = Some(s);
                 }
-                self.refilter();
+                self.refilter_keeping(keep);
             }
             Msg::LoadError(e) => {
                 self.loaded = true;
@@ -875,6 +884,36 @@ pub(crate) mod tests {
         r.rec.name = Some("renamed".into());
         app.on_msg(Msg::Rows(vec![r]));
         assert_eq!(app.status.as_ref().unwrap().text, "commit env0000: done");
+    }
+
+    #[test]
+    fn the_list_shrinking_under_the_selection_keeps_it_valid() {
+        let mut app = app_with(5);
+        app.on_key(ch('G'));
+        let keep = app.rows[1].clone();
+        app.on_msg(Msg::Rows(vec![keep]));
+        assert_eq!(app.selected, 0);
+        app.on_msg(Msg::Rows(vec![]));
+        assert!(app.current().is_none());
+        assert_eq!(app.on_key(ch('D')), None);
+    }
+
+    #[test]
+    fn the_selection_follows_its_environment_across_reloads() {
+        let mut app = app_with(5);
+        app.on_key(ch('j'));
+        app.on_key(ch('j'));
+        let mut rows = app.rows.clone();
+        rows.remove(0);
+        app.on_msg(Msg::Rows(rows));
+        assert_eq!(app.current().unwrap().name(), "env0002");
+    }
+
+    #[test]
+    fn alt_keys_are_not_plain_keys() {
+        let mut app = app_with(2);
+        assert_eq!(app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::ALT)), None);
+        assert_eq!(app.mode, Mode::Normal);
     }
 
     #[test]
