@@ -126,6 +126,8 @@ pub enum Effect {
     Cancel,
     Reload,
     StoreUsage,
+    /// Read the selected environment's lock and drift summary.
+    Detail(String),
     Diff {
         env: String,
         snapshot: String,
@@ -146,6 +148,10 @@ pub enum Msg {
         stderr: String,
     },
     Usage(Result<Usage, String>),
+    Detail {
+        env_id: String,
+        lines: Vec<String>,
+    },
     Diff {
         snapshot: String,
         lines: Result<Vec<String>, String>,
@@ -199,6 +205,9 @@ pub struct App {
     pub verify: Option<serde_json::Value>,
     pub snap_selected: usize,
     pub diff: Option<(String, Result<Vec<String>, String>)>,
+    /// Lock and drift summary lines for the environment with this id.
+    pub detail: Option<(String, Vec<String>)>,
+    pub detail_scroll: usize,
     pub no_color: bool,
     pub quit: bool,
     /// Seconds since the epoch, for "last used"; set by the runtime.
@@ -232,6 +241,8 @@ impl App {
             verify: None,
             snap_selected: 0,
             diff: None,
+            detail: None,
+            detail_scroll: 0,
             no_color,
             quit: false,
             now,
@@ -297,6 +308,11 @@ impl App {
     }
 
     fn move_by(&mut self, delta: isize) {
+        if self.view == View::Detail {
+            // The details scroll; the environment stays.
+            self.detail_scroll = clamp(self.detail_scroll as isize + delta, 500);
+            return;
+        }
         if self.view == View::Snapshots {
             let n = self.current().map(|r| r.rec.snapshots.len()).unwrap_or(0);
             self.snap_selected = clamp(self.snap_selected as isize + delta, n);
@@ -477,7 +493,12 @@ impl App {
             feeds: Feeds::Nothing,
         };
         match key.code {
-            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.view == View::List => self.view = View::Detail,
+            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.view == View::List => {
+                // Read afresh each time: the drift changes with every exec.
+                self.view = View::Detail;
+                self.detail_scroll = 0;
+                return Some(Effect::Detail(id));
+            }
             KeyCode::Enter if self.view == View::Snapshots => {
                 let s = row.rec.snapshots.get(self.snap_selected)?;
                 return Some(Effect::Diff {
@@ -666,6 +687,7 @@ impl App {
                 }
             }
             Msg::Usage(u) => self.usage = Some(u),
+            Msg::Detail { env_id, lines } => self.detail = Some((env_id, lines)),
             Msg::Diff { snapshot, lines } => self.diff = Some((snapshot, lines)),
             Msg::Returned { what, code } => {
                 if code == 0 {
@@ -919,8 +941,11 @@ pub(crate) mod tests {
     #[test]
     fn views_open_and_close() {
         let mut app = app_with(2);
-        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Effect::Detail(id(0))));
         assert_eq!(app.view, View::Detail);
+        // j scrolls the details; the environment stays the same.
+        app.on_key(ch('j'));
+        assert_eq!((app.detail_scroll, app.selected), (1, 0));
         app.on_key(key(KeyCode::Esc));
         assert_eq!(app.view, View::List);
         app.on_key(ch('S'));

@@ -146,15 +146,109 @@ fn snapshot_diff(root: &Path, env: &str, snap: &str) -> Result<Vec<String>, Stri
     let mut lines = Vec::new();
     if i == 0 {
         walk_tree(&store, &new, b"", &mut |path, _| {
-            lines.push(format!("A {}", quote_path(path)));
+            lines.push(format!("A {}", abs(path)));
             Ok(Visit::Descend)
         })
         .map_err(|e| e.to_string())?;
     } else {
         let old = tree(&rec.snapshots[i - 1].layer)?;
         for c in diff_trees(&store, &old, &new).map_err(|e| e.to_string())? {
-            lines.push(format!("{} {}", c.status.letter(), quote_path(&c.path)));
+            lines.push(format!("{} {}", c.status.letter(), abs(&c.path)));
         }
     }
     Ok(lines)
+}
+
+/// A tree path as the environment sees it: absolute.
+fn abs(path: &[u8]) -> String {
+    if path.starts_with(b"/") {
+        quote_path(path)
+    } else {
+        let mut p = b"/".to_vec();
+        p.extend_from_slice(path);
+        quote_path(&p)
+    }
+}
+
+/// The detail view's lock summary (from the lock beside the manifest) and
+/// drift summary (`karapace --json diff`, a child: for a rootless user with
+/// a subordinate range it re-runs itself mapped to read the writable layer).
+pub fn detail(root: &Path, kp: &Path, env_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let rec = match Store::open(root)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.find_env(env_id).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => return vec![format!("lock: {e}")],
+    };
+    match &rec.manifest {
+        None => out.push("lock: none recorded (not built from a manifest here)".into()),
+        Some(m) => {
+            let path = libkp::schema::lock::path_for(Path::new(m));
+            match libkp::schema::lock::Lock::load(&path) {
+                Err(e) => out.push(format!("lock: {e}")),
+                Ok(lock) => {
+                    let same = if lock.env_id == rec.env_id {
+                        ""
+                    } else {
+                        " (names another env_id: the manifest changed since this build)"
+                    };
+                    out.push(format!(
+                        "lock: {}, {} packages{same}",
+                        path.display(),
+                        lock.packages.len()
+                    ));
+                    for p in lock.packages.iter().take(20) {
+                        out.push(format!("  {} {} {}", p.name, p.version, p.arch));
+                    }
+                    if lock.packages.len() > 20 {
+                        out.push(format!("  ... and {} more", lock.packages.len() - 20));
+                    }
+                }
+            }
+        }
+    }
+    let diff = std::process::Command::new(kp)
+        .arg("--store")
+        .arg(root)
+        .args(["--json", "diff", env_id])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match diff {
+        Err(e) => out.push(format!("drift: cannot run {}: {e}", kp.display())),
+        Ok(o) if !o.status.success() => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            out.push(format!("drift: {}", err.lines().last().unwrap_or("diff failed")));
+        }
+        Ok(o) => {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let changes = v["changes"].as_array().cloned().unwrap_or_default();
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for c in &changes {
+                let s = c["status"].as_str().unwrap_or("?").to_string();
+                match counts.iter_mut().find(|(k, _)| *k == s) {
+                    Some(e) => e.1 += 1,
+                    None => counts.push((s, 1)),
+                }
+            }
+            if changes.is_empty() {
+                out.push("drift: none (the writable layer is empty)".into());
+            } else {
+                let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                out.push(format!("drift: {} paths: {}", changes.len(), parts.join(", ")));
+                for c in changes.iter().take(10) {
+                    out.push(format!(
+                        "  {} {}",
+                        c["status"].as_str().unwrap_or("?"),
+                        c["path"].as_str().unwrap_or("?")
+                    ));
+                }
+                if changes.len() > 10 {
+                    out.push(format!("  ... and {} more (karapace diff)", changes.len() - 10));
+                }
+            }
+        }
+    }
+    out
 }

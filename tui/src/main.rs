@@ -263,6 +263,13 @@ fn event_loop(
                 app.usage = None;
                 let _ = req_tx.send(Req::Usage);
             }
+            Effect::Detail(id) => {
+                let (root, kp, tx) = (root.clone(), kp.clone(), msg_tx.clone());
+                std::thread::spawn(move || {
+                    let lines = data::detail(&root, &kp, &id);
+                    let _ = tx.send(Msg::Detail { env_id: id, lines });
+                });
+            }
             Effect::Diff { env, snapshot } => {
                 let _ = req_tx.send(Req::Diff { env, snapshot });
             }

@@ -218,9 +218,9 @@ fn list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     f.render_widget(Table::new(rows, widths), body);
 }
 
-fn kv<'a>(k: &'a str, v: String) -> Line<'a> {
+fn kv(k: &str, v: String) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{k:<11}"), Style::default().add_modifier(Modifier::BOLD)),
+        Span::styled(format!("{k:<12}"), Style::default().add_modifier(Modifier::BOLD)),
         Span::raw(v),
     ])
 }
@@ -251,21 +251,51 @@ fn detail(f: &mut Frame, app: &App, _t: &Theme, area: Rect) {
             r.size.map(human_bytes).unwrap_or_else(|| "-".into()) + " (writable layer)",
         ),
         kv("snapshots", rec.snapshots.len().to_string()),
-        kv("layers", String::new()),
     ];
+    // The lock and the drift first: what is inside and what changed since.
+    match &app.detail {
+        Some((id, extra)) if *id == rec.env_id => lines.extend(extra.iter().map(|l| Line::from(l.clone()))),
+        _ => lines.push(Line::from("reading the lock and the drift...")),
+    }
+    lines.push(kv("layers", String::new()));
     for l in &rec.layers {
         lines.push(Line::from(format!("  {l}")));
     }
     if let Some(s) = &rec.settings {
-        lines.push(kv("settings", String::new()));
         let v = serde_json::to_value(s).unwrap_or_default();
         if let Some(obj) = v.as_object() {
-            for (k, val) in obj {
-                lines.push(Line::from(format!("  {k}: {val}")));
+            // The packages are the lock's, shown above.
+            for (k, val) in obj.iter().filter(|(k, _)| *k != "system") {
+                lines.push(kv(k, setting(val)));
             }
         }
     }
-    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll.min(u16::MAX as usize) as u16, 0)),
+        area,
+    );
+}
+
+/// A setting in one line: a group of switches as the ones that are on.
+fn setting(v: &serde_json::Value) -> String {
+    match v.as_object() {
+        Some(o) if !o.is_empty() && o.values().all(|x| x.is_boolean()) => {
+            let on: Vec<&str> = o
+                .iter()
+                .filter(|(_, x)| x.as_bool() == Some(true))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if on.is_empty() {
+                "none".into()
+            } else {
+                on.join(", ")
+            }
+        }
+        _ => v.to_string(),
+    }
 }
 
 fn snapshots(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
