@@ -16,12 +16,16 @@ fi
 # terminal it left can be read.
 TMUX_SOCK="$HOME/tmux.sock"
 tm() { tmux -S "$TMUX_SOCK" "$@"; }
+N=0
 
-# tui_start DIR: runs `karapace tui` on DIR/st (or $STORE) in a fresh pane,
+# tui_start DIR [STORE]: runs `karapace tui` on DIR/st (or STORE) in a fresh
+# session (named $S; the earlier ones stay until the server is killed: killing
+# the last one would end the server under the next new-session),
 # as root or, when AS is set, as the test user; DIR/tui.pid gets its pid and
 # DIR/tui.status its exit status once it ends.
 tui_start() {
-	dir=$(cd "$1" && pwd) &&
+	dir=$(cd "$1" && pwd) && store=${2:-$dir/st} &&
+	N=$((N + 1)) && S=tui$N &&
 	rm -f "$dir/tui.pid" "$dir/tui.status" &&
 	who= &&
 	if test -n "$AS"; then
@@ -29,15 +33,15 @@ tui_start() {
 	fi &&
 	cat >"$dir/run-tui" <<-EOF &&
 	cd "$dir" || exit 1
-	$who env HOME="$HOME" PATH="$PATH" KARAPACE_STORE="${STORE:-$dir/st}" LC_ALL=C.UTF-8 TZ=UTC TERM=xterm-256color \\
+	$who env HOME="$HOME" PATH="$PATH" KARAPACE_STORE="$store" LC_ALL=C.UTF-8 TZ=UTC TERM=xterm-256color \\
 		sh -c 'echo \$\$ >tui.pid; exec karapace tui'
 	echo \$? >tui.status
 	exec sleep 600
 	EOF
 	chmod 755 "$dir/run-tui" &&
-	{ tm kill-session -t tui 2>/dev/null; true; } &&
 	# The server outlives this call: it must hold none of the harness's files.
-	tm new-session -d -s tui -x 80 -y 24 sh "$dir/run-tui" </dev/null >/dev/null 2>&1 3>&- 4>&-
+	tm new-session -d -s $S -x 80 -y 24 sh "$dir/run-tui" </dev/null >/dev/null 2>"$dir/tmux.err" 3>&- 4>&- ||
+		{ cat "$dir/tmux.err" >&4; return 1; }
 }
 
 # wait_screen PATTERN: polls the pane until a line matches (at most 20 s);
@@ -45,7 +49,7 @@ tui_start() {
 wait_screen() {
 	i=0
 	while :; do
-		tm capture-pane -p -t tui >screen.out 2>/dev/null
+		tm capture-pane -p -t $S >screen.out 2>/dev/null
 		grep -q -- "$1" screen.out && return 0
 		i=$((i + 1))
 		test $i -lt 200 || { echo "no \"$1\" on the screen:" >&4; cat screen.out >&4; return 1; }
@@ -81,36 +85,36 @@ tui_session() {
 	grep "tuienv .* built " screen.out &&
 
 	# Rename: r, the new name, Enter.
-	tm send-keys -t tui r && wait_screen "New name" &&
-	tm send-keys -t tui -l renamed && tm send-keys -t tui Enter &&
+	tm send-keys -t $S r && wait_screen "New name" &&
+	tm send-keys -t $S -l renamed && tm send-keys -t $S Enter &&
 	wait_screen "rename to renamed: done" &&
 	inspect "$d" renamed >json && grep "\"name\":\"renamed\"" json &&
 
 	# Destroy asks first; n keeps it.
-	tm send-keys -t tui D && wait_screen "Destroy renamed?" &&
-	tm send-keys -t tui n && wait_screen "cancelled" &&
+	tm send-keys -t $S D && wait_screen "Destroy renamed?" &&
+	tm send-keys -t $S n && wait_screen "cancelled" &&
 	inspect "$d" renamed >json &&
 
 	# Freeze: f, then y in the dialog.
-	tm send-keys -t tui f && wait_screen "Freeze renamed?" &&
-	tm send-keys -t tui y &&
+	tm send-keys -t $S f && wait_screen "Freeze renamed?" &&
+	tm send-keys -t $S y &&
 	wait_screen "freeze renamed: done" &&
 	wait_screen "renamed .* frozen " &&
 	inspect "$d" renamed >json && grep "\"state\":\"frozen\"" json &&
 
 	# Enter: the shell gets the terminal, the TUI comes back after exit.
-	tm send-keys -t tui e && wait_screen "^/ #" &&
-	tm send-keys -t tui -l "echo in-\$((6*7))" && tm send-keys -t tui Enter &&
+	tm send-keys -t $S e && wait_screen "^/ #" &&
+	tm send-keys -t $S -l "echo in-\$((6*7))" && tm send-keys -t $S Enter &&
 	wait_screen "^in-42" &&
 	inspect "$d" renamed >json && grep "\"state\":\"running\"" json &&
-	tm send-keys -t tui -l exit && tm send-keys -t tui Enter &&
+	tm send-keys -t $S -l exit && tm send-keys -t $S Enter &&
 	wait_screen "enter $(cut -c1-12 "$d/id"): exited 0" &&
 	inspect "$d" renamed >json && grep "\"state\":\"frozen\"" json &&
 
 	# q quits with status 0 and gives the terminal back.
-	tm send-keys -t tui q &&
+	tm send-keys -t $S q &&
 	test "$(wait_status "$d")" = 0 &&
-	test "$(tm display-message -p -t tui "#{alternate_on}#{mouse_any_flag}#{cursor_flag}")" = 001
+	test "$(tm display-message -p -t $S "#{alternate_on}#{mouse_any_flag}#{cursor_flag}")" = 001
 }
 
 test_expect_success 'setup: an environment, as root' '
@@ -127,13 +131,13 @@ test_expect_success 'SIGTERM ends it with 143 and the terminal restored' '
 	wait_screen "1 of 1 environments" &&
 	kill -TERM "$(cat root/tui.pid)" &&
 	test "$(wait_status root)" = 143 &&
-	test "$(tm display-message -p -t tui "#{alternate_on}#{mouse_any_flag}#{cursor_flag}")" = 001
+	test "$(tm display-message -p -t $S "#{alternate_on}#{mouse_any_flag}#{cursor_flag}")" = 001
 '
 
 test_expect_success 'a missing store: it opens and names the problem; q still quits 0' '
-	STORE="$PWD/root/nowhere" && tui_start root && STORE= &&
+	tui_start root "$PWD/root/nowhere" &&
 	wait_screen "^error: store: .*nowhere" &&
-	tm send-keys -t tui q &&
+	tm send-keys -t $S q &&
 	test "$(wait_status root)" = 0
 '
 

@@ -72,7 +72,7 @@ fn reload(root: &Path, out: &Sender<Msg>) -> bool {
     }
     let sizes = ids
         .into_iter()
-        .filter_map(|id| Some((du(&store.env_dir(&id))?, id)))
+        .filter_map(|id| Some((du(&libkp::env::upper_dir(&store, &id))?, id)))
         .map(|(n, id)| (id, n))
         .collect();
     out.send(Msg::Sizes(sizes)).is_ok()

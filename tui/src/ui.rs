@@ -156,7 +156,7 @@ fn list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let wide = body.width >= 64;
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Length(1),
+            Constraint::Length(2),
             Constraint::Fill(3),
             Constraint::Length(12),
             Constraint::Length(8),
@@ -165,7 +165,7 @@ fn list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             Constraint::Length(8),
         ]
     } else {
-        vec![Constraint::Length(1), Constraint::Fill(1), Constraint::Length(8)]
+        vec![Constraint::Length(2), Constraint::Fill(1), Constraint::Length(8)]
     };
     let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
         if wide {
@@ -200,7 +200,12 @@ fn list(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 libkp::env::State::Built => Style::default(),
             };
             let row = TRow::new(pick(vec![
-                Cell::from(if running { "*" } else { " " }).style(t.fg(Color::Green)),
+                Cell::from(format!(
+                    "{}{}",
+                    if off + n == app.selected { ">" } else { " " },
+                    if running { "*" } else { " " }
+                ))
+                .style(t.fg(Color::Green)),
                 Cell::from(r.name().to_string()),
                 Cell::from(r.rec.short_id()),
                 Cell::from(r.state.as_str()).style(state_style),
@@ -516,7 +521,8 @@ mod tests {
         app.on_msg(Msg::Sizes(vec![(crate::app::tests::id(1), 2048)]));
         let s = screen(&app, 80, 24);
         let web = s.lines().find(|l| l.contains("web")).unwrap();
-        assert!(web.contains("* web"), "{web}");
+        // Selected (>) and running (*), in text as well as in color.
+        assert!(web.contains(">* web"), "{web}");
         assert!(web.contains("0001eeeeeeee"), "{web}");
         assert!(web.contains("running"), "{web}");
         assert!(web.contains("debian:12"), "{web}");
