@@ -141,6 +141,20 @@ test_expect_success 'a missing store: it opens and names the problem; q still qu
 	test "$(wait_status root)" = 0
 '
 
+test_expect_success 'a corrupt record: the others show, the bad one is named' '
+	bad=root/st/meta/envs/$(printf "f%.0s" $(seq 64)).json &&
+	echo garbage >"$bad" &&
+	tui_start root &&
+	wait_screen "not JSON" &&
+	grep "^error: store: corrupt metadata" screen.out &&
+	# The message wraps; joined, it names the record.
+	tr -d "\n" <screen.out | grep "meta/envs/f\{64\}.json: not JSON" &&
+	grep "renamed .* frozen " screen.out &&
+	tm send-keys -t $S q &&
+	test "$(wait_status root)" = 0 &&
+	rm "$bad"
+'
+
 test_expect_success 'karapace tui without karapace-tui beside it: one line, exit 127' '
 	mkdir lonely && cp "$KP_BUILD_DIR/karapace" lonely/ &&
 	test_expect_code 127 lonely/karapace tui 2>err &&

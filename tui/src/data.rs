@@ -61,8 +61,19 @@ fn reload(root: &Path, out: &Sender<Msg>) -> bool {
     };
     let rows = match store.list_envs_with_state() {
         Ok(r) => r,
-        Err(e) => return out.send(Msg::LoadError(e.to_string())).is_ok(),
+        Err(e) => {
+            // One bad record fails the whole pass: read them one by one,
+            // show the good ones and name the first bad one.
+            let (rows, bad) = one_by_one(&store, root);
+            let why = bad.unwrap_or_else(|| e.to_string());
+            return send_rows(&store, rows, out) && out.send(Msg::LoadError(why)).is_ok();
+        }
     };
+    send_rows(&store, rows, out)
+}
+
+/// The rows, then their sizes; false once the UI is gone.
+fn send_rows(store: &Store, rows: Vec<(libkp::env::EnvRecord, libkp::env::State)>, out: &Sender<Msg>) -> bool {
     let ids: Vec<String> = rows.iter().map(|(r, _)| r.env_id.clone()).collect();
     if out
         .send(Msg::Rows(rows.into_iter().map(|(r, s)| Row::new(r, s)).collect()))
@@ -72,10 +83,36 @@ fn reload(root: &Path, out: &Sender<Msg>) -> bool {
     }
     let sizes = ids
         .into_iter()
-        .filter_map(|id| Some((du(&libkp::env::upper_dir(&store, &id))?, id)))
+        .filter_map(|id| Some((du(&libkp::env::upper_dir(store, &id))?, id)))
         .map(|(n, id)| (id, n))
         .collect();
     out.send(Msg::Sizes(sizes)).is_ok()
+}
+
+/// Every record that reads, with its state, and the first failure.
+fn one_by_one(store: &Store, root: &Path) -> (Vec<(libkp::env::EnvRecord, libkp::env::State)>, Option<String>) {
+    let mut rows = Vec::new();
+    let mut bad = None;
+    let mut ids: Vec<String> = match std::fs::read_dir(root.join("meta/envs")) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(String::from))
+            .collect(),
+        Err(e) => return (rows, Some(format!("{}: {e}", root.join("meta/envs").display()))),
+    };
+    ids.sort();
+    for id in ids {
+        match store
+            .read_env(&id)
+            .and_then(|r| r.map(|r| store.effective_state(&r).map(|s| (r, s))).transpose())
+        {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(e) => {
+                bad.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    (rows, bad)
 }
 
 /// Bytes of the files below `dir`; None when part of it cannot be read (a

@@ -62,8 +62,16 @@ impl Theme {
 
 pub fn render(f: &mut Frame, app: &App) {
     let t = Theme { color: !app.no_color };
-    let [main, progress, status] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)]).areas(f.area());
+    // A long message takes up to three lines: the path and the reason are
+    // at its end.
+    let width = f.area().width.max(1) as usize;
+    let status_lines = (status_text(app).chars().count().div_ceil(width)).clamp(1, 3) as u16;
+    let [main, progress, status] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(status_lines),
+    ])
+    .areas(f.area());
     match app.view {
         View::List => list(f, app, &t, main),
         View::Detail => detail(f, app, &t, main),
@@ -428,18 +436,27 @@ fn progress_line(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     }
 }
 
+fn status_text(app: &App) -> String {
+    match &app.status {
+        Some(s) if s.error => format!("error: {}", s.text),
+        Some(s) => s.text.clone(),
+        None => "?: help  /: filter  s: sort  Enter: details  e: enter  q: quit".into(),
+    }
+}
+
 fn status_bar(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
-    let (text, style) = match &app.status {
-        Some(s) if s.error => (
-            format!("error: {}", s.text),
-            t.fg(Color::Red).add_modifier(Modifier::BOLD),
-        ),
-        Some(s) => (s.text.clone(), Style::default()),
-        None => (
-            "?: help  /: filter  s: sort  Enter: details  e: enter  q: quit".into(),
-            t.fg(Color::DarkGray),
-        ),
+    let style = match &app.status {
+        Some(s) if s.error => t.fg(Color::Red).add_modifier(Modifier::BOLD),
+        Some(_) => Style::default(),
+        None => t.fg(Color::DarkGray),
     };
+    // Wrapped by characters, not words: a path has no spaces to break at.
+    let text: Vec<Line> = status_text(app)
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(area.width.max(1) as usize)
+        .map(|c| Line::from(c.iter().collect::<String>()))
+        .collect();
     f.render_widget(Paragraph::new(text).style(style), area);
 }
 
@@ -563,6 +580,15 @@ mod tests {
         let s = screen(&app, 80, 24);
         let last = s.lines().last().unwrap();
         assert!(last.starts_with("error: store: /nowhere: no such store"), "{last}");
+        // A long one wraps onto up to three lines and keeps its end in view.
+        let long = format!("store: corrupt metadata /{}/x.json: not JSON", "d".repeat(90));
+        app.on_msg(Msg::LoadError(long));
+        let s = screen(&app, 80, 24);
+        assert!(
+            s.lines().last().unwrap().trim_end().ends_with("x.json: not JSON"),
+            "{s}"
+        );
+        assert!(s.contains("env0002"), "{s}");
     }
 
     #[test]
