@@ -6,34 +6,21 @@
 # first_list_frame_ms, key_redraw_ms: from process start, and from reading a
 # key to the end of the redraw); RSS is VmHWM from /proc.
 #
-# The store grows as bench/scale.sh grows it: one environment built from a
-# busybox image, the others recorded by kp-resolve + kp-record-env, each with
-# its own env_id. Needs tmux and busybox-static.
-# Usage: sh bench/tui.sh [N]   (N environments, default 1000)
+# The store grows as bench/scale.sh grows it (bench/lib-store.sh). Needs tmux
+# and busybox-static.
+# Usage: sh bench/tui.sh [N]   (N environments, default 1000; PROFILE=dev
+# measures the debug build instead of the release one; NO_BUILD=1 runs the
+# binaries already built)
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p porcelain -p plumbing -p karapace-tui
-PATH="$PWD/target/release:$PATH"
+PROFILE=${PROFILE:-release}
+[ -n "${NO_BUILD:-}" ] || cargo build --profile "$PROFILE" --quiet -p porcelain -p plumbing -p karapace-tui
+if [ "$PROFILE" = dev ]; then PATH="$PWD/target/debug:$PATH"; else PATH="$PWD/target/$PROFILE:$PATH"; fi
 N=${1:-1000}
-test_lazy_prereq() { :; }
-. t/lib-fixtures.sh
-
 W=$(mktemp -d /var/tmp/kp-bench-tui.XXXXXX)
 trap 'tmux -S "$W/tmux.sock" kill-server 2>/dev/null || true; rm -rf "$W"' EXIT
-export KARAPACE_STORE="$W/store"
-karapace init >/dev/null
-fixture_busybox_rootfs "$W/rootfs"
-BASE=$(karapace image import "$W/rootfs" bb | awk '{print $2}')
-mkdir -p "$W/p" "$W/f"
-printf 'manifest_version = 1\n[base]\nimage = "bb"\n' >"$W/p/karapace.toml"
-karapace build "$W/p" --name e >/dev/null 2>&1
-have=1
-while [ "$have" -lt "$N" ]; do
-	printf 'manifest_version = 1\n[base]\nimage = "bb"\n[mounts]\nm = "/tmp:/mnt/%s:ro"\n' "$have" >"$W/f/karapace.toml"
-	kp-resolve --image-digest "$BASE" "$W/f" >/dev/null
-	kp-record-env "$W/f/karapace.lock" "$BASE" >/dev/null
-	have=$((have + 1))
-done
+. bench/lib-store.sh
+fill "$N"
 test "$(karapace --json list | grep -o '"env_id"' | wc -l)" = "$N"
 
 T() { tmux -S "$W/tmux.sock" "$@"; }
@@ -61,7 +48,7 @@ keys=$(awk '$1 == "key_redraw_ms" {print $2}' "$W/timing" | sort -n)
 nkeys=$(echo "$keys" | grep -c .)
 median=$(echo "$keys" | awk -v n="$nkeys" 'NR == int((n + 1) / 2) {print}')
 worst=$(echo "$keys" | tail -n 1)
-printf '%-28s %12s %10s\n' "karapace-tui, $N envs" measured target
+printf '%-28s %12s %10s\n' "karapace-tui ($PROFILE), $N envs" measured target
 printf '%-28s %10s ms %7s ms\n' "first frame" "$(ms first_frame_ms)" 100
 printf '%-28s %10s ms %7s ms\n' "first frame with the list" "$(ms first_list_frame_ms)" 100
 printf '%-28s %10s ms %7s ms\n' "keypress redraw (median)" "$median" 16
