@@ -8,12 +8,9 @@
 #   store, the path `karapace commit` takes) next to `ostree commit` of the
 #   same tree.
 #
-# How the store grows cheaply: the measured environment `e` is built with
-# `karapace build --name e` from a busybox image. The other environments are
-# recorded by the plumbing `karapace pull` will use: for each, `kp-resolve
-# --image-digest` locks a manifest that differs by one mount (so each has its
-# own env_id) and `kp-record-env LOCK BASE` records it (origin remote, no
-# name, no packages). Every record is written by Karapace; none by hand.
+# How the store grows cheaply (bench/lib-store.sh): the measured environment
+# `e` is built with `karapace build --name e` from a busybox image; the others
+# are recorded by the plumbing `karapace pull` uses. None is written by hand.
 #
 # Needs root or a rootless setup that can run `karapace exec` (busybox-static
 # for the image, b3sum, hyperfine; ostree for its column, skipped when absent).
@@ -25,30 +22,10 @@ cargo build --release --quiet
 PATH="$PWD/target/release:$PATH"
 MAX=${1:-10000}
 PART=${2:-all}
-test_lazy_prereq() { :; }
-. t/lib-fixtures.sh
-
 W=$(mktemp -d /var/tmp/kp-bench-scale.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export KARAPACE_STORE="$W/store"
-karapace init >/dev/null
-fixture_busybox_rootfs "$W/rootfs"
-BASE=$(karapace image import "$W/rootfs" bb | awk '{print $2}')
-mkdir -p "$W/p" "$W/f"
-printf 'manifest_version = 1\n[base]\nimage = "bb"\n' >"$W/p/karapace.toml"
-ID=$(karapace build "$W/p" --name e 2>/dev/null)
+. bench/lib-store.sh
 karapace exec e -- true
-
-# fill N: records environments until the store holds N.
-have=1
-fill() {
-	while [ "$have" -lt "$1" ]; do
-		printf 'manifest_version = 1\n[base]\nimage = "bb"\n[mounts]\nm = "/tmp:/mnt/%s:ro"\n' "$have" >"$W/f/karapace.toml"
-		kp-resolve --image-digest "$BASE" "$W/f" >/dev/null
-		kp-record-env "$W/f/karapace.lock" "$BASE" >/dev/null
-		have=$((have + 1))
-	done
-}
 
 mean_ms() { # hyperfine JSON -> mean in ms
 	sed -n 's/.*"mean": *\([0-9.e-]*\).*/\1/p' "$1" | head -n 1 | awk '{printf "%.1f", $1 * 1000}'

@@ -323,6 +323,15 @@ pub static COMMANDS: &[Command] = &[
         run: cmd::care::verify_store,
     },
     Command {
+        name: "tui",
+        summary: "Open the terminal UI (karapace-tui)",
+        args: "",
+        help: cmd::tui::HELP,
+        needs_store: false,
+        mapped: false,
+        run: cmd::tui::run,
+    },
+    Command {
         name: "doctor",
         summary: "Check user namespaces, overlayfs, id ranges, cgroups and the store",
         args: "[--fix]",

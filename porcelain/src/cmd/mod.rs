@@ -33,4 +33,5 @@ pub mod export;
 pub mod snapshot;
 pub mod stop;
 pub mod trust;
+pub mod tui;
 pub mod verify;
