@@ -38,6 +38,23 @@ image_simplestreams() {
 	PY
 }
 
+# oci_setup: for the OCI registry tests: skips the whole script unless
+# docker-registry, skopeo, busybox and python3 are here; points
+# KARAPACE_STORE into the trash directory; sets OCI (t/lib-oci.py) and the
+# SANDBOX prereq.
+oci_setup() {
+	if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+		test_skip_all "needs docker-registry and skopeo (Debian packages; tools/install-deps.sh installs them)"
+	fi
+	if ! test_have_prereq BUSYBOX || ! test_have_prereq PYTHON3; then
+		test_skip_all "needs busybox-static and python3"
+	fi
+	KARAPACE_STORE="$HOME/store"
+	export KARAPACE_STORE
+	OCI="python3 $TEST_DIRECTORY/lib-oci.py"
+	test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true'
+}
+
 # test_daemon NAME CMD...: starts CMD (which writes its port to
 # $TRASH_DIRECTORY/NAME.port) in the background and waits for the port; sets
 # DAEMON_PORT. Every daemon started so is stopped when the test script ends.

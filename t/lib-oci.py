@@ -10,10 +10,13 @@ lib-oci.py layout DIR TAG [--arch ARCH] [--index] LAYER...
 lib-oci.py badtar OUT KIND
     A tar layer that must be refused: dotdot, absolute, symlink (a member
     through a symlink), whiteout-up (.wh... in a directory).
-lib-oci.py registry PORTFILE DIR
+lib-oci.py registry PORTFILE DIR [LEVEL]
     Runs docker-registry (the CNCF distribution registry) on a free port of
-    127.0.0.1 with its storage in DIR; writes the port to PORTFILE once it
+    127.0.0.1 with its storage in DIR, logging at LEVEL (default error; info
+    logs every request) to stderr; writes the port to PORTFILE once it
     answers /v2/; stops it on SIGTERM.
+lib-oci.py freeport
+    Prints a port of 127.0.0.1 nobody listens on (now).
 lib-oci.py stub LAYOUT PORTFILE LOGFILE
     A registry answering from the image layout LAYOUT (any repository name;
     the tag names an index.json entry), logging "METHOD PATH STATUS":
@@ -23,6 +26,8 @@ lib-oci.py stub LAYOUT PORTFILE LOGFILE
       missing/... 404 for everything
       broken/...  500 for everything
       short/...   blobs announce their length, send half of it and close
+    HEAD, POST, PUT and PATCH (a push) get the same challenge for token/
+    and denied/, and 405 otherwise.
 """
 import base64
 import gzip
@@ -141,12 +146,13 @@ def free_port():
 
 
 def registry(args):
-    portfile, root = args
+    portfile, root = args[:2]
+    level = args[2] if len(args) > 2 else "error"
     port = free_port()
     os.makedirs(root, exist_ok=True)
     config = f"{root}.yml"
     with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n"
+        f.write(f"version: 0.1\nlog:\n  level: {level}\nstorage:\n  filesystem:\n    rootdirectory: {root}\n"
                 f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
     child = subprocess.Popen(["docker-registry", "serve", config], stdout=sys.stderr)
     signal.signal(signal.SIGTERM, lambda *_: (child.terminate(), sys.exit(0)))
@@ -182,6 +188,26 @@ def stub(args):
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body)
+
+        def do_HEAD(self):
+            host = f"http://127.0.0.1:{self.server.server_port}"
+            parts = self.path.split("?")[0].split("/")
+            kind = parts[2] if len(parts) > 2 else ""
+            if kind in ("token", "denied") and self.headers.get("Authorization") != "Bearer good":
+                repo = "/".join(parts[2:-2])
+                challenge = f'Bearer realm="{host}/token?{kind}",service="stub",scope="repository:{repo}:pull,push"'
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", challenge)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b"" if self.command == "HEAD" else b"{}"
+            self.send_response(405)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_PUT = do_PATCH = do_HEAD
 
         def do_GET(self):
             host = f"http://127.0.0.1:{self.server.server_port}"
@@ -224,4 +250,5 @@ def stub(args):
     server.serve_forever()
 
 
-{"layout": layout, "badtar": badtar, "registry": registry, "stub": stub}[sys.argv[1]](sys.argv[2:])
+{"layout": layout, "badtar": badtar, "registry": registry, "stub": stub,
+ "freeport": lambda _: print(free_port())}[sys.argv[1]](sys.argv[2:])

@@ -4,18 +4,7 @@ test_description='OCI base images: a real registry (docker-registry, seeded by s
 . "$TEST_DIRECTORY/lib-images.sh"
 . "$TEST_DIRECTORY/lib-env.sh"
 
-KARAPACE_STORE="$HOME/store"
-export KARAPACE_STORE
-
-if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
-	test_skip_all "needs docker-registry and skopeo (Debian packages; tools/install-deps.sh installs them)"
-fi
-if ! test_have_prereq BUSYBOX || ! test_have_prereq PYTHON3; then
-	test_skip_all "needs busybox-static and python3"
-fi
-test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true'
-
-OCI="python3 $TEST_DIRECTORY/lib-oci.py"
+oci_setup
 HOSTARCH=$(uname -m | sed -e s/x86_64/amd64/ -e s/aarch64/arm64/)
 OTHER=s390x
 test "$HOSTARCH" != s390x || OTHER=amd64

@@ -213,6 +213,28 @@ impl Client {
         })
     }
 
+    /// A HEAD of `url` through its proxy.
+    pub fn head(&self, url: &str) -> Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>, String> {
+        let req = self.agent.head(url);
+        Ok(match self.proxy(url)? {
+            None => req,
+            p => req.config().proxy(p).build(),
+        })
+    }
+
+    /// A PUT or PATCH (`patch`) to `url` through its proxy.
+    pub fn put(&self, url: &str, patch: bool) -> Result<ureq::RequestBuilder<ureq::typestate::WithBody>, String> {
+        let req = if patch {
+            self.agent.patch(url)
+        } else {
+            self.agent.put(url)
+        };
+        Ok(match self.proxy(url)? {
+            None => req,
+            p => req.config().proxy(p).build(),
+        })
+    }
+
     fn proxy(&self, url: &str) -> Result<Option<ureq::Proxy>, String> {
         let Some(p) = proxy_for(url, &self.config) else {
             return Ok(None);

@@ -117,8 +117,8 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "push",
-        summary: "Send an environment to a remote as NAME@TAG",
-        args: "ENV [NAME@TAG] [--remote R] [--snapshots]",
+        summary: "Send an environment to a remote as NAME@TAG, or to an OCI registry",
+        args: "ENV [NAME@TAG | oci://REGISTRY/REPO:TAG] [--remote R] [--snapshots] [--chunk-size BYTES]",
         help: cmd::remote::PUSH_HELP,
         needs_store: true,
         mapped: false,
@@ -126,8 +126,8 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "pull",
-        summary: "Fetch NAME@TAG from a remote as a runnable environment",
-        args: "NAME@TAG [--remote R] [--name N]",
+        summary: "Fetch NAME@TAG from a remote, or oci://... from a registry, as a runnable environment",
+        args: "NAME@TAG|oci://REGISTRY/REPO:TAG [--remote R] [--name N]",
         help: cmd::remote::PULL_HELP,
         needs_store: true,
         mapped: false,

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -179,6 +178,25 @@ fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Res
         .prefix(".karapace-export-")
         .tempfile_in(&parent)
         .map_err(Error::input("create temporary file in", &parent))?;
+    let (entries, warnings) = tree_tar(store, tree, root, BufWriter::new(tmp.as_file()), dest)?;
+    tmp.as_file().sync_all().map_err(Error::input("write", dest))?;
+    tmp.persist(dest).map_err(|e| Error::input("write", dest)(e.error))?;
+    Ok((entries, warnings))
+}
+
+/// Writes `tree` (with `root` as its top directory's metadata) to `out` as a
+/// deterministic tar: the root as `./`, then every entry depth first in name
+/// order, mtime 0, numeric owners, kept xattrs as `SCHILY.xattr.` PAX records,
+/// whiteouts as empty `.wh.NAME` files and opaque directories holding an
+/// empty `.wh..wh..opq` (the OCI layer conventions). `dest` names the output
+/// in errors. Returns the members written and what could not be written.
+pub fn tree_tar(
+    store: &Store,
+    tree: &ObjectId,
+    root: RootMeta,
+    out: impl Write,
+    dest: &Path,
+) -> Result<(u64, Vec<String>)> {
     let root_entry = Entry {
         name: Vec::new(),
         kind: EntryKind::Dir { tree: *tree },
@@ -187,34 +205,29 @@ fn write_tar(store: &Store, tree: &ObjectId, root: RootMeta, dest: &Path) -> Res
         gid: root.gid,
         xattrs: Vec::new(),
     };
-    let (entries, warnings) = {
-        let mut t = TarOut {
-            store,
-            dest,
-            out: BufWriter::new(tmp.as_file()),
-            entries: 0,
-            warnings: Vec::new(),
-        };
-        t.entry(&root_entry, b"", b"./")?;
-        t.write(&ustar::END)?;
-        t.out.flush().map_err(Error::input("write", dest))?;
-        (t.entries, t.warnings)
+    let mut t = TarOut {
+        store,
+        dest,
+        out,
+        entries: 0,
+        warnings: Vec::new(),
     };
-    tmp.as_file().sync_all().map_err(Error::input("write", dest))?;
-    tmp.persist(dest).map_err(|e| Error::input("write", dest)(e.error))?;
-    Ok((entries, warnings))
+    t.entry(&root_entry, b"", b"./")?;
+    t.write(&ustar::END)?;
+    t.out.flush().map_err(Error::input("write", dest))?;
+    Ok((t.entries, t.warnings))
 }
 
 /// A tar being written: the members of a tree, depth first in name order.
-struct TarOut<'a> {
+struct TarOut<'a, W> {
     store: &'a Store,
     dest: &'a Path,
-    out: BufWriter<&'a File>,
+    out: W,
     entries: u64,
     warnings: Vec<String>,
 }
 
-impl TarOut<'_> {
+impl<W: Write> TarOut<'_, W> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.out.write_all(bytes).map_err(Error::input("write", self.dest))
     }

@@ -9,7 +9,7 @@ mod snapshot;
 mod ustar;
 
 pub use diff::{diff, Change, Status};
-pub use export::{export, ExportFormat, ExportOptions, ExportReport};
+pub use export::{export, tree_tar, ExportFormat, ExportOptions, ExportReport};
 pub use snapshot::{commit, find_snapshot, restore, CommitReport};
 
 // The writable layer belongs to the environment (env/upper.rs); drift works on it.

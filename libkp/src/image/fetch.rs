@@ -83,6 +83,11 @@ impl Fetcher {
         }
     }
 
+    /// The HTTP client, for requests other than downloads (a registry push).
+    pub(crate) fn client(&self) -> &crate::net::Client {
+        &self.client
+    }
+
     /// Draws the bars of downloads running at once one under the other.
     pub fn multi_progress(mut self) -> Fetcher {
         if self.progress {

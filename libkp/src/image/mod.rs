@@ -17,11 +17,11 @@ mod simplestreams;
 mod tar;
 
 pub use config::{Config, DEFAULT_SERVER, ENV_SERVER};
-pub use fetch::host_arch;
+pub use fetch::{host_arch, Fetcher};
 pub use import::{import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
 pub use reference::{parse, Reference};
 pub use resolver::StoreImages;
-pub use tar::{import_tar, Limits, TarReport};
+pub use tar::{import_layers, import_tar, Limits, Mode, TarReport};
 
 /// Why an image could not be resolved, fetched or imported.
 #[derive(Debug, thiserror::Error)]

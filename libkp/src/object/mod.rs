@@ -4,8 +4,8 @@ mod env;
 mod layer;
 mod tree;
 
-pub use env::{EnvObject, EnvSnapshot};
-pub use layer::{layer_pretty, Layer, LayerKind, RootMeta};
+pub use env::{EnvObject, EnvSnapshot, MAGIC as ENV_MAGIC};
+pub use layer::{layer_pretty, Layer, LayerKind, RootMeta, MAGIC as LAYER_MAGIC};
 pub use tree::{Entry, EntryKind, Tree, Xattr, MAX_NAME, MAX_TARGET};
 
 use std::fmt;

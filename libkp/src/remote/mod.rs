@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod config;
+pub mod oci;
 pub mod server;
 
 pub use client::{fetch, pull, push, send, PullReport, PushReport, Remote};
@@ -26,6 +27,10 @@ pub enum Error {
     Pack(#[from] crate::pack::Error),
     #[error(transparent)]
     Env(#[from] crate::env::Error),
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+    #[error(transparent)]
+    Drift(#[from] crate::drift::Error),
     /// A refusal with its one-line reason (bad name, unknown remote, ...).
     #[error("{0}")]
     Refused(String),
@@ -46,6 +51,8 @@ impl Error {
             Error::Config(e) => e.exit_code(),
             Error::Pack(e) => e.exit_code(),
             Error::Env(e) => e.exit_code(),
+            Error::Image(e) => e.exit_code(),
+            Error::Drift(e) => e.exit_code(),
             _ => crate::exit::FAILURE,
         }
     }

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod list;
 pub mod new;
+pub mod oci;
 pub mod pin;
 pub mod remote;
 pub mod rename;

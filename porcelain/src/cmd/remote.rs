@@ -77,9 +77,18 @@ Options:
 Exit status: 0 pushed; 1 refused (a conflict: the tag moved meanwhile; 401 or
 403; a bad name) or unreachable.
 --json: {\"env_id\", \"ref\", \"object\", \"objects\", \"bytes\", \"updated\"}.
+
+push ENV oci://REGISTRY/REPO:TAG [--chunk-size BYTES] sends ENV to an OCI
+registry as an image podman also runs (docs/oci.md): blobs the repository
+has are skipped, others mounted or uploaded (in chunks above BYTES, default
+64 MiB). --json: {\"env_id\", \"reference\", \"digest\", \"layers\",
+\"present\", \"mounted\", \"uploaded\", \"bytes\"}.
 ";
 
 pub fn push(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
+    if super::oci::names_registry(&mut p) {
+        return super::oci::push(ctx, p);
+    }
     use lexopt::Arg::*;
     let (mut env, mut dest, mut remote, mut snapshots) = (None, None, None, false);
     while let Some(arg) = p.next()? {
@@ -130,9 +139,17 @@ Options:
 Exit status: 0 pulled (or here already); 1 no such tag, refused, a bad pack
 (nothing stored), the name is taken.
 --json: {\"env_id\", \"name\", \"objects\", \"bytes\", \"recorded\"}.
+
+pull oci://REGISTRY/REPO:TAG [--name N] does the same from an OCI registry
+(docs/oci.md): each layer checked against its sha256 and against the layer
+the environment names. --json: {\"env_id\", \"name\", \"digest\",
+\"layers\", \"bytes\", \"recorded\"}.
 ";
 
 pub fn pull(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
+    if super::oci::names_registry(&mut p) {
+        return super::oci::pull(ctx, p);
+    }
     use lexopt::Arg::*;
     let (mut src, mut remote, mut name) = (None, None, None);
     while let Some(arg) = p.next()? {

@@ -6,15 +6,26 @@ use std::path::PathBuf;
 
 use base64::Engine;
 
-/// User and password for a registry, and the file they came from.
+/// User and password for a registry, and where they came from: the file,
+/// and the credential helper that file named, if one gave them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
     pub file: PathBuf,
+    pub helper: Option<String>,
 }
 
 impl Credentials {
+    /// Where they came from, for messages: `FILE` or
+    /// `FILE (docker-credential-NAME)`.
+    pub fn source(&self) -> String {
+        match &self.helper {
+            Some(h) => format!("{} (docker-credential-{h})", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+
     pub fn basic(&self) -> String {
         let raw = format!("{}:{}", self.user, self.password);
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
@@ -36,9 +47,12 @@ pub fn auth_files() -> Vec<PathBuf> {
     out
 }
 
-/// The first `auths` entry for `registry` in `files`. Keys match by host
-/// (`host:port`), ignoring a scheme and a path (`https://index.docker.io/v1/`
-/// is Docker Hub); files that are missing or not JSON are skipped.
+/// The credentials for `registry` in `files`, the first file that has them.
+/// In each file, as docker reads its config: a `credHelpers` entry for the
+/// registry runs that helper; else an `auths` entry; else a `credsStore`
+/// helper is asked. Keys match by host (`host:port`), ignoring a scheme and a
+/// path (`https://index.docker.io/v1/` is Docker Hub); files that are missing
+/// or not JSON are skipped.
 pub fn find(registry: &str, files: &[PathBuf]) -> Option<Credentials> {
     for file in files {
         let Ok(text) = std::fs::read(file) else { continue };
@@ -46,10 +60,15 @@ pub fn find(registry: &str, files: &[PathBuf]) -> Option<Credentials> {
             crate::log!(crate::log::Level::Warn, "{}: not JSON; skipped", file.display());
             continue;
         };
-        let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
+        let helpers = doc.get("credHelpers").and_then(|a| a.as_object());
+        if let Some((_, name)) = helpers.into_iter().flatten().find(|(key, _)| key_host(key) == registry) {
+            if let Some(c) = name.as_str().and_then(|n| ask_helper(n, registry, file)) {
+                return Some(c);
+            }
             continue;
-        };
-        for (key, entry) in auths {
+        }
+        let auths = doc.get("auths").and_then(|a| a.as_object());
+        for (key, entry) in auths.into_iter().flatten() {
             if key_host(key) != registry {
                 continue;
             }
@@ -57,8 +76,83 @@ pub fn find(registry: &str, files: &[PathBuf]) -> Option<Credentials> {
                 return Some(c);
             }
         }
+        if let Some(name) = doc.get("credsStore").and_then(|s| s.as_str()) {
+            if let Some(c) = ask_helper(name, registry, file) {
+                return Some(c);
+            }
+        }
     }
     None
+}
+
+/// Runs `docker-credential-NAME get` with the registry's server URL on its
+/// standard input, as docker does; its answer is
+/// `{"ServerURL", "Username", "Secret"}`. A helper that is missing, fails
+/// (as it does for a registry it has nothing for) or answers something else
+/// gives nothing, with a warning saying why.
+fn ask_helper(name: &str, registry: &str, file: &std::path::Path) -> Option<Credentials> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let warn = |why: String| {
+        crate::log!(
+            crate::log::Level::Warn,
+            "{}: docker-credential-{name} get: {why}",
+            file.display()
+        );
+        None
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return warn("not a helper name".into());
+    }
+    let server = if registry == super::reference::DOCKER_HUB {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    };
+    let child = Command::new(format!("docker-credential-{name}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return warn(e.to_string()),
+    };
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(server.as_bytes());
+    }
+    let out = match child.wait_with_output() {
+        Ok(o) => o,
+        Err(e) => return warn(e.to_string()),
+    };
+    if !out.status.success() {
+        // "credentials not found in native keychain": nothing for this registry.
+        crate::log!(
+            crate::log::Level::Info,
+            "docker-credential-{name} get {server}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        user: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    match serde_json::from_slice::<Answer>(&out.stdout) {
+        Ok(a) if a.user == "<token>" => warn("an identity token (\"<token>\") is not supported".into()),
+        Ok(a) => Some(Credentials {
+            user: a.user,
+            password: a.secret,
+            file: file.to_path_buf(),
+            helper: Some(name.to_string()),
+        }),
+        Err(e) => warn(format!("not an answer: {e}")),
+    }
 }
 
 fn key_host(key: &str) -> String {
@@ -79,6 +173,7 @@ fn decode(entry: &serde_json::Value, file: &std::path::Path) -> Option<Credentia
             user: user.to_string(),
             password: password.to_string(),
             file: file.to_path_buf(),
+            helper: None,
         });
     }
     let user = entry.get("username")?.as_str()?;
@@ -87,6 +182,7 @@ fn decode(entry: &serde_json::Value, file: &std::path::Path) -> Option<Credentia
         user: user.to_string(),
         password: password.to_string(),
         file: file.to_path_buf(),
+        helper: None,
     })
 }
 

@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod reference;
+mod upload;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use reference::OciRef;
+pub use upload::{BlobSource, Pushed};
 
 use super::fetch::{Answer, Fetcher, Validators};
 use super::import::{self, ImageInfo, ImportOptions};
@@ -43,12 +45,12 @@ pub const BLOB_CACHE: &str = "cache/oci/blobs/sha256";
 const PARALLEL: usize = 4;
 
 #[derive(Clone, Debug, Deserialize)]
-struct Descriptor {
+pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub media_type: String,
+    pub digest: String,
     #[serde(default)]
-    size: u64,
+    pub size: u64,
     #[serde(default)]
     platform: Option<Platform>,
 }
@@ -114,6 +116,9 @@ pub struct Registry<'a> {
     base: String,
     plain_http: bool,
     authorization: Mutex<Option<String>>,
+    /// Tokens ask for push too (and pull of `also`, for mounts).
+    push: bool,
+    also: Vec<String>,
 }
 
 impl<'a> Registry<'a> {
@@ -131,7 +136,17 @@ impl<'a> Registry<'a> {
             base: format!("{scheme}://{}/v2/{}", r.api_host(), r.repository),
             plain_http,
             authorization: Mutex::new(None),
+            push: false,
+            also: Vec::new(),
         }
+    }
+
+    /// A session that pushes: tokens are asked for `pull,push` on the
+    /// repository, and `pull` on `also` (the repositories blobs are mounted from).
+    pub fn for_push(mut self, also: Vec<String>) -> Self {
+        self.push = true;
+        self.also = also;
+        self
     }
 
     fn fail(&self, reason: impl Into<String>) -> Error {
@@ -178,14 +193,10 @@ impl<'a> Registry<'a> {
     fn unauthorized(&self, url: &str, answer: &Answer, sent: bool) -> Error {
         let files = auth::auth_files();
         let how = match auth::find(&self.r.registry, &files) {
-            Some(c) if sent => format!(
-                "the credentials for {} in {} were refused",
-                self.r.registry,
-                c.file.display()
-            ),
+            Some(c) if sent => format!("the credentials for {} in {} were refused", self.r.registry, c.source()),
             Some(c) => format!(
                 "the credentials in {} are not sent over plain http to another machine",
-                c.file.display()
+                c.source()
             ),
             None => format!(
                 "no credentials for {} in {}",
@@ -216,11 +227,24 @@ impl<'a> Registry<'a> {
                 _ => return Err(self.unauthorized(url, answer, false)),
             },
             Some(auth::Challenge::Bearer { realm, service, scope }) => {
-                let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", self.r.repository));
+                let own = format!(
+                    "repository:{}:{}",
+                    self.r.repository,
+                    if self.push { "pull,push" } else { "pull" }
+                );
+                let mut scopes = vec![scope.unwrap_or_else(|| own.clone())];
+                if self.push && scopes[0] != own {
+                    scopes.push(own);
+                }
+                scopes.extend(self.also.iter().map(|r| format!("repository:{r}:pull")));
+                let query: Vec<String> = scopes
+                    .iter()
+                    .map(|s| format!("scope={}", auth::query_escape(s)))
+                    .collect();
                 let mut token_url = format!(
-                    "{realm}{}scope={}",
+                    "{realm}{}{}",
                     if realm.contains('?') { '&' } else { '?' },
-                    auth::query_escape(&scope)
+                    query.join("&")
                 );
                 if let Some(s) = service {
                     token_url += &format!("&service={}", auth::query_escape(&s));
@@ -352,8 +376,8 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// Checks that the image's configuration is for this host.
-    fn check_config(&self, config: &Descriptor) -> Result<()> {
+    /// The image's configuration, checked against its digest.
+    fn config_bytes(&self, config: &Descriptor) -> Result<Vec<u8>> {
         let url = self.blob_url(&config.digest);
         let bytes = self.fetcher.get_bytes_with(&url, &self.auth_header())?;
         let actual = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
@@ -365,6 +389,13 @@ impl<'a> Registry<'a> {
             }
             .into());
         }
+        Ok(bytes)
+    }
+
+    /// Checks that the image's configuration is for this host; its bytes.
+    fn check_config(&self, config: &Descriptor) -> Result<Vec<u8>> {
+        let url = self.blob_url(&config.digest);
+        let bytes = self.config_bytes(config)?;
         let p: Platform = serde_json::from_slice(&bytes).map_err(|e| ImageError::Index {
             url,
             reason: format!("not an image configuration: {e}"),
@@ -373,7 +404,39 @@ impl<'a> Registry<'a> {
             let (arch, _) = host_platform();
             return Err(self.fail(format!("the image is for {p}, not linux/{arch}")));
         }
+        Ok(bytes)
+    }
+
+    /// Resolves the reference to the host platform's image: the digest it
+    /// resolved to, the configuration's bytes (checked against their digest
+    /// and the platform) and the layers, each a tar layer with a sha256 digest.
+    pub fn image(&self) -> Result<(String, Vec<u8>, Vec<Descriptor>)> {
+        let (digest, manifest) = self.resolve()?;
+        let (Some(config), Some(layers)) = (manifest.config, manifest.layers) else {
+            return Err(self.fail("the manifest names no config or no layers"));
+        };
+        self.check_layers(&layers)?;
+        reference::parse_digest(&config.digest).map_err(|e| self.fail(format!("config: {e}")))?;
+        Ok((digest, self.check_config(&config)?, layers))
+    }
+
+    fn check_layers(&self, layers: &[Descriptor]) -> Result<()> {
+        for l in layers {
+            reference::parse_digest(&l.digest).map_err(|e| self.fail(format!("layer: {e}")))?;
+            if !LAYER_TYPES.contains(&l.media_type.as_str()) {
+                return Err(self.fail(format!(
+                    "layer {} has media type {:?}, not a tar layer (foreign and non-distributable layers are not fetched)",
+                    l.digest, l.media_type
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Downloads the blobs `layers` name that are not in the blob cache yet,
+    /// each checked against its digest ([`blob_path`] then has them).
+    pub fn fetch_blobs(&self, store: &Store, layers: &[Descriptor]) -> Result<()> {
+        self.download(store, layers)
     }
 
     /// Downloads what is not in the blob cache yet, `PARALLEL` at a time.
@@ -427,7 +490,8 @@ impl<'a> Registry<'a> {
     }
 }
 
-fn blob_path(store: &Store, digest: &str) -> std::path::PathBuf {
+/// Where the blob cache keeps the blob `digest` (`sha256:HEX`).
+pub fn blob_path(store: &Store, digest: &str) -> std::path::PathBuf {
     store.path(&format!(
         "{BLOB_CACHE}/{}",
         digest.strip_prefix("sha256:").unwrap_or(digest)
@@ -435,9 +499,23 @@ fn blob_path(store: &Store, digest: &str) -> std::path::PathBuf {
 }
 
 /// A reader hashing what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
+pub struct Hashing<R> {
+    pub inner: R,
+    pub hasher: Sha256,
+}
+
+impl<R> Hashing<R> {
+    pub fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// `sha256:HEX` of what was read so far.
+    pub fn digest(&mut self) -> String {
+        format!("sha256:{}", hex(&std::mem::take(&mut self.hasher).finalize()))
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -467,15 +545,7 @@ pub fn pull(store: &Store, fetcher: &Fetcher, r: &OciRef, opts: &ImportOptions, 
     let (Some(config), Some(layers)) = (manifest.config, manifest.layers) else {
         return Err(reg.fail("the manifest names no config or no layers"));
     };
-    for l in &layers {
-        reference::parse_digest(&l.digest).map_err(|e| reg.fail(format!("layer: {e}")))?;
-        if !LAYER_TYPES.contains(&l.media_type.as_str()) {
-            return Err(reg.fail(format!(
-                "layer {} has media type {:?}, not a tar layer (foreign and non-distributable layers are not fetched)",
-                l.digest, l.media_type
-            )));
-        }
-    }
+    reg.check_layers(&layers)?;
     reference::parse_digest(&config.digest).map_err(|e| reg.fail(format!("config: {e}")))?;
     reg.check_config(&config)?;
     reg.download(store, &layers)?;
