@@ -121,6 +121,8 @@ fn run(o: Opts) -> Result<i32, libkp::Error> {
     if !o.token.is_empty() {
         return token(&store, &o);
     }
+    // A server killed mid-receive left its quarantine in tmp/.
+    store.sweep_if_idle(None)?;
     let tokens = Tokens::load(&store)?;
     let pace = Pace {
         timeout: Duration::from_secs(o.timeout),
@@ -132,6 +134,7 @@ fn run(o: Opts) -> Result<i32, libkp::Error> {
         anonymous_read: o.anonymous_read,
         max_pack: o.max_pack,
         pace,
+        ref_updates: Mutex::new(()),
     });
     // Before any thread starts, so every worker inherits the blocked mask.
     let interrupts = libkp::care::Interrupts::catch()?;
@@ -221,13 +224,16 @@ fn refuse_busy(req: tiny_http::Request, max: usize) {
     let peer = req.remote_addr().map_or("-".to_string(), |a| a.to_string());
     let text = format!("busy: {max} requests in progress; retry after 1 s\n");
     let n = text.len();
-    let header = tiny_http::Header::from_bytes(&b"Retry-After"[..], &b"1"[..]).expect("a valid header");
     let result = req.respond(
         tiny_http::Response::from_string(text)
             .with_status_code(503)
-            .with_header(header),
+            .with_header(retry_after()),
     );
     log(&peer, &method, &url, 503, "-", n as u64, start, result.is_err());
+}
+
+fn retry_after() -> tiny_http::Header {
+    tiny_http::Header::from_bytes(&b"Retry-After"[..], &b"1"[..]).expect("a valid header")
 }
 
 fn serve(service: &Service, mut req: tiny_http::Request) {
@@ -252,10 +258,11 @@ fn serve(service: &Service, mut req: tiny_http::Request) {
     let (sent, result) = match reply.body {
         Body::Text(t) => {
             let n = t.len() as u64;
-            (
-                n,
-                req.respond(tiny_http::Response::from_string(t).with_status_code(status)),
-            )
+            let mut r = tiny_http::Response::from_string(t).with_status_code(status);
+            if reply.status == 503 {
+                r.add_header(retry_after());
+            }
+            (n, req.respond(r))
         }
         // An answer is held to the same pace as a request.
         Body::File(f, n) => (

@@ -383,6 +383,7 @@ pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(
     let mut q = crate::pack::Quarantine::new(store)?;
     let mut bytes = 0;
     let bar = remote.bar("pull", None);
+    bar.set_message("0 objects");
     let lacking = {
         let q = std::cell::RefCell::new(&mut q);
         crate::pack::negotiate(

@@ -165,6 +165,10 @@ pub struct Service {
     pub max_pack: u64,
     /// How slowly a body may come.
     pub pace: Pace,
+    /// Held while a ref is compared and swapped: two requests moving refs at
+    /// once take turns instead of one finding the other's lock file (which
+    /// a request from another process on the store still may: 503).
+    pub ref_updates: std::sync::Mutex<()>,
 }
 
 /// How slowly a request or answer body may travel (docs/protocol.md,
@@ -316,10 +320,11 @@ impl Service {
         let (reply, drain) = self.answer(ep, req.authorization, req.length, limit, &mut body);
         // What the answer left unread is read here, at the same pace and
         // within the same limit, so a client still sending its body gets
-        // the answer and the connection can carry its next request. Not a
-        // body whose declared length is over the limit: the HTTP layer ends
-        // that connection (after a timeout, reading fails at once and it
-        // ends it too).
+        // the answer and the connection can carry its next request. Not the
+        // body of a request refused before its token was known, nor one
+        // declared over the limit: the HTTP layer reads at most 64 KiB of
+        // it and ends the connection (after a timeout, reading fails at
+        // once and it ends it too).
         if drain {
             let _ = io::copy(&mut body, &mut io::sink());
         }
@@ -337,7 +342,7 @@ impl Service {
     ) -> (Reply, bool) {
         let ep = match ep {
             Ok(ep) => ep,
-            Err(r) => return (r, true),
+            Err(r) => return (r, false),
         };
         let need = match ep {
             Endpoint::Pack | Endpoint::UpdateRef => Scope::Write,
@@ -345,7 +350,11 @@ impl Service {
         };
         let who = match self.authorize(authorization, need) {
             Ok(who) => who,
-            Err(r) => return (r, true),
+            // A known token (403) gets its answer after its body.
+            Err(r) => {
+                let known = r.status == 403;
+                return (r, known);
+            }
         };
         if length.is_some_and(|n| n > limit) {
             let mut r = Reply::text(413, format!("the body is over the server's limit of {limit} bytes\n"));
@@ -458,6 +467,7 @@ impl Service {
             }
         }
         let expect = old.map_or(Expect::Absent, Expect::Is);
+        let _turn = self.ref_updates.lock().unwrap_or_else(|e| e.into_inner());
         match self.store.update_ref(name, new, expect) {
             Ok(()) => Ok(Reply::text(200, "ok\n")),
             Err(crate::store::Error::RefMismatch { actual, .. }) => Ok(Reply::text(
@@ -467,6 +477,10 @@ impl Service {
                     actual.map_or("absent".into(), |a| a.to_hex()),
                     old.map_or("absent".into(), |a| a.to_hex())
                 ),
+            )),
+            Err(crate::store::Error::RefLocked { pid, .. }) => Ok(Reply::text(
+                503,
+                format!("busy: {name} is being updated by another process (pid {pid}); retry after 1 s\n"),
             )),
             Err(e) => Err(e.into()),
         }

@@ -338,6 +338,15 @@ impl Server {
                         }));
                     }
 
+                    // Karapace patch: a listening socket with SO_RCVTIMEO (which
+                    // karapace-server sets for accepted sockets to inherit)
+                    // times accept() out too; that is no error.
+                    Err(ref e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        continue
+                    }
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
                         inside_messages.push(e.into());
