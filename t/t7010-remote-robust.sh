@@ -335,7 +335,8 @@ test_expect_success 'SIGTERM: the servers stop cleanly' '
 	for s in srv slow; do
 		kill -TERM $(cat $s.pid) && wait_for $s.log "karapace-server: stopped" || return 1
 	done &&
-	kp-fsck --store srv
+	kp-fsck --store srv &&
+	kill $(cat held.pid) $(cat pair.pid) && : >held.pid && : >pair.pid
 '
 
 test_done
