@@ -17,11 +17,18 @@ type Response = ureq::http::Response<ureq::Body>;
 /// Sends one request to a URL with an `Authorization` value.
 type Sender<'a> = dyn Fn(&str, Option<String>) -> std::result::Result<Response, ureq::Error> + 'a;
 
+/// Tries of one request: the first and three more after no answer or a 503.
+const TRIES: u32 = 4;
+/// The longest wait a 503's Retry-After is followed for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// A server, as the client reaches it.
 pub struct Remote {
     url: String,
     token: Option<String>,
     http: crate::net::Client,
+    /// Draw progress bars of packs sent and received on standard error.
+    progress: bool,
 }
 
 impl Remote {
@@ -31,7 +38,36 @@ impl Remote {
             url: cfg.url.trim_end_matches('/').to_string(),
             token: cfg.token()?,
             http: crate::net::Client::new(&net, Duration::from_secs(60)),
+            progress: false,
         })
+    }
+
+    /// Progress bars (bytes, objects, rate) of packs sent and received, on
+    /// standard error when it is a terminal; never otherwise.
+    pub fn with_progress(mut self, on: bool) -> Remote {
+        self.progress = on && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        self
+    }
+
+    fn bar(&self, what: &str, total: Option<u64>) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let (bar, template) = match total {
+            Some(n) => (
+                indicatif::ProgressBar::new(n),
+                "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            ),
+            None => (
+                indicatif::ProgressBar::new_spinner(),
+                "{prefix} {msg} {spinner} {bytes} {bytes_per_sec} {elapsed}",
+            ),
+        };
+        let style = indicatif::ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> ");
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.with_style(style).with_prefix(what.to_string())
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -52,36 +88,60 @@ impl Remote {
         })
     }
 
-    /// Sends a request, retrying twice on a transient failure (no answer);
-    /// an answer with an error status is an error carrying the server's line.
+    /// Sends a request, trying again (up to [`TRIES`] in all) after a
+    /// transient failure (no answer) or a 503 (after its Retry-After, at most
+    /// 30 s); another error status is an error carrying the server's line.
     fn call(&self, path: &str, send: &Sender<'_>) -> Result<Response> {
         let url = self.endpoint(path);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let mut tries = 0;
-        let resp = loop {
-            match send(&url, auth.clone()) {
-                Ok(r) => break r,
+        loop {
+            tries += 1;
+            let backoff = Duration::from_millis(200 * u64::from(tries));
+            let mut resp = match send(&url, auth.clone()) {
+                Ok(r) => r,
                 Err(e) => {
                     let (_, transient) = crate::net::describe(&e);
-                    tries += 1;
-                    if !transient || tries == 3 {
+                    if !transient || tries == TRIES {
                         return Err(self.net_err(&e));
                     }
-                    std::thread::sleep(Duration::from_millis(200 * tries));
+                    crate::log!(
+                        crate::log::Level::Info,
+                        "{url}: {}; retrying",
+                        crate::net::describe(&e).0
+                    );
+                    std::thread::sleep(backoff);
+                    continue;
                 }
+            };
+            let status = resp.status().as_u16();
+            if status == 200 {
+                return Ok(resp);
             }
-        };
-        let status = resp.status().as_u16();
-        if status != 200 {
-            let mut resp = resp;
-            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            let text = resp
+                .body_mut()
+                .with_config()
+                .limit(64 << 10)
+                .read_to_string()
+                .unwrap_or_default();
+            if status == 503 && tries < TRIES {
+                let wait = resp
+                    .headers()
+                    .get("Retry-After")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map_or(backoff, Duration::from_secs)
+                    .min(MAX_RETRY_AFTER);
+                crate::log!(crate::log::Level::Info, "{url}: 503 {}; retrying", text.trim());
+                std::thread::sleep(wait);
+                continue;
+            }
             return Err(Error::Status {
                 url: self.url.clone(),
                 status,
                 message: text.trim().to_string(),
             });
         }
-        Ok(resp)
     }
 
     fn post_text(&self, path: &str, body: &str) -> Result<String> {
@@ -142,12 +202,16 @@ impl Remote {
         Ok(out)
     }
 
-    /// Uploads a pack of `len` bytes; the server's `OBJECTS NEW`.
-    pub fn send_pack(&self, file: &std::fs::File, len: u64) -> Result<(u64, u64)> {
+    /// Uploads a pack of `len` bytes holding `objects`; the server's
+    /// `OBJECTS NEW`.
+    pub fn send_pack(&self, file: &std::fs::File, len: u64, objects: u64) -> Result<(u64, u64)> {
+        let bar = self.bar("push", Some(len));
+        bar.set_message(format!("{objects} objects"));
         let text = {
             let mut resp = self.call("pack", &|url, auth| {
                 let mut f = file.try_clone().map_err(ureq::Error::Io)?;
                 f.rewind().map_err(ureq::Error::Io)?;
+                bar.reset();
                 let mut r = self
                     .http
                     .post(url)
@@ -157,10 +221,11 @@ impl Remote {
                 if let Some(a) = auth {
                     r = r.header("Authorization", a);
                 }
-                r.send(ureq::SendBody::from_reader(&mut f))
+                r.send(ureq::SendBody::from_reader(&mut bar.wrap_read(&mut f)))
             })?;
             resp.body_mut().read_to_string().map_err(|e| self.net_err(&e))?
         };
+        bar.finish_and_clear();
         let mut it = text.split_whitespace().map(str::parse::<u64>);
         match (it.next(), it.next()) {
             (Some(Ok(a)), Some(Ok(b))) => Ok((a, b)),
@@ -170,6 +235,16 @@ impl Remote {
 
     /// Fetches `objects` into the quarantine; returns the bytes received.
     pub fn fetch(&self, objects: &[(Kind, ObjectId)], q: &mut crate::pack::Quarantine<'_>) -> Result<u64> {
+        self.fetch_with(objects, q, &indicatif::ProgressBar::hidden())
+    }
+
+    /// [`Remote::fetch`], counting the bytes on `bar`.
+    fn fetch_with(
+        &self,
+        objects: &[(Kind, ObjectId)],
+        q: &mut crate::pack::Quarantine<'_>,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<u64> {
         let mut bytes = 0;
         for chunk in objects.chunks(BATCH) {
             let body = id_lines(chunk);
@@ -181,11 +256,12 @@ impl Remote {
                 r.send(body.as_str())
             })?;
             let mut counting = Counting {
-                inner: resp.body_mut().with_config().limit(u64::MAX).reader(),
+                inner: bar.wrap_read(resp.body_mut().with_config().limit(u64::MAX).reader()),
                 n: 0,
             };
             let got = q.add_pack(&mut counting)?;
             bytes += counting.n;
+            bar.set_message(format!("{} objects", q.stats().objects));
             let asked: std::collections::HashSet<_> = chunk.iter().collect();
             if got.len() != chunk.len() || !got.iter().all(|o| asked.contains(o)) {
                 return self.fail("the server sent other objects than those asked for".into());
@@ -291,7 +367,7 @@ pub fn send(store: &Store, remote: &Remote, root: (Kind, ObjectId), ref_name: &s
             .as_file_mut()
             .stream_position()
             .map_err(crate::store::Error::store("seek", tmp.path()))?;
-        remote.send_pack(tmp.as_file(), len)?;
+        remote.send_pack(tmp.as_file(), len, stats.objects)?;
         (sent, bytes) = (stats.objects, len);
     }
     let updated = old != Some(root.1);
@@ -306,6 +382,8 @@ pub fn send(store: &Store, remote: &Remote, root: (Kind, ObjectId), ref_name: &s
 pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(u64, u64)> {
     let mut q = crate::pack::Quarantine::new(store)?;
     let mut bytes = 0;
+    let bar = remote.bar("pull", None);
+    bar.set_message("0 objects");
     let lacking = {
         let q = std::cell::RefCell::new(&mut q);
         crate::pack::negotiate(
@@ -313,7 +391,7 @@ pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(
             |batch| Ok(batch.iter().map(|(k, i)| !q.borrow().has(*k, i)).collect()),
             |batch| {
                 let mut q = q.borrow_mut();
-                bytes += remote.fetch(batch, &mut q)?;
+                bytes += remote.fetch_with(batch, &mut q, &bar)?;
                 let mut out = Vec::new();
                 for (k, i) in batch {
                     out.extend_from_slice(q.children_of(*k, i).unwrap_or_default());
@@ -323,7 +401,8 @@ pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(
         )?
     };
     let blobs: Vec<_> = lacking.iter().copied().filter(|(k, _)| *k == Kind::Blob).collect();
-    bytes += remote.fetch(&blobs, &mut q)?;
+    bytes += remote.fetch_with(&blobs, &mut q, &bar)?;
+    bar.finish_and_clear();
     let stats = q.publish()?;
     Ok((stats.objects - stats.present, bytes))
 }

@@ -31,6 +31,9 @@ pub enum Error {
     Image(#[from] crate::image::Error),
     #[error(transparent)]
     Drift(#[from] crate::drift::Error),
+    /// A request's body could not be read (too slow, too large, not text).
+    #[error("reading the request: {0}")]
+    Body(std::io::Error),
     /// A refusal with its one-line reason (bad name, unknown remote, ...).
     #[error("{0}")]
     Refused(String),

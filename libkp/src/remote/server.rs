@@ -2,6 +2,7 @@
 //! independent of the HTTP library the binary uses.
 
 use std::io::{self, Read, Seek};
+use std::time::{Duration, Instant};
 
 use super::{Error, Result};
 use crate::hash::ObjectId;
@@ -162,6 +163,84 @@ pub struct Service {
     pub anonymous_read: bool,
     /// Largest pack a push may upload.
     pub max_pack: u64,
+    /// How slowly a body may come.
+    pub pace: Pace,
+    /// Held while a ref is compared and swapped: two requests moving refs at
+    /// once take turns instead of one finding the other's lock file (which
+    /// a request from another process on the store still may: 503).
+    pub ref_updates: std::sync::Mutex<()>,
+}
+
+/// How slowly a request or answer body may travel (docs/protocol.md,
+/// "Limits"): it has `timeout` plus one second per `min_rate` bytes moved so
+/// far, as Apache's mod_reqtimeout counts. The binary also makes no single
+/// read or write wait longer than `timeout`, so the check comes around.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub timeout: Duration,
+    /// Bytes per second, at least 1.
+    pub min_rate: u64,
+}
+
+impl Pace {
+    /// The time `n` bytes may take.
+    pub fn allowed(&self, n: u64) -> Duration {
+        self.timeout + Duration::from_secs(n / self.min_rate.max(1))
+    }
+}
+
+/// A reader held to a [`Pace`] from its creation: a read that waited out the
+/// socket's timeout, or that ends past the time the bytes so far are
+/// allowed, fails with `TimedOut`, and every read after it too.
+pub struct Paced<R> {
+    inner: R,
+    pace: Pace,
+    start: Instant,
+    n: u64,
+    failed: bool,
+}
+
+impl<R> Paced<R> {
+    pub fn new(inner: R, pace: Pace) -> Paced<R> {
+        Paced {
+            inner,
+            pace,
+            start: Instant::now(),
+            n: 0,
+            failed: false,
+        }
+    }
+
+    fn slow(&mut self, why: String) -> io::Error {
+        self.failed = true;
+        io::Error::new(io::ErrorKind::TimedOut, why)
+    }
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let secs = self.pace.timeout.as_secs();
+        if self.failed {
+            return Err(self.slow(format!("too slow (over {secs} s)")));
+        }
+        let k = match self.inner.read(buf) {
+            // SO_RCVTIMEO's expiry is EAGAIN.
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(self.slow(format!("nothing came for {secs} s")))
+            }
+            r => r?,
+        };
+        self.n += k as u64;
+        if self.start.elapsed() > self.pace.allowed(self.n) {
+            let rate = self.pace.min_rate;
+            return Err(self.slow(format!(
+                "{} bytes in {} s: slower than {rate} bytes/s after the first {secs} s",
+                self.n,
+                self.start.elapsed().as_secs()
+            )));
+        }
+        Ok(k)
+    }
 }
 
 enum Endpoint {
@@ -228,41 +307,70 @@ impl Read for Limited<'_> {
 
 impl Service {
     pub fn handle(&self, req: Request<'_>) -> Reply {
-        let ep = match route(req.method, req.url) {
+        let ep = route(req.method, req.url);
+        let limit = match ep {
+            Ok(Endpoint::Pack) => self.max_pack,
+            _ => MAX_SMALL_BODY,
+        };
+        let mut paced = Paced::new(req.body, self.pace);
+        let mut body = Limited {
+            inner: &mut paced,
+            left: limit,
+        };
+        let (reply, drain) = self.answer(ep, req.authorization, req.length, limit, &mut body);
+        // What the answer left unread is read here, at the same pace and
+        // within the same limit, so a client still sending its body gets
+        // the answer and the connection can carry its next request. Not the
+        // body of a request refused before its token was known, nor one
+        // declared over the limit: the HTTP layer reads at most 64 KiB of
+        // it and ends the connection (after a timeout, reading fails at
+        // once and it ends it too).
+        if drain {
+            let _ = io::copy(&mut body, &mut io::sink());
+        }
+        reply
+    }
+
+    /// The reply, and whether the rest of the body is to be read.
+    fn answer(
+        &self,
+        ep: std::result::Result<Endpoint, Reply>,
+        authorization: Option<&str>,
+        length: Option<u64>,
+        limit: u64,
+        body: &mut dyn Read,
+    ) -> (Reply, bool) {
+        let ep = match ep {
             Ok(ep) => ep,
-            Err(r) => return r,
+            Err(r) => return (r, false),
         };
         let need = match ep {
             Endpoint::Pack | Endpoint::UpdateRef => Scope::Write,
             _ => Scope::Read,
         };
-        let who = match self.authorize(req.authorization, need) {
+        let who = match self.authorize(authorization, need) {
             Ok(who) => who,
-            Err(r) => return r,
+            // A known token (403) gets its answer after its body.
+            Err(r) => {
+                let known = r.status == 403;
+                return (r, known);
+            }
         };
-        let limit = match ep {
-            Endpoint::Pack => self.max_pack,
-            _ => MAX_SMALL_BODY,
-        };
-        if req.length.is_some_and(|n| n > limit) {
+        if length.is_some_and(|n| n > limit) {
             let mut r = Reply::text(413, format!("the body is over the server's limit of {limit} bytes\n"));
             r.who = who;
-            return r;
+            return (r, false);
         }
-        let mut body = Limited {
-            inner: req.body,
-            left: limit,
-        };
         let mut reply = match ep {
             Endpoint::Refs => self.refs(),
-            Endpoint::Lacks => self.lacks(&mut body),
-            Endpoint::Fetch => self.fetch(&mut body),
-            Endpoint::Pack => self.receive(&mut body),
-            Endpoint::UpdateRef => self.update_ref(&mut body),
+            Endpoint::Lacks => self.lacks(body),
+            Endpoint::Fetch => self.fetch(body),
+            Endpoint::Pack => self.receive(body),
+            Endpoint::UpdateRef => self.update_ref(body),
         }
         .unwrap_or_else(|e| error_reply(&e));
         reply.who = who;
-        reply
+        (reply, true)
     }
 
     fn authorize(&self, header: Option<&str>, need: Scope) -> std::result::Result<String, Reply> {
@@ -359,6 +467,7 @@ impl Service {
             }
         }
         let expect = old.map_or(Expect::Absent, Expect::Is);
+        let _turn = self.ref_updates.lock().unwrap_or_else(|e| e.into_inner());
         match self.store.update_ref(name, new, expect) {
             Ok(()) => Ok(Reply::text(200, "ok\n")),
             Err(crate::refs::Error::Mismatch { actual, .. }) => Ok(Reply::text(
@@ -369,6 +478,10 @@ impl Service {
                     old.map_or("absent".into(), |a| a.to_hex())
                 ),
             )),
+            Err(crate::store::Error::RefLocked { pid, .. }) => Ok(Reply::text(
+                503,
+                format!("busy: {name} is being updated by another process (pid {pid}); retry after 1 s\n"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -376,8 +489,12 @@ impl Service {
 
 fn error_reply(e: &Error) -> Reply {
     let status = match e {
-        Error::Pack(crate::pack::Error::Read(io)) if io.kind() == io::ErrorKind::FileTooLarge => 413,
-        Error::Pack(crate::pack::Error::Bad(_) | crate::pack::Error::Read(_)) | Error::Refused(_) => 400,
+        Error::Pack(crate::pack::Error::Read(io)) | Error::Body(io) => match io.kind() {
+            io::ErrorKind::FileTooLarge => 413,
+            io::ErrorKind::TimedOut => 408,
+            _ => 400,
+        },
+        Error::Pack(crate::pack::Error::Bad(_)) | Error::Refused(_) => 400,
         Error::Refs(crate::refs::Error::InvalidName { .. }) => 400,
         _ => 500,
     };
@@ -386,8 +503,7 @@ fn error_reply(e: &Error) -> Reply {
 
 fn read_text(body: &mut dyn Read) -> Result<String> {
     let mut text = String::new();
-    body.read_to_string(&mut text)
-        .map_err(|e| Error::Refused(format!("reading the request: {e}")))?;
+    body.read_to_string(&mut text).map_err(Error::Body)?;
     Ok(text)
 }
 

@@ -68,7 +68,9 @@ Sends environment ENV to a remote as NAME@TAG (default: ENV's name, tag
 compare-and-swap from the value the remote had, so two pushes of one tag at
 once cannot both win. A TAG may not begin with a digest algorithm's name
 (blake3, sha256, ...): `NAME@TAG` is never a pin or a digest
-(docs/protocol.md, \"Names\"). Prints `pushed NAME@TAG (N objects, B bytes)`.
+(docs/protocol.md, \"Names\"). Prints `pushed NAME@TAG (N objects, B bytes)`;
+on a terminal, standard error shows the upload's progress (bytes, objects,
+rate).
 
 Options:
   --remote R     the remote (default: the only one, or origin)
@@ -110,7 +112,7 @@ pub fn push(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
             None => return Err(Fail::Usage("ENV has no name: give NAME@TAG".into())),
         },
     };
-    let remote = libkp::remote::Remote::open(&config::from_arg(remote.as_deref(), None)?)?;
+    let remote = libkp::remote::Remote::open(&config::from_arg(remote.as_deref(), None)?)?.with_progress(true);
     let report = libkp::remote::push(store, &rec, &remote, &name, &tag, snapshots)?;
     if ctx.globals.json {
         print_json(&serde_json::to_value(&report).expect("a report serialises"))?;
@@ -130,7 +132,8 @@ the same env_id: only the objects this store lacks are fetched, every one
 verified, and nothing is published unless all of them arrived. It runs at
 once (`karapace exec N -- ...`); its origin is remote, so its mounts and host
 integration apply only once trusted (`karapace trust`). Prints `pulled
-NAME@TAG as SHORT_ID (N objects, B bytes)`.
+NAME@TAG as SHORT_ID (N objects, B bytes)`; on a terminal, standard error
+shows the download's progress (bytes, objects, rate).
 
 Options:
   --remote R   the remote (default: the only one, or origin)
@@ -163,7 +166,7 @@ pub fn pull(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let src = src.ok_or_else(|| Fail::Usage("missing NAME@TAG".into()))?;
     let (rname, tag) = libkp::remote::parse_name_tag(&src)?;
     let store = ctx.store();
-    let remote = libkp::remote::Remote::open(&config::from_arg(remote.as_deref(), None)?)?;
+    let remote = libkp::remote::Remote::open(&config::from_arg(remote.as_deref(), None)?)?.with_progress(true);
     let report = libkp::remote::pull(store, &remote, &rname, &tag, name.as_deref())?;
     if ctx.globals.json {
         print_json(&serde_json::to_value(&report).expect("a report serialises"))?;
