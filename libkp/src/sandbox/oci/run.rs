@@ -99,7 +99,13 @@ fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
     };
     drop(err_w);
     let child = Pid::from_raw(pid).expect("fork returns a positive pid");
-    let code = init::supervise(child, &set, false);
+    // A probe passes no signal on: they stay pending until it ends, and
+    // then act on the caller as they would have (a `stop` during the probe
+    // ends the exec, rather than failing the probe).
+    let code = match loud {
+        true => init::supervise(child, &set, false),
+        false => init::supervise(child, &sys::SigSet::of(&[libc::SIGCHLD]), false),
+    };
     let _ = sys::set_signal_mask(&old);
     let mut msg = String::new();
     let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
