@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod new;
 pub mod pin;
+pub mod preset;
 pub mod remote;
 pub mod rename;
 
