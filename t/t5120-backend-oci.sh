@@ -59,7 +59,14 @@ test_expect_success ROOT 'host root is not root inside: the command runs as the 
 	karapace stop --timeout 5 box && wait
 '
 
-test_expect_success 'signals reach the command; stop ends it; a second run waits its turn' '
+test_expect_success 'enter on a terminal: the shell gets a pty with the window size; its status is the exit status' '
+	command -v script >/dev/null || { say "skip: no script(1)"; return 0; }
+	printf "test -t 0 && test -t 1 && echo isatty; stty size; exit 5\n" >input &&
+	script -qec "stty rows 21 cols 77; karapace enter box; echo status=\$?" /dev/null <input >out &&
+	grep isatty out && grep "21 77" out && grep "status=5" out
+'
+
+test_expect_success 'signals reach the command; stop ends it; a second run is refused meanwhile' '
 	karapace exec box -- sleep 30 &
 	pid=$! &&
 	i=0 && while ! karapace --json inspect box | grep -q "\"state\":\"running\""; do
