@@ -148,7 +148,7 @@ test_expect_success 'normal form: trimmed, sorted, de-duplicated, backend lowerc
 	EOF
 	kp-resolve --normalize m.toml >actual &&
 	cat >expect <<-\EOF &&
-	{"base":{"digest":null,"image":"https://Example.org/RootFS.tar.xz"},"gui":{"apps":["a","b"]},"hardware":{"audio":false,"gpu":false},"integration":{"dbus_session":false,"fonts":true,"gpu_devices":false,"home":false,"pipewire":false,"pulseaudio":false,"sound_devices":false,"ssh_agent":false,"themes":true,"wayland":true,"x11":true},"manifest_version":1,"mounts":{"w":{"container":"/work/x","host":"src","read_only":true}},"runtime":{"backend":"oci","network_isolation":false,"resource_limits":{"cpu_shares":null,"memory_limit_mb":null}},"system":{"packages":["curl","git"]}}
+	{"base":{"digest":null,"image":"https://Example.org/RootFS.tar.xz"},"gui":{"apps":["a","b"]},"hardware":{"audio":false,"gpu":false},"integration":{"dbus_session":false,"fonts":true,"gpu_devices":false,"home":false,"pipewire":false,"pulseaudio":false,"sound_devices":false,"ssh_agent":false,"themes":true,"wayland":true,"x11":true},"manifest_version":1,"mounts":{"w":{"container":"/work/x","host":"src","read_only":true}},"runtime":{"backend":"oci","network_isolation":false,"resource_limits":{"cpu_shares":null,"memory_limit_mb":null},"runtime":"auto"},"system":{"packages":["curl","git"]}}
 	EOF
 	test_cmp expect actual
 '

@@ -13,10 +13,38 @@ test_expect_success 'new NAME writes NAME/karapace.toml from the minimal templat
 '
 
 test_expect_success 'every template is its example file' '
-	for t in minimal dev gui-dev rust-dev ubuntu-dev; do
+	for t in minimal dev gui-dev rust-dev ubuntu-dev dev-python gaming; do
 		karapace new --template $t t-$t </dev/null >/dev/null &&
 		test_cmp "$TEST_ROOT/examples/$t.toml" t-$t/karapace.toml || return 1
 	done
+'
+
+test_expect_success 'preset list names every preset once, with its aliases; show prints its file' '
+	karapace preset list >out &&
+	cut -d" " -f1 out >names &&
+	printf "%s\n" minimal dev rust-dev gui-dev ubuntu-dev dev-python gaming >expect &&
+	test_cmp expect names &&
+	grep "^rust-dev (dev-rust) " out && grep "^gui-dev (gui-app) " out &&
+	for t in minimal dev rust-dev gui-dev ubuntu-dev dev-python gaming; do
+		karapace preset show $t >shown && test_cmp "$TEST_ROOT/examples/$t.toml" shown || return 1
+	done &&
+	karapace preset show dev-rust >shown && test_cmp "$TEST_ROOT/examples/rust-dev.toml" shown &&
+	karapace --json preset list >json && grep "\"name\":\"gaming\"" json &&
+	ls "$TEST_ROOT"/examples/*.toml | wc -l >n && echo 8 >expect && test_cmp expect n
+'
+
+test_expect_success '--preset is --template, aliases included' '
+	karapace new --preset gui-app p-gui </dev/null >out &&
+	test_cmp "$TEST_ROOT/examples/gui-dev.toml" p-gui/karapace.toml &&
+	grep "from template gui-dev" out
+'
+
+test_expect_success 'an unknown preset: one line naming the known ones, exit 64, nothing written' '
+	test_expect_code 64 karapace preset show nope 2>err &&
+	test_line_count = 1 err &&
+	grep "unknown preset \"nope\"; expected one of minimal, dev, rust-dev, gui-dev, ubuntu-dev, dev-python, gaming, dev-rust, gui-app" err &&
+	test_expect_code 64 karapace new --preset nope np 2>err &&
+	test_line_count = 1 err && test_path_is_missing np
 '
 
 test_expect_success 'new refuses to overwrite without --force' '
@@ -47,7 +75,7 @@ test_lazy_prereq SCRIPT 'script -qec true /dev/null'
 test_expect_success SCRIPT 'new prompts on a terminal' '
 	printf "gui-dev\nubuntu/24.04\n" >answers &&
 	script -qec "karapace new tty" /dev/null <answers >out 2>&1 &&
-	grep "Template (minimal, dev, gui-dev, rust-dev, ubuntu-dev) \[minimal\]:" out &&
+	grep "Template (minimal, dev, rust-dev, gui-dev, ubuntu-dev, dev-python, gaming) \[minimal\]:" out &&
 	sed "s|^image = \"debian/bookworm\"|image = \"ubuntu/24.04\"|" "$TEST_ROOT/examples/gui-dev.toml" >expect &&
 	test_cmp expect tty/karapace.toml
 '

@@ -2,6 +2,7 @@
 test_description='kp-sandbox as root: exit statuses, signals, streaming, stdin, namespaces, read-only roots, overlays'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-fixtures.sh"
+. "$TEST_DIRECTORY/lib-backend.sh"
 
 test_have_prereq USERNS || test_skip_all "user namespaces are not available"
 test_have_prereq BUSYBOX || test_skip_all "busybox-static is not installed"
@@ -81,12 +82,19 @@ test_expect_success 'hostname is set, default karapace' '
 	sb -- hostname >out && echo karapace >expect && test_cmp expect out
 '
 
-test_expect_success 'PID 1 is the sandbox init, the command is PID 2, host processes are invisible' '
+test_expect_success NATIVE 'PID 1 is the sandbox init, the command is PID 2, host processes are invisible' '
 	sb -- sh -c "echo \$\$; tr \"\\0\" \" \" </proc/1/cmdline" >out &&
 	head -n1 out >pid && echo 2 >expect && test_cmp expect pid &&
 	grep "^kp-sandbox " out || grep "/kp-sandbox " out &&
 	sb -- sh -c "ls -d /proc/[0-9]*" >procs &&
 	printf "/proc/1\n/proc/2\n" >expect && test_cmp expect procs
+'
+
+test_expect_success 'on any backend the command is not PID 1, and only the sandbox'"'"'s processes show' '
+	sb -- sh -c "echo \$\$; ls -d /proc/[0-9]*" >out &&
+	test "$(head -n 1 out)" != 1 &&
+	grep -x /proc/1 out &&
+	test "$(grep -c "^/proc/" out)" -le 4
 '
 
 test_expect_success 'the network namespace has only loopback, which is up' '

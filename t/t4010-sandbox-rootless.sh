@@ -2,6 +2,7 @@
 test_description='kp-sandbox as an unprivileged user: single and subordinate id maps, overlay roots, isolation'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-fixtures.sh"
+. "$TEST_DIRECTORY/lib-backend.sh"
 
 test_have_prereq ROOTLESS || test_skip_all "needs root to create the unprivileged test user"
 test_have_prereq BUSYBOX || test_skip_all "busybox-static is not installed"
@@ -44,8 +45,9 @@ test_expect_success 'a root-owned read-only root works too' '
 
 test_expect_success 'host processes are invisible and only loopback exists' '
 	as_user kp-sandbox --rootfs rl/root -- sh -c "ls -d /proc/[0-9]*; cat /proc/net/dev" >out &&
-	grep "^/proc/1\$" out && grep "^/proc/2\$" out && ! grep "^/proc/3" out &&
-	tail -n +5 out | cut -d: -f1 | tr -d " " >ifaces && echo lo >expect && test_cmp expect ifaces
+	grep "^/proc/1\$" out && grep "^/proc/2\$" out &&
+	if test_have_prereq NATIVE; then ! grep "^/proc/3" out; else test "$(grep -c "^/proc/" out)" -le 4; fi &&
+	grep -v "^/proc/[0-9]" out | tail -n +3 | cut -d: -f1 | tr -d " " >ifaces && echo lo >expect && test_cmp expect ifaces
 '
 
 test_expect_success 'overlay root: writes go to the upper directory, lowers stay as they were' '

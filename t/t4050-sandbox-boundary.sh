@@ -3,6 +3,7 @@ test_description='kp-sandbox as a boundary: host root is not root inside, /proc 
 state (variables, descriptors, keyring) crosses, mounts are locked, the seccomp filter holds; as root and rootless'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-fixtures.sh"
+. "$TEST_DIRECTORY/lib-backend.sh"
 
 test_have_prereq USERNS || test_skip_all "user namespaces are not available"
 test_have_prereq BUSYBOX || test_skip_all "busybox-static is not installed"
@@ -97,6 +98,8 @@ test_expect_success 'no process inside has the host as its root (kernel overlay 
 			--work "$HOME/ov/w-$who" -- sh -c "$check" >out &&
 		! grep LEAK out || return 1
 		test "$who" = self && continue
+		# The OCI backend mounts kernel overlayfs only (t4100).
+		test_have_prereq NATIVE || continue
 		command -v fuse-overlayfs >/dev/null || { say "no fuse-overlayfs: fuse case not run"; continue; }
 		run_as $who test -w /dev/fuse || { say "/dev/fuse is not usable by the test user: fuse case not run"; continue; }
 		mkdir -p ov/fu-$who ov/fw-$who && chown -R $owner ov/fu-$who ov/fw-$who &&
@@ -136,8 +139,11 @@ test_expect_success 'read-only mounts stay read-only and masks stay on; a tmpfs 
 			umount /proc/keys 2>/dev/null && echo unmasked
 			umount -l /srv 2>/dev/null && echo unmounted
 			echo x >/srv/new 2>/dev/null && echo wrote
-			mount -t tmpfs none /mnt && echo x >/mnt/y && echo tmpfs-ok" >out &&
-		echo tmpfs-ok >expect && test_cmp expect out || return 1
+			mount -t tmpfs none /mnt 2>/dev/null && echo x >/mnt/y && echo tmpfs-ok; true" >out &&
+		# The OCI backend keeps its mounts by withholding CAP_SYS_ADMIN
+		# (docs/sandbox.md, "Backends"): no mount at all there.
+		if test_have_prereq NATIVE; then echo tmpfs-ok; fi >expect &&
+		test_cmp expect out || return 1
 	done
 '
 

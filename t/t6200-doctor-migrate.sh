@@ -10,7 +10,7 @@ test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true && command
 
 test_expect_success 'doctor without a store: one line per check, creates nothing' '
 	karapace doctor >out &&
-	grep -c "^\(ok\|warn\|fail\)  " out >n && echo 7 >expect && test_cmp expect n &&
+	grep -c "^\(ok\|warn\|fail\)  " out >n && echo 8 >expect && test_cmp expect n &&
 	grep "^warn  store: no store at $KARAPACE_STORE" out &&
 	grep "fix: .karapace init." out &&
 	test_path_is_missing "$KARAPACE_STORE"
@@ -20,6 +20,18 @@ test_expect_success SANDBOX 'doctor sees user namespaces and overlayfs where the
 	karapace doctor >out &&
 	grep "^ok    user namespaces" out &&
 	grep "^ok    overlay" out
+'
+
+test_expect_success SANDBOX 'doctor says which OCI runtimes work, and why the others do not' '
+	mkdir -p fakert && printf "#!/bin/sh\nexit 1\n" >fakert/crun && chmod +x fakert/crun &&
+	PATH="$PWD/fakert:$PATH" karapace doctor >out;
+	grep "oci runtimes: " out >line &&
+	grep "crun: fails here (" line &&
+	if command -v youki >/dev/null; then :; else grep "youki: not installed" line; fi &&
+	if grep "runc: works" line
+	then grep "^ok    oci runtimes: auto picks runc;" line
+	else grep "^warn  oci runtimes: none works" line && grep -A1 "oci runtimes" out | grep "fix: install runc"
+	fi
 '
 
 test_expect_success ROOT 'doctor names the range root s environments run in' '

@@ -272,8 +272,8 @@ impl Manager {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<Vec<Preset>> {
         self.svc.check_caller(conn, &hdr).await?;
-        use libkp::schema::templates::{description, TEMPLATES};
-        Ok(TEMPLATES
+        use libkp::schema::templates::{description, PRESETS};
+        Ok(PRESETS
             .iter()
             .map(|(name, text)| Preset {
                 name: name.to_string(),

@@ -55,11 +55,20 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "new",
         summary: "Create NAME/karapace.toml from a template",
-        args: "NAME [--template T] [--force]",
+        args: "NAME [--template T | --preset T] [--force]",
         help: cmd::new::HELP,
         needs_store: false,
         mapped: false,
         run: cmd::new::run,
+    },
+    Command {
+        name: "preset",
+        summary: "List the presets, or show one's manifest",
+        args: "list | show NAME",
+        help: cmd::preset::HELP,
+        needs_store: false,
+        mapped: false,
+        run: cmd::preset::run,
     },
     Command {
         name: "pin",

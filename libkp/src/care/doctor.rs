@@ -65,7 +65,7 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Opt
 pub fn doctor(store: &Path) -> Vec<Check> {
     let host = HostFacts::current();
     let probe = probe_namespaces();
-    let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup()];
+    let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup(), oci_runtimes()];
     out.push(store_health(store));
     out.push(name_index(store));
     out.push(store_permissions(store));
@@ -418,6 +418,44 @@ fn cgroup() -> Check {
             ),
             fix,
         )
+    }
+}
+
+/// Which OCI runtimes are installed and pass the probe `auto` uses
+/// (sandbox/oci/runtime.rs): only `backend = "oci"` environments need one.
+fn oci_runtimes() -> Check {
+    use crate::sandbox::oci;
+    const NAME: &str = "oci runtimes";
+    let mut works = Vec::new();
+    let mut parts = Vec::new();
+    for kind in oci::Kind::ALL {
+        match oci::find(kind) {
+            None => parts.push(format!("{}: not installed", kind.name())),
+            Some(rt) => match oci::probe(&rt) {
+                Ok(()) => {
+                    works.push(kind.name());
+                    parts.push(format!("{}: works ({})", kind.name(), rt.path.display()));
+                }
+                Err(e) => parts.push(format!("{}: fails here ({e})", kind.name())),
+            },
+        }
+    }
+    match works.first() {
+        Some(first) => check(
+            NAME,
+            Status::Ok,
+            format!("auto picks {first}; {}", parts.join("; ")),
+            None,
+        ),
+        None => check(
+            NAME,
+            Status::Warn,
+            format!(
+                "none works: backend = \"oci\" environments will be refused; {}",
+                parts.join("; ")
+            ),
+            Some("install runc (Debian: `apt-get install runc`), or keep backend = \"namespace\"".into()),
+        ),
     }
 }
 

@@ -10,7 +10,7 @@ use super::{EnvError, EnvRecord, Origin, RunMarker, State};
 use super::{Error, Result};
 use crate::hash::ObjectId;
 use crate::sandbox::{self, policy, BindRequest, HostFacts, HostSwitches, Limits, Net, Root, SandboxRequest};
-use crate::schema::Settings;
+use crate::schema::{OciRuntime, Settings};
 use crate::store::Store;
 
 /// What to run.
@@ -42,7 +42,7 @@ pub fn request(
     opts: &ExecOptions,
 ) -> Result<SandboxRequest> {
     let settings = rec.settings.clone().unwrap_or_default();
-    if settings.runtime.backend != crate::schema::Backend::Namespace {
+    if settings.runtime.backend == crate::schema::Backend::Mock {
         return Err(EnvError::Backend {
             env: rec.display_name(),
             backend: settings.runtime.backend.as_str().to_string(),
@@ -264,9 +264,21 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
     // Made once the request passed policy, so a refusal changes nothing.
     let mut req = request(store, rec, upper, work.clone(), opts)?;
     let frozen = own.is_some();
+    let runtime = rec
+        .settings
+        .as_ref()
+        .filter(|s| s.runtime.backend == crate::schema::Backend::Oci)
+        .map(|s| s.runtime.runtime.unwrap_or_default());
+    // The OCI backend mounts an overlay of its own for each run, so it runs
+    // alone over the environment's upper directory (held until it ends).
+    let mut _alone = None;
     if !frozen {
         store.make_dir(&work)?;
-        req.share = Some(store.make_dir(&store.env_dir(&rec.env_id).join("share"))?);
+        let share = store.make_dir(&store.env_dir(&rec.env_id).join("share"))?;
+        match runtime {
+            None => req.share = Some(share),
+            Some(_) => _alone = Some(oci_alone(&share, rec)?),
+        }
     }
     if frozen {
         if let Root::Overlay { lowers, .. } = &mut req.root {
@@ -274,7 +286,40 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
         }
     }
     let plan = sandbox::plan(&req, &HostFacts::current())?;
-    Ok(sandbox::run(&plan)?)
+    match runtime {
+        None => Ok(sandbox::run(&plan)?),
+        Some(want) => {
+            let kind = match want {
+                OciRuntime::Auto => None,
+                OciRuntime::Runc => Some(sandbox::oci::Kind::Runc),
+                OciRuntime::Crun => Some(sandbox::oci::Kind::Crun),
+                OciRuntime::Youki => Some(sandbox::oci::Kind::Youki),
+            };
+            let rt = sandbox::oci::choose(kind)?;
+            Ok(sandbox::oci::run(&plan, &rt)?)
+        }
+    }
+}
+
+/// The lock an OCI run of `rec` holds on its writable layer: taken without
+/// waiting, refused with the reason when another run holds it.
+fn oci_alone(share: &Path, rec: &EnvRecord) -> Result<std::fs::File> {
+    use rustix::fs::{flock, FlockOperation};
+    let path = share.join("oci.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::store("open", &path))?;
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(_) => Err(sandbox::Error::Invalid {
+            what: format!("environment {}", rec.display_name()),
+            reason: "already runs a command, and the oci backend runs one at a time over its writable layer".into(),
+        }
+        .into()),
+    }
 }
 
 /// Each running command gets its own overlay work directory,

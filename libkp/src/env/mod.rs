@@ -51,7 +51,7 @@ pub enum EnvError {
         action: &'static str,
         hint: &'static str,
     },
-    #[error("environment {env} asks for runtime.backend = {backend:?}, which this build cannot run; only \"namespace\" is available (change the manifest and rebuild)")]
+    #[error("environment {env} asks for runtime.backend = {backend:?}, which is for tests only; use \"namespace\" or \"oci\" (change the manifest and rebuild)")]
     Backend { env: String, backend: String },
     #[error("environment {env} is running ({count} process(es) inside): cannot {action}; `karapace stop {env}` first")]
     Running {

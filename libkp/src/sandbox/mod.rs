@@ -13,6 +13,7 @@ mod exec;
 pub mod host;
 pub mod idmap;
 mod init;
+pub mod oci;
 mod overlay;
 pub mod plan;
 pub mod policy;

@@ -154,6 +154,17 @@ pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDe
             return Ok(mnt);
         }
     }
+    mount_idmapped_by_path(root, given, None)
+}
+
+/// [`mount_root_idmapped`] with the layers taken by path (through
+/// /proc/self/fd), the overlay mounted on `target` (default `WORK/root`):
+/// the OCI backend (oci/run.rs) mounts it as its bundle's rootfs.
+pub fn mount_idmapped_by_path(
+    root: &RootMount,
+    given: &mut std::collections::VecDeque<OwnedFd>,
+    target: Option<&Path>,
+) -> Result<OwnedFd> {
     let mut held = Vec::new();
     for src in root.host_sources() {
         let mnt = given
@@ -180,7 +191,7 @@ pub fn mount_root_idmapped(root: &RootMount, given: &mut std::collections::VecDe
             let rel = |p: &Path| p.strip_prefix(&parent).unwrap_or(p).to_path_buf();
             let (upper, work) = (via_fd(&common, &rel(upper)), via_fd(&common, &rel(work)));
             let lowers: Vec<PathBuf> = held.iter().map(|fd| via_fd(fd, Path::new(""))).collect();
-            let target = work.join("root");
+            let target = target.map_or_else(|| work.join("root"), Path::to_path_buf);
             match rustix::fs::mkdir(&target, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(Error::setup("create overlay mount point", &target)(e.into())),
@@ -319,7 +330,7 @@ fn escape_lower(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "\\\\").replace(':', "\\:")
 }
 
-fn mount_kernel(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+pub(super) fn mount_kernel(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     let step = |what: &'static str| Error::setup(what, target);
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| step("open overlayfs for")(e.into()))?;
     // `lowerdir+` (Linux 6.8) takes one layer per call, so neither the page-size

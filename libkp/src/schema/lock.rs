@@ -137,9 +137,12 @@ impl Lock {
             );
         }
         let rt = &s.runtime;
+        out += &format!("\n[runtime]\nbackend = {}\n", q(rt.backend.as_str()));
+        if let Some(r) = rt.runtime {
+            out += &format!("runtime = {}\n", q(r.as_str()));
+        }
         out += &format!(
-            "\n[runtime]\nbackend = {}\nnetwork_isolation = {}\n\n[runtime.resource_limits]\n",
-            q(rt.backend.as_str()),
+            "network_isolation = {}\n\n[runtime.resource_limits]\n",
             rt.network_isolation
         );
         if let Some(n) = rt.resource_limits.cpu_shares {

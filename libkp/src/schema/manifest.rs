@@ -11,7 +11,8 @@ use super::image::ImageRef;
 use super::locate::{Seg, Spans};
 use super::normalize;
 use super::settings::{
-    Backend, Gui, Hardware, Integration, IntegrationDecl, ResourceLimits, Runtime, Settings, System, CPU_SHARES_RANGE,
+    Backend, Gui, Hardware, Integration, IntegrationDecl, OciRuntime, ResourceLimits, Runtime, Settings, System,
+    CPU_SHARES_RANGE,
 };
 
 pub const MANIFEST_VERSION: i64 = 1;
@@ -75,6 +76,7 @@ struct RawGui {
 #[serde(deny_unknown_fields)]
 struct RawRuntime {
     backend: Option<String>,
+    runtime: Option<String>,
     #[serde(default)]
     network_isolation: bool,
     #[serde(default)]
@@ -167,6 +169,26 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
             )
         })?,
     };
+    let runtime = match (&raw.runtime.runtime, backend) {
+        (None, Backend::Oci) => Some(OciRuntime::Auto),
+        (None, _) => None,
+        (Some(r), Backend::Oci) => Some(OciRuntime::parse(r).ok_or_else(|| {
+            let all: Vec<_> = OciRuntime::ALL.iter().map(|r| r.as_str()).collect();
+            err(
+                &["runtime".into(), "runtime".into()],
+                format!("unknown OCI runtime {r:?}; expected one of {}", all.join(", ")),
+            )
+        })?),
+        (Some(_), b) => {
+            return Err(err(
+                &["runtime".into(), "runtime".into()],
+                format!(
+                    "applies only with backend = \"oci\" (this manifest's backend is {:?})",
+                    b.as_str()
+                ),
+            ))
+        }
+    };
     let limit = |name: &str, v: Option<i64>, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
         match v {
             None => Ok(None),
@@ -205,6 +227,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest> {
         mounts,
         runtime: Runtime {
             backend,
+            runtime,
             network_isolation: raw.runtime.network_isolation,
             resource_limits,
         },
@@ -265,9 +288,12 @@ impl Manifest {
             out += &format!("{label} = {}\n", q(&format!("{}:{}{ro}", m.host, m.container)));
         }
         let rt = &s.runtime;
+        out += &format!("\n[runtime]\nbackend = {}\n", q(rt.backend.as_str()));
+        if let Some(r) = rt.runtime {
+            out += &format!("runtime = {}\n", q(r.as_str()));
+        }
         out += &format!(
-            "\n[runtime]\nbackend = {}\nnetwork_isolation = {}\n\n[runtime.resource_limits]\n",
-            q(rt.backend.as_str()),
+            "network_isolation = {}\n\n[runtime.resource_limits]\n",
             rt.network_isolation
         );
         if let Some(n) = rt.resource_limits.cpu_shares {

@@ -23,7 +23,7 @@ pub use image::ImageRef;
 pub use lock::{Lock, LockedBase, LockedPackage, LOCK_FILE};
 pub use manifest::Manifest;
 pub use resolve::{ImageResolver, KnownImages, KnownPackages, PackageResolver};
-pub use settings::{Backend, Integration, Mount, Settings};
+pub use settings::{Backend, Integration, Mount, OciRuntime, Settings};
 
 pub const MANIFEST_FILE: &str = "karapace.toml";
 

@@ -172,10 +172,45 @@ impl Backend {
     }
 }
 
+/// Which OCI runtime runs an `oci` environment (`runtime.runtime`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OciRuntime {
+    /// The first of runc, crun, youki that is installed and passes a probe.
+    #[default]
+    Auto,
+    Runc,
+    Crun,
+    Youki,
+}
+
+impl OciRuntime {
+    pub const ALL: [OciRuntime; 4] = [OciRuntime::Runc, OciRuntime::Crun, OciRuntime::Youki, OciRuntime::Auto];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OciRuntime::Auto => "auto",
+            OciRuntime::Runc => "runc",
+            OciRuntime::Crun => "crun",
+            OciRuntime::Youki => "youki",
+        }
+    }
+
+    /// Case-insensitive, surrounding blanks ignored.
+    pub fn parse(s: &str) -> Option<OciRuntime> {
+        let s = s.trim().to_ascii_lowercase();
+        OciRuntime::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runtime {
     pub backend: Backend,
+    /// Set exactly when `backend` is `oci` (absent otherwise, so environments
+    /// of the other backends keep the env_id they had before the key existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<OciRuntime>,
     pub network_isolation: bool,
     #[serde(default)]
     pub resource_limits: ResourceLimits,

@@ -397,3 +397,34 @@ fn oci_digest_is_kept_but_not_identity() {
     let e = Lock::parse(&bad, Path::new("l")).unwrap_err().to_string();
     assert!(e.contains("oci_digest") && e.contains("64 lowercase hex"), "{e}");
 }
+
+#[test]
+fn oci_runtime_key_is_part_of_the_identity_and_only_with_oci() {
+    let head = "manifest_version = 1\n[base]\nimage = \"x\"\n";
+    let id = |extra: &str| lock_of(&parse(&format!("{head}{extra}"))).env_id;
+    // Other backends keep the env_id they had before the key existed: the
+    // key is absent from their canonical form.
+    let native = lock_of(&parse(head));
+    let json = serde_json::to_string(&native.settings.runtime).unwrap();
+    assert!(!json.contains("\"runtime\""), "{json}");
+    assert!(native.settings.runtime.runtime.is_none());
+    // With oci it is always there, `auto` unless given, and changes env_id.
+    let auto = id("[runtime]\nbackend = \"oci\"\n");
+    assert_eq!(auto, id("[runtime]\nbackend = \"oci\"\nruntime = \" Auto \"\n"));
+    assert_ne!(auto, id("[runtime]\nbackend = \"oci\"\nruntime = \"runc\"\n"));
+    assert_ne!(auto, native.env_id);
+    let m = parse(&format!("{head}[runtime]\nbackend = \"oci\"\nruntime = \"crun\"\n"));
+    assert!(m
+        .to_toml()
+        .contains("[runtime]\nbackend = \"oci\"\nruntime = \"crun\"\n"));
+    let l = lock_of(&m);
+    let back = Lock::parse(&l.to_toml(), Path::new("karapace.lock")).unwrap();
+    assert_eq!(back.settings.runtime.runtime, Some(super::OciRuntime::Crun));
+    assert!(
+        err(&format!("{head}[runtime]\nbackend = \"oci\"\nruntime = \"docker\"\n")).starts_with(
+            "m.toml:6:11: runtime.runtime: unknown OCI runtime \"docker\"; expected one of runc, crun, youki, auto"
+        )
+    );
+    assert!(err(&format!("{head}[runtime]\nruntime = \"runc\"\n"))
+        .starts_with("m.toml:5:11: runtime.runtime: applies only with backend = \"oci\""));
+}

@@ -31,6 +31,9 @@ sandbox was refused or could not start. See docs/sandbox.md.
   --overlay auto|kernel|fuse
   --seccomp default|off  the system-call filter (default: on)
   --cwd DIR              working directory inside (default /)
+  --backend native|oci[:RUNTIME]
+                         run the plan natively (default) or through an OCI
+                         runtime: runc, crun, youki or auto (the default)
   --print-plan           print the setup steps and exit
 ";
 
@@ -82,6 +85,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         Option<PathBuf>,
     ) = (None, Vec::new(), None, None);
     let mut print_plan = false;
+    let mut oci: Option<Option<sandbox::oci::Kind>> = None;
     while let Some(arg) = p.next()? {
         match arg {
             Long("rootfs") => rootfs = Some(p.value()?.into()),
@@ -135,6 +139,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
                     .ok_or_else(|| Fail::Usage(format!("--seccomp {v:?} is not default or off")))?;
             }
             Long("cwd") => req.cwd = Some(p.value()?.into()),
+            Long("backend") => oci = parse_backend(&value(&mut p, "--backend")?)?,
             Long("print-plan") => print_plan = true,
             Short('h') | Long("help") => return kp_plumbing::help(usage_text),
             lexopt::Arg::Value(v) => {
@@ -163,7 +168,32 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         std::io::stdout().write_all(plan.to_string().as_bytes())?;
         return Ok(0);
     }
-    sandbox::run(&plan).map_err(refused)
+    match oci {
+        None => sandbox::run(&plan).map_err(refused),
+        Some(want) => {
+            let rt = sandbox::oci::choose(want).map_err(refused)?;
+            sandbox::oci::run(&plan, &rt).map_err(refused)
+        }
+    }
+}
+
+/// `native`, or `oci` with an optional `:RUNTIME` (`auto` when absent).
+fn parse_backend(v: &str) -> Result<Option<Option<sandbox::oci::Kind>>> {
+    let (backend, runtime) = v.split_once(':').unwrap_or((v, "auto"));
+    match backend {
+        "native" if runtime == "auto" && !v.contains(':') => Ok(None),
+        "oci" if runtime == "auto" => Ok(Some(None)),
+        "oci" => sandbox::oci::Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == runtime)
+            .map(|k| Some(Some(k)))
+            .ok_or_else(|| {
+                Fail::Usage(format!(
+                    "--backend {v:?}: unknown runtime {runtime:?} (runc, crun, youki or auto)"
+                ))
+            }),
+        _ => usage(format!("--backend {v:?} is not native or oci[:RUNTIME]")),
+    }
 }
 
 fn main() {

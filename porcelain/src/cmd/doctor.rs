@@ -8,7 +8,8 @@ pub const DOCTOR_HELP: &str = "\
 Checks what this host and user can do, one line each, `ok`, `warn` or `fail`,
 with the fix below a warn or fail: user namespaces, overlayfs (the kernel's
 with userxattr, or fuse-overlayfs), newuidmap and a subordinate id range,
-cgroup v2 delegation (for resource limits), the store (every object records
+cgroup v2 delegation (for resource limits), which OCI runtimes (runc, crun,
+youki) are installed and pass the probe (for backend = \"oci\"), the store (every object records
 and refs reach is present at its size, each named by id and path with its fix;
 verify-store re-hashes everything), its name index (agrees with the environment records) and its
 permissions (directories 0700, lock files 0600, no

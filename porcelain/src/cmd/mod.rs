@@ -8,6 +8,7 @@ pub mod list;
 pub mod new;
 pub mod oci;
 pub mod pin;
+pub mod preset;
 pub mod remote;
 pub mod rename;
 

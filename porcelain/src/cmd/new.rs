@@ -12,33 +12,27 @@ for the template and the base image; otherwise it asks nothing and uses the
 options (template: minimal).
 
 Options:
-  --template T   minimal, dev, gui-dev, rust-dev or ubuntu-dev (examples/T.toml)
+  --template T, --preset T
+                 a preset (`karapace preset list`): minimal, dev, rust-dev,
+                 gui-dev, ubuntu-dev, dev-python or gaming (examples/T.toml);
+                 dev-rust and gui-app are aliases
   --force        overwrite an existing NAME/karapace.toml
 
 Exit status: 0 created; 1 the manifest exists (without --force) or cannot be
 written; 64 usage.
 ";
 
-pub use libkp::schema::templates::TEMPLATES;
-
-const DEFAULT_TEMPLATE: &str = "minimal";
+use super::preset::{self, DEFAULT as DEFAULT_TEMPLATE};
 
 fn template(name: &str) -> Result<&'static str> {
-    TEMPLATES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| {
-            let all: Vec<_> = TEMPLATES.iter().map(|(n, _)| *n).collect();
-            Fail::Usage(format!("unknown template {name:?}; expected one of {}", all.join(", ")))
-        })
+    preset::get(name).map(|(_, text)| text)
 }
 
 pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
     let (mut name, mut tmpl, mut force) = (None::<PathBuf>, None::<String>, false);
     while let Some(arg) = p.next()? {
         match arg {
-            lexopt::Arg::Long("template") | lexopt::Arg::Short('t') => {
+            lexopt::Arg::Long("template") | lexopt::Arg::Long("preset") | lexopt::Arg::Short('t') => {
                 tmpl = Some(
                     p.value()?
                         .into_string()
@@ -60,7 +54,8 @@ pub fn run(ctx: &mut Ctx, mut p: lexopt::Parser) -> Result {
         None if interactive => ask_template()?,
         None => DEFAULT_TEMPLATE.to_string(),
     };
-    let mut text = template(&tmpl)?.to_string();
+    let (tmpl, text) = preset::get(&tmpl)?;
+    let (tmpl, mut text) = (tmpl.to_string(), text.to_string());
     let path = dir.join(MANIFEST_FILE);
     if interactive {
         let current = manifest::parse(&text, &path)?.base.to_string();
@@ -101,7 +96,7 @@ fn ask(prompt: &str) -> Result<String> {
 }
 
 fn ask_template() -> Result<String> {
-    let all: Vec<_> = TEMPLATES.iter().map(|(n, _)| *n).collect();
+    let all: Vec<_> = preset::PRESETS.iter().map(|(n, _)| *n).collect();
     loop {
         let answer = ask(&format!("Template ({}) [{DEFAULT_TEMPLATE}]: ", all.join(", ")))?;
         let answer = if answer.is_empty() {
@@ -109,7 +104,7 @@ fn ask_template() -> Result<String> {
         } else {
             answer
         };
-        if template(&answer).is_ok() {
+        if preset::find(&answer).is_some() {
             return Ok(answer);
         }
         eprintln!("No template {answer:?}.");
