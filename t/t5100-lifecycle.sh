@@ -38,12 +38,14 @@ test_expect_success 'running while a command is inside, built again after' '
 	karapace exec life -- sleep 30 &
 	pid=$! &&
 	wait_state life running &&
+	test_path_is_file store/run/$(cat id) &&
 	karapace --json inspect life >json && grep "\"state\":\"running\"" json &&
 	karapace stop --timeout 5 life >out &&
 	grep "stopped life" out &&
 	{ wait $pid; echo $? >code; } &&
 	echo 143 >expect && test_cmp expect code &&
-	test "$(state life)" = built
+	test "$(state life)" = built &&
+	test_path_is_missing store/run/$(cat id)
 '
 
 test_expect_success 'stop kills what ignores SIGTERM after the timeout' '
@@ -61,8 +63,10 @@ test_expect_success 'a SIGKILLed exec leaves the state right (stale marker clear
 	pid=$! &&
 	wait_state life running &&
 	kill -9 $pid && wait $pid;
+	test_path_is_file store/run/$(cat id) &&
 	wait_state life built &&
-	test -z "$(ls store/envs/$(cat id)/run)"
+	test -z "$(ls store/envs/$(cat id)/run)" &&
+	test_path_is_missing store/run/$(cat id)
 '
 
 test_expect_success 'two commands at once in one environment: both run, both writes land' '

@@ -1,17 +1,22 @@
 //! `karapace list`'s one pass: every record read once, in parallel, with the
 //! state users see, at a few system calls per environment (docs/store-format.md,
 //! "Listing"): `meta/envs/` and `envs/` are opened once and each record is
-//! opened relative to them, read in one call and checked with one hash; its
-//! `run/` directory is only read for a marker, and locked only when it has one.
+//! opened relative to them, read in one call and checked with one hash. The
+//! store's `run/` hints (env/run.rs) are read once; only an environment with a
+//! hint has its markers looked at.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rayon::prelude::*;
+use rustix::buffer::spare_capacity;
 use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
+use super::run::HINTS;
 use super::Result;
 use super::{EnvRecord, Error, State, META_DIR};
 use crate::store::Store;
@@ -31,19 +36,20 @@ impl Store {
             return Ok(Vec::new());
         };
         let meta = self.open_beneath(&dir, DIR_FLAGS, 0, "directory")?;
-        let envs = self.root().join("envs");
-        let envs_fd = match self.existing_dir(&envs)? {
-            Some(d) => Some(self.open_beneath(&d, DIR_FLAGS, 0, "directory")?),
-            None => None,
-        };
-        let mut ids = Vec::new();
         let mut buf = vec![MaybeUninit::uninit(); 64 << 10];
-        let mut entries = RawDir::new(meta.as_fd(), &mut buf);
-        while let Some(e) = entries.next() {
-            let e = e.map_err(|e| Error::store("read directory", &dir)(e.into()))?;
-            if let Some(id) = e.file_name().to_str().ok().and_then(|n| n.strip_suffix(".json")) {
+        let mut ids = Vec::new();
+        read_names(&meta, &dir, &mut buf, |n| {
+            if let Some(id) = n.strip_suffix(".json") {
                 ids.push(id.to_string());
             }
+        })?;
+        let mut hinted = HashSet::new();
+        let hints = self.root().join(HINTS);
+        if let Some(d) = self.existing_dir(&hints)? {
+            let fd = self.open_beneath(&d, DIR_FLAGS, 0, "directory")?;
+            read_names(&fd, &d, &mut buf, |n| {
+                hinted.insert(n.to_string());
+            })?;
         }
         let mut out: Vec<(EnvRecord, State)> = ids
             .par_iter()
@@ -51,9 +57,10 @@ impl Store {
                 let Some(rec) = read_record(&meta, &dir, id)? else {
                     return Ok(None);
                 };
-                let state = match &envs_fd {
-                    Some(fd) if has_marker(fd, id) => self.effective_state(&rec)?,
-                    _ => rec.state,
+                let state = if hinted.contains(id) {
+                    self.effective_state(&rec)?
+                } else {
+                    rec.state
                 };
                 Ok(Some((rec, state)))
             })
@@ -81,39 +88,39 @@ fn read_record(meta: &OwnedFd, dir: &Path, id: &str) -> Result<Option<EnvRecord>
         Err(Errno::NOENT) => return Ok(None),
         Err(e) => return Err(Error::store("open", &path)(e.into())),
     };
-    let mut bytes = vec![0u8; 8 << 10];
-    let mut len = 0;
-    loop {
-        let n = match rustix::io::read(&fd, &mut bytes[len..]) {
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(Error::store("read", &path)(e.into())),
-        };
-        len += n;
-        // A read that did not fill the buffer reached the end of this regular
-        // file; one that did may have more. A record read
-        // short for any reason fails its checksum rather than pass as another.
-        if n == 0 || len < bytes.len() {
-            break;
+    // One buffer per thread, grown to the largest record seen and never
+    // cleared byte by byte: records are read into its spare capacity.
+    thread_local!(static BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(8 << 10)));
+    BUF.with_borrow_mut(|bytes| {
+        bytes.clear();
+        loop {
+            let n = match rustix::io::read(&fd, spare_capacity(bytes)) {
+                Ok(n) => n,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(Error::store("read", &path)(e.into())),
+            };
+            // A read that did not fill the spare room reached the end of this
+            // regular file; one that did may have more. A record read short
+            // for any reason fails its checksum rather than pass as another.
+            if n == 0 || bytes.len() < bytes.capacity() {
+                break;
+            }
+            bytes.reserve(bytes.capacity());
         }
-        bytes.resize(2 * bytes.len(), 0);
-    }
-    bytes.truncate(len);
-    EnvRecord::from_meta_bytes(&bytes, &path).map(Some)
+        EnvRecord::from_meta_bytes(bytes, &path).map(Some)
+    })
 }
 
-/// Whether `envs/<id>/run/` holds anything but `.` and `..`.
-fn has_marker(envs: &OwnedFd, id: &str) -> bool {
-    let Ok(run) = rustix::fs::openat(envs, format!("{id}/run"), DIR_FLAGS, Mode::empty()) else {
-        return false;
-    };
-    let mut buf = [MaybeUninit::uninit(); 1024];
-    let mut entries = RawDir::new(run, &mut buf);
+/// Calls `each` with the name of every entry of the directory open as `fd`
+/// but `.` and `..`.
+fn read_names(fd: &OwnedFd, dir: &Path, buf: &mut [MaybeUninit<u8>], mut each: impl FnMut(&str)) -> Result<()> {
+    let mut entries = RawDir::new(fd.as_fd(), buf);
     while let Some(e) = entries.next() {
-        match e {
-            Ok(e) if matches!(e.file_name().to_bytes(), b"." | b"..") => {}
-            _ => return true,
+        let e = e.map_err(|e| Error::store("read directory", dir)(e.into()))?;
+        match e.file_name().to_str() {
+            Ok("." | "..") | Err(_) => {}
+            Ok(n) => each(n),
         }
     }
-    false
+    Ok(())
 }

@@ -11,6 +11,13 @@
 //! directories of commands no longer running are swept under it too
 //! ([`RunDir::sweep_work`]), and a restore or destroy checks that nothing runs
 //! and acts under it ([`Store::while_stopped`]).
+//!
+//! Beside the markers, the store keeps one hint per environment that may be
+//! running: `run/<env_id>`, an empty file made (under the run lock) before the
+//! first marker and removed (under the same lock) once no marker is left, so
+//! whenever a marker exists its hint does. `list` reads `run/` once instead of
+//! every environment's `run/` directory; a hint left by a crash only sends it
+//! to the markers, which [`RunDir::held`] then clears with the hint.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -34,6 +41,21 @@ pub struct RunMarker {
 pub(crate) struct RunDir {
     _fd: OwnedFd,
     dir: PathBuf,
+}
+
+/// The store-wide directory of "may be running" hints.
+pub(crate) const HINTS: &str = "run";
+
+/// `run/<env_id>` for the run directory `<store>/envs/<env_id>/run`.
+fn hint_for(run_dir: &Path) -> Option<PathBuf> {
+    let env = run_dir.parent()?;
+    let root = env.parent()?.parent()?;
+    Some(root.join(HINTS).join(env.file_name()?))
+}
+
+/// Whether `dir` holds any entry (a marker, held or stale).
+fn has_entries(dir: &Path) -> bool {
+    fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
 }
 
 impl RunDir {
@@ -88,7 +110,20 @@ impl RunDir {
                 Err(e) => return Err(Error::store("lock", &path)(e.into())),
             }
         }
+        if pids.is_empty() {
+            self.drop_hint();
+        }
         Ok(pids)
+    }
+
+    /// Removes this environment's hint when no marker is left (called under
+    /// the run lock).
+    fn drop_hint(&self) {
+        if !has_entries(&self.dir) {
+            if let Some(hint) = hint_for(&self.dir) {
+                let _ = fs::remove_file(hint);
+            }
+        }
     }
 
     /// Removes the work directories (`envs/<id>/work/<pid>`) of commands no
@@ -120,6 +155,7 @@ impl RunMarker {
     /// followed on the way).
     pub fn create(store: &Store, env_id: &str) -> Result<RunMarker> {
         let run = RunDir::make(store, env_id)?;
+        store.open_lock(&store.path(HINTS).join(env_id))?;
         let pid = std::process::id();
         let path = run.dir.join(pid.to_string());
         let mut file = store.open_lock(&path)?;
@@ -132,8 +168,11 @@ impl RunMarker {
 
 impl Drop for RunMarker {
     fn drop(&mut self) {
-        let _run = self.path.parent().and_then(|d| RunDir::lock(d).ok().flatten());
+        let run = self.path.parent().and_then(|d| RunDir::lock(d).ok().flatten());
         let _ = fs::remove_file(&self.path);
+        if let Some(run) = run {
+            run.drop_hint();
+        }
     }
 }
 

@@ -208,7 +208,7 @@ fn is_content(rel: &Path) -> bool {
 
 fn is_lock(rel: &Path) -> bool {
     let parts: Vec<_> = rel.components().map(|c| c.as_os_str()).collect();
-    matches!(parts.as_slice(), [top, _] if *top == "locks")
+    matches!(parts.as_slice(), [top, _] if *top == "locks" || *top == "run")
         || matches!(parts.as_slice(), [top, _, l] if *top == "envs" && *l == "lock")
 }
 
