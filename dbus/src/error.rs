@@ -77,6 +77,9 @@ impl From<libkp::env::Error> for Error {
         match e {
             libkp::env::Error::Env(e) => e.into(),
             libkp::env::Error::Store(e) => Error::Store(e.to_string()),
+            libkp::env::Error::Layer(e) => Error::Store(e.to_string()),
+            libkp::env::Error::Meta(e) => Error::Store(e.to_string()),
+            libkp::env::Error::Config(e) => Error::Failed(e.to_string()),
             libkp::env::Error::Sandbox(e) => Error::Sandbox(e.to_string()),
             libkp::env::Error::Schema(e) => Error::InvalidManifest(e.to_string()),
         }

@@ -478,7 +478,7 @@ impl Service {
                     old.map_or("absent".into(), |a| a.to_hex())
                 ),
             )),
-            Err(crate::store::Error::RefLocked { pid, .. }) => Ok(Reply::text(
+            Err(crate::refs::Error::Locked { pid, .. }) => Ok(Reply::text(
                 503,
                 format!("busy: {name} is being updated by another process (pid {pid}); retry after 1 s\n"),
             )),

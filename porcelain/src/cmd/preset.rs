@@ -19,8 +19,8 @@ a usage error.
 {\"name\", \"manifest\"}.
 ";
 
-use libkp::schema::templates::{aliases_of, find, summary};
-pub use libkp::schema::templates::{ALIASES, DEFAULT, PRESETS};
+use libkp::schema::templates::{aliases_of, summary};
+pub use libkp::schema::templates::{find, ALIASES, DEFAULT, PRESETS};
 
 /// [`find`], or one line naming the known presets and exit status 64.
 pub fn get(name: &str) -> Result<(&'static str, &'static str)> {
