@@ -155,6 +155,24 @@ test_expect_success 'a corrupt record: the others show, the bad one is named' '
 	rm "$bad"
 '
 
+test_expect_success 'a terminal that goes away without a SIGHUP ends it' '
+	# Its own tmux server, killed outright: the pane hangs up and reads as end
+	# of file forever, which once kept karapace-tui spinning after its
+	# terminal was gone.
+	tmux -S "$HOME/hang.sock" new-session -d -x 80 -y 24 \
+		"echo \$\$ >\"$PWD/hang.pid\"; KARAPACE_STORE=\"$PWD/root/st\" exec karapace tui" </dev/null >/dev/null 2>&1 3>&- 4>&- &&
+	i=0 && while ! test -s hang.pid; do i=$((i + 1)); test $i -lt 200 || return 1; sleep 0.1; done &&
+	pid=$(cat hang.pid) &&
+	sleep 1 && test -d /proc/$pid &&
+	kill -9 "$(tmux -S "$HOME/hang.sock" display-message -p "#{pid}")" &&
+	i=0 &&
+	while test -d /proc/$pid && test "$(awk "{print \$3}" /proc/$pid/stat 2>/dev/null)" != Z; do
+		i=$((i + 1))
+		test $i -lt 200 || { echo "karapace-tui $pid still runs" >&4; ps -o pid,stat,pcpu,args -p $pid >&4; kill -9 $pid; return 1; }
+		sleep 0.1
+	done
+'
+
 test_expect_success 'karapace tui without karapace-tui beside it: one line, exit 127' '
 	mkdir lonely && cp "$KP_BUILD_DIR/karapace" lonely/ &&
 	test_expect_code 127 lonely/karapace tui 2>err &&

@@ -131,17 +131,12 @@ fn du(dir: &Path) -> Option<u64> {
     Some(total)
 }
 
-/// Changes when a record is written, added or removed (`meta/envs/`) or a
-/// process starts or stops in an environment (its `run/` directory).
+/// Changes when a record is written, added or removed (`meta/envs/`) or an
+/// environment starts or stops running (the store-wide `run/` hints,
+/// docs/store-format.md): two `stat`s, whatever the store holds.
 fn fingerprint(root: &Path) -> Vec<Option<SystemTime>> {
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut out = vec![mtime(&root.join("meta/envs"))];
-    if let Ok(rd) = std::fs::read_dir(root.join("envs")) {
-        let mut runs: Vec<PathBuf> = rd.filter_map(|e| Some(e.ok()?.path().join("run"))).collect();
-        runs.sort();
-        out.extend(runs.iter().map(|p| mtime(p)));
-    }
-    out
+    vec![mtime(&root.join("meta/envs")), mtime(&root.join("run"))]
 }
 
 /// Objects and bytes per kind, and the writable layers' bytes.

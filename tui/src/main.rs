@@ -189,6 +189,7 @@ fn event_loop(
     }
     let kp = karapace_bin();
     let current: Current = Arc::new(Mutex::new(None));
+    watch_hangup(current.clone());
     let mut first = true;
     let mut first_list = true;
     let mut key_at: Option<Instant> = None;
@@ -292,6 +293,21 @@ fn event_loop(
 }
 
 /// Sends SIGTERM to the running child, if any; whether there was one.
+/// A terminal hung up without a SIGHUP reaching us (its emulator or tmux
+/// server killed) reads as end of file forever, and crossterm's reader then
+/// spins inside `event::poll` without returning. A watcher thread asks the
+/// terminal every quarter second (a hung-up one answers every ioctl with EIO)
+/// and ends the program as SIGHUP would: there is no terminal left to restore.
+fn watch_hangup(current: Current) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(250));
+        if rustix::termios::tcgetattr(io::stdout()).is_err() {
+            cancel(&current);
+            std::process::exit(129);
+        }
+    });
+}
+
 fn cancel(current: &Current) -> bool {
     let mut cur = current.lock().unwrap_or_else(|e| e.into_inner());
     let Some((child, cancelled)) = cur.as_mut() else {
