@@ -91,7 +91,7 @@ test_expect_success 'build refusals are named errors and change nothing' '
 test_expect_success 'ListPresets: the templates karapace new writes' '
 	call ListPresets >out &&
 	grep -o "('\''[a-z-]*'\'', [\"'\'']" out | cut -d"'\''" -f2 >names &&
-	printf "minimal\ndev\ngui-dev\nrust-dev\nubuntu-dev\n" >expect && test_cmp expect names &&
+	printf "minimal\ndev\nrust-dev\ngui-dev\nubuntu-dev\ndev-python\ngaming\n" >expect && test_cmp expect names &&
 	grep "('\''ubuntu-dev'\'', '\''A development environment on Ubuntu 24.04 LTS, from the LXC image server.'\'', '\''ubuntu/24.04'\'')" out &&
 	for t in $(cat names); do karapace new "n-$t" --template "$t" >/dev/null || return 1; done
 '

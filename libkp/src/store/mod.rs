@@ -78,7 +78,7 @@ pub(crate) fn small_temp_writer(name: &str) -> Option<i32> {
     rest.split_once('.')?.0.parse().ok()
 }
 
-const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks"];
+const DIRS: &[&str] = &["objects", "refs", "meta", "tmp", "cache", "locks", "run"];
 
 impl Store {
     /// Creates a store at `root`, or checks and completes an existing one. Returns
