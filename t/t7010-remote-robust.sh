@@ -264,6 +264,35 @@ test_expect_success 'a slow client is cut off (408) and frees the only worker' '
 	test_cmp expect code
 '
 
+test_expect_success 'a client dribbling its request head is cut off (408); the server serves on' '
+	cat >dribble.py <<-\EOF &&
+	import socket, sys
+	host, port = sys.argv[1].split(":")
+	s = socket.create_connection((host, int(port)))
+	s.sendall(b"GET /v1/refs HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	s.settimeout(0.5)
+	answer = b""
+	# one byte every half second: each read is within --timeout 2, the head
+	# never ends; 40 bytes (20 s) unless the server cuts it off first
+	for i in range(40):
+	    try:
+	        s.sendall(b"a")
+	        answer += s.recv(1000)
+	        if answer:
+	            break
+	    except socket.timeout:
+	        pass
+	    except OSError:
+	        break
+	print(answer.split(b"\r\n")[0].decode() or "no answer after %d bytes" % (i + 1))
+	EOF
+	python3 dribble.py $(cat slow.port) >dribble.out &&
+	echo "HTTP/1.1 408 Request Timeout" >expect &&
+	test_cmp expect dribble.out &&
+	curl -s -o refs -w "%{http_code}\n" -H "Authorization: Bearer $(cat stok)" "http://$(cat slow.port)/v1/refs" >code &&
+	echo 200 >expect && test_cmp expect code
+'
+
 test_expect_success 'over --max-requests: 503 with Retry-After; a client waits and retries' '
 	kill $(cat slow.pid) && : >slow.pid && rm slow.port &&
 	serve slow slow --threads 1 --max-requests 1 --timeout 60 &&

@@ -26,7 +26,8 @@ upload over --max-pack bytes (default 8 GiB) is refused. --threads workers
 rest wait for a worker); one more is answered 503 with Retry-After. No read
 or write on a connection waits more than --timeout seconds (default 30), and
 a body must move at --min-rate bytes a second (default 16384) once its first
---timeout seconds are over: a slower one ends with 408. One line per request
+--timeout seconds are over: a slower one ends with 408, as does a request
+head that takes longer than --timeout seconds to arrive. One line per request
 goes to standard error. SIGTERM or SIGINT: requests in flight finish, then it
 exits.
 

@@ -6,6 +6,7 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
@@ -39,6 +40,15 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // Karapace patch: a request head (request line and headers) must arrive
+    // within this long of its first byte: the socket's receive timeout
+    // bounds only the wait for each read, so a client sending one byte per
+    // timeout held a connection for as long as its headers were allowed to
+    // be (100 lines of 8 KiB). `None` without a receive timeout.
+    head_limit: Option<Duration>,
+    // when the first byte of the head being read arrived
+    head_started: Option<Instant>,
 }
 
 /// Error that can happen when reading a request.
@@ -59,6 +69,7 @@ impl ClientConnection {
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let head_limit = read_socket.read_timeout().ok().flatten();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -70,6 +81,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            head_limit,
+            head_started: None,
         }
     }
 
@@ -94,6 +107,13 @@ impl ClientConnection {
                 None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
             };
 
+            // Karapace patch: the head's deadline (see `head_limit`); a
+            // `TimedOut` error is answered with 408.
+            let started = *self.head_started.get_or_insert_with(Instant::now);
+            if self.head_limit.is_some_and(|limit| started.elapsed() > limit) {
+                return Err(IoError::new(ErrorKind::TimedOut, "request head too slow"));
+            }
+
             // Karapace patch: a line had no length limit (a client sending
             // no CRLF grew it without end).
             if buf.len() > MAX_LINE {
@@ -115,6 +135,7 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        self.head_started = None;
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {

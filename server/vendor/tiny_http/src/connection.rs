@@ -95,6 +95,16 @@ impl Connection {
         }
     }
 
+    /// Karapace patch: the socket's receive timeout, which bounds how long a
+    /// request head may take to arrive (see `ClientConnection`).
+    pub(crate) fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+        match self {
+            Self::Tcp(s) => s.read_timeout(),
+            #[cfg(unix)]
+            Self::Unix(s) => s.read_timeout(),
+        }
+    }
+
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
         match self {
             Self::Tcp(s) => s.try_clone().map(Self::from),

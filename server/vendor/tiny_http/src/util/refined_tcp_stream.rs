@@ -45,6 +45,15 @@ impl Stream {
         }
     }
 
+    /// Karapace patch: the receive timeout of a plain connection.
+    fn read_timeout(&self) -> IoResult<Option<std::time::Duration>> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.read_timeout(),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(None),
+        }
+    }
+
     fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
@@ -120,6 +129,11 @@ impl RefinedTcpStream {
 
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
+    }
+
+    /// Karapace patch: the socket's receive timeout, if it has one.
+    pub(crate) fn read_timeout(&self) -> IoResult<Option<std::time::Duration>> {
+        self.stream.read_timeout()
     }
 }
 
