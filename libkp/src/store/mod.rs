@@ -1,5 +1,6 @@
 //! The store: a directory holding objects, refs and metadata (docs/store-format.md).
 
+mod create;
 mod error;
 mod lock;
 mod objects;
@@ -29,9 +30,8 @@ pub struct Store {
     root: PathBuf,
     /// Set once `tmp/` was found a directory, not a symlink, in this process.
     tmp_checked: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
-    /// The fan-out directories (`objects/<2 hex>`) this process made or
-    /// found, one bit each: each is made once, not tried per object.
-    fanouts: std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>,
+    /// `objects/` and `tmp/` held open by a process that writes objects.
+    dirs: std::sync::Arc<create::ObjectDirs>,
 }
 
 /// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
@@ -120,7 +120,7 @@ impl Store {
         Store {
             root: root.to_path_buf(),
             tmp_checked: Default::default(),
-            fanouts: Default::default(),
+            dirs: Default::default(),
         }
     }
 
