@@ -63,9 +63,10 @@ impl Stamp {
         })
     }
 
+    /// The summary's first line, before the hash of the lines after it.
     fn header(&self, count: usize) -> String {
         format!(
-            "{MAGIC} {} {} {} {} {count}\n",
+            "{MAGIC} {} {} {} {} {count} ",
             self.dev, self.ino, self.mtime, self.ctime
         )
     }
@@ -146,8 +147,11 @@ impl Store {
             // the records.
             let lines: Option<Vec<&[u8]>> = out.iter().map(|(_, b)| b.as_deref()).collect();
             if let Some(lines) = lines {
+                let body = lines.concat();
                 let mut text = before.header(lines.len()).into_bytes();
-                lines.iter().for_each(|l| text.extend_from_slice(l));
+                text.extend_from_slice(crate::hash::ObjectId::of(&body).to_hex().as_bytes());
+                text.push(b'\n');
+                text.extend_from_slice(&body);
                 // A cache: a store this user may not write lists all the same.
                 let _ = self.write_cache(&self.root().join(SUMMARY), &text);
             }
@@ -165,11 +169,16 @@ impl Store {
         std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes).ok()?;
         let (head, body) = bytes.split_at(bytes.iter().position(|&b| b == b'\n')? + 1);
         let lines: Vec<&[u8]> = body.split_inclusive(|&b| b == b'\n').collect();
-        if head != now.header(lines.len()).as_bytes() {
+        let sum = head
+            .strip_prefix(now.header(lines.len()).as_bytes())?
+            .strip_suffix(b"\n")?;
+        if crate::hash::ObjectId::of(body).to_hex().as_bytes() != sum {
             return None;
         }
+        // Parsed on this thread: parallel threads' allocator arenas cost
+        // more system calls (mprotect as they grow) than the parse they share.
         lines
-            .par_iter()
+            .iter()
             .map(|line| EnvRecord::from_summary_line(line, &path))
             .collect::<Option<Vec<_>>>()
     }
