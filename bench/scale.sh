@@ -2,11 +2,13 @@
 # Scale benchmarks (issue 21's targets), one table from one run:
 #   in stores of 1, 100, 1,000 and 10,000 environments: exec true by name and
 #   by env_id, inspect, a cached build, commit of an unchanged environment,
-#   list, gc --dry-run (its throughput: objects and records it examined per
-#   second);
+#   list (from its summary, and from the records with the summary saved
+#   again), gc --dry-run (its throughput: objects and records it examined per
+#   second); and the system calls of a list (strace -f -c), per environment;
 #   first commits of 5,000 and 50,000 small files (kp-write-layer into a fresh
 #   store, the path `karapace commit` takes) next to `ostree commit` of the
-#   same tree.
+#   same tree; the system calls of the 5,000-file write, per file.
+# System call counts are the kernel's, whatever the load; times are not.
 #
 # How the store grows cheaply (bench/lib-store.sh): the measured environment
 # `e` is built with `karapace build --name e` from a busybox image; the others
@@ -18,7 +20,7 @@
 # 10000; envs or files runs only that half)
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+cargo build --release --quiet -p plumbing -p porcelain
 PATH="$PWD/target/release:$PATH"
 MAX=${1:-10000}
 PART=${2:-all}
@@ -41,9 +43,25 @@ for n in 1 100 1000 10000; do
 	for cmd in "karapace exec e -- true" "karapace exec $ID -- true" "karapace inspect e" \
 		"karapace build $W/p --name e" "karapace commit e" "karapace list" "karapace gc --dry-run"; do
 		i=$((i + 1))
+		# list saves its summary only once meta/envs/ has been left alone
+		# for two seconds (docs/store-format.md, "Listing").
+		[ "$cmd" != "karapace list" ] || { sleep 3 && karapace list >/dev/null; }
 		hyperfine -N --warmup 2 --runs 10 --export-json "$W/r.json" "$cmd" >/dev/null 2>&1
 		echo "$(mean_ms "$W/r.json")" >>"$W/col.$i"
 	done
+	sleep 3
+	hyperfine -N --warmup 1 --runs 10 --export-json "$W/r.json" \
+		--prepare "rm -f $W/store/cache/envs-list" "karapace list" >/dev/null 2>&1
+	echo "$(mean_ms "$W/r.json")" >>"$W/col.9"
+	if command -v strace >/dev/null; then
+		sleep 3 && karapace list >/dev/null
+		strace -f -c -o "$W/strace" karapace list >/dev/null
+		a=$(awk '$NF == "total" {print $(NF-2)}' "$W/strace")
+		rm -f "$W/store/cache/envs-list"
+		strace -f -c -o "$W/strace" karapace list >/dev/null
+		b=$(awk '$NF == "total" {print $(NF-2)}' "$W/strace")
+		echo "| $n | $a | $b | $(echo "$b $n" | awk '{printf "%.1f", $1 / $2}') |" >>"$W/calls"
+	fi
 	start=$(date +%s%N)
 	karapace gc --dry-run >/dev/null
 	end=$(date +%s%N)
@@ -57,10 +75,18 @@ printf '| command |'; for n in $COLS; do printf ' %s |' "$n"; done; echo
 printf '|---|'; for n in $COLS; do printf -- '---:|'; done; echo
 i=0
 for label in "exec e -- true (name)" "exec ENV_ID -- true" "inspect e" "build (cached)" \
-	"commit e (unchanged)" "list" "gc --dry-run" "gc --dry-run throughput (objects+records/s)"; do
+	"commit e (unchanged)" "list" "gc --dry-run" "gc --dry-run throughput (objects+records/s)" \
+	"list (no summary: records read, summary saved)"; do
 	i=$((i + 1))
 	printf '| %s |' "$label"; tr '\n' '|' <"$W/col.$i" | sed 's/|/ | /g; s/^/ /'; echo
 done
+if [ -f "$W/calls" ]; then
+	echo
+	echo "## system calls of one list (strace -f -c), by environments in the store"
+	echo "| environments | from the summary | from the records | per environment, from the records |"
+	echo "|---:|---:|---:|---:|"
+	cat "$W/calls"
+fi
 fi
 [ "$PART" != envs ] || exit 0
 

@@ -251,4 +251,54 @@ test_expect_success ROOTLESS 'rootless: a whiteout checks out in overlay format 
 	 test "$(as_user kp-write-layer --store st wco)" = "$l")
 '
 
+test_lazy_prereq STRACE 'command -v strace'
+
+# many DIR N: N one-line files in DIR, in directories of 1,000.
+many() {
+	mkdir "$1" && (cd "$1" && i=0 && while [ "$i" -lt "$2" ]; do
+		d=d$((i / 1000)) && mkdir -p $d && echo "file $i" >$d/f$i && i=$((i + 1)) || exit 1
+	done)
+}
+
+# calls_per_file RUN N: a first write of N small files as RUN (nothing, or
+# as_user) into a new store makes fewer than 11 system calls per file (the
+# count is the kernel's, whatever the load: the file's fstatat, openat,
+# read, flistxattr and close, and its blob's fstatat, openat, write,
+# renameat and close; fcntl is left out, what a debug build adds to each
+# close), gives the same layer again, and leaves nothing in tmp/.
+calls_per_file() {
+	$1 kp-init --store cs >/dev/null &&
+	$1 strace -f -c -e trace=!fcntl -o calls kp-write-layer --store cs many >id &&
+	total=$(awk "\$NF == \"total\" {print \$(NF-2)}" calls) &&
+	echo "$total system calls for $2 files" &&
+	test "$total" -lt $((11 * $2)) &&
+	test "$($1 kp-write-layer --store cs many)" = "$(cat id)" &&
+	test "$(ls cs/tmp | wc -l)" = 0 &&
+	$1 kp-fsck --store cs
+}
+
+test_expect_success STRACE 'a first write makes fewer than 11 system calls per file' '
+	many many 2000 &&
+	calls_per_file "" 2000
+'
+
+test_expect_success STRACE,ROOTLESS 'rootless: fewer than 11 system calls per file' '
+	(cd rl && many many 2000 && chown -R $KP_TEST_USER . &&
+	 calls_per_file as_user 2000)
+'
+
+test_expect_success 'a blob cut short by a crash is written again whole' '
+	kp-init --store cut >/dev/null &&
+	mkdir short && echo "some content" >short/f &&
+	l=$(kp-write-layer --store cut short) &&
+	blob=$(kp-hash-object short/f) &&
+	obj=cut/objects/$(echo $blob | cut -c1-2)/$(echo $blob | cut -c3-).blob &&
+	chmod u+w $obj && printf some >$obj &&
+	test_must_fail kp-fsck --store cut &&
+	test "$(kp-write-layer --store cut short)" = "$l" &&
+	test_cmp short/f $obj &&
+	kp-fsck --store cut &&
+	test "$(ls cut/tmp | wc -l)" = 0
+'
+
 test_done

@@ -10,7 +10,7 @@ test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true && command
 
 test_expect_success 'doctor without a store: one line per check, creates nothing' '
 	karapace doctor >out &&
-	grep -c "^\(ok\|warn\|fail\)  " out >n && echo 8 >expect && test_cmp expect n &&
+	grep -c "^\(ok\|warn\|fail\)  " out >n && echo 9 >expect && test_cmp expect n &&
 	grep "^warn  store: no store at $KARAPACE_STORE" out &&
 	grep "fix: .karapace init." out &&
 	test_path_is_missing "$KARAPACE_STORE"

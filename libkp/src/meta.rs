@@ -102,10 +102,18 @@ impl Store {
 /// re-serialisation. `None` for anything else (a hand edit that reformatted
 /// the file, a damaged one), which [`verify_meta`] then judges.
 pub fn canonical_body(bytes: &[u8]) -> Option<&[u8]> {
+    let (sum, body) = split_canonical(bytes)?;
+    (ObjectId::of(body).to_hex().as_bytes() == sum).then_some(body)
+}
+
+/// The checksum and the data of a metadata file laid out exactly as
+/// [`Store::write_meta`] writes it, the checksum not checked (the caller
+/// checked these bytes otherwise).
+pub(crate) fn split_canonical(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = bytes.strip_prefix(b"{\"b3\":\"")?;
     let (sum, rest) = rest.split_at_checked(64)?;
     let body = rest.strip_prefix(b"\",\"data\":")?.strip_suffix(b"}\n")?;
-    (ObjectId::of(body).to_hex().as_bytes() == sum).then_some(body)
+    Some((sum, body))
 }
 
 /// Checks one metadata file's bytes and returns its data.

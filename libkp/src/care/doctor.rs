@@ -68,6 +68,7 @@ pub fn doctor(store: &Path) -> Vec<Check> {
     let mut out = vec![userns(&probe), overlay(&probe), subids(&host), cgroup(), oci_runtimes()];
     out.push(store_health(store));
     out.push(name_index(store));
+    out.push(list_summary(store));
     out.push(store_permissions(store));
     out
 }
@@ -94,6 +95,46 @@ fn name_index(path: &Path) -> Check {
                 Ok(format!(
                     "name index rebuilt from the records ({n} entries written or removed)"
                 ))
+            });
+            c
+        }
+        Err(e) => check(
+            NAME,
+            Status::Fail,
+            e.to_string(),
+            Some("run `karapace verify-store`".into()),
+        ),
+    }
+}
+
+/// The listing's summary (`cache/envs-list`), where `list` takes it for
+/// current, holds what the records hold.
+fn list_summary(path: &Path) -> Check {
+    const NAME: &str = "list summary";
+    let Ok(store) = Store::open(path) else {
+        return check(NAME, Status::Ok, format!("no store at {} yet", path.display()), None);
+    };
+    match store.summary_agrees() {
+        Ok(None) => check(
+            NAME,
+            Status::Ok,
+            "none current (the next `karapace list` writes it)",
+            None,
+        ),
+        Ok(Some(true)) => check(NAME, Status::Ok, "agrees with the environment records", None),
+        Ok(Some(false)) => {
+            let mut c = check(
+                NAME,
+                Status::Warn,
+                format!(
+                    "{} differs from the environment records (a record edited in place?); `karapace list` shows the summary",
+                    store.root().join(crate::env::SUMMARY).display()
+                ),
+                Some("`karapace doctor --fix` removes it; the next `karapace list` reads the records and writes it again".into()),
+            );
+            c.repair = Some(|ctx| {
+                Store::open(ctx.store)?.remove_summary()?;
+                Ok("list summary removed; the next `karapace list` rebuilds it from the records".into())
             });
             c
         }

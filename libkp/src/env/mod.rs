@@ -16,6 +16,7 @@ mod upper;
 
 pub use exec::{exec, request, ExecOptions};
 pub use index::IndexProblem;
+pub(crate) use list::SUMMARY;
 pub use origin::{env_object, host_asks, record_pulled, record_remote};
 pub use record::{EnvRecord, Origin, Snapshot, State};
 pub(crate) use run::held as run_markers_held;

@@ -159,11 +159,24 @@ impl EnvRecord {
         let Some(body) = crate::meta::canonical_body(bytes) else {
             return Self::from_json(crate::meta::verify_meta(path, bytes)?, path);
         };
+        Self::from_canonical_body(body, path)
+    }
+
+    /// A record from the data of a metadata file whose checksum held.
+    pub(super) fn from_canonical_body(body: &[u8], path: &Path) -> Result<Self> {
         let rec: EnvRecord = serde_json::from_slice(body).map_err(|e| crate::meta::Error::Corrupt {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         rec.checked(path)
+    }
+
+    /// A record from one line of the listing's summary (a record file's
+    /// bytes as Karapace writes them, checked by the summary's own hash of
+    /// all its lines: one hash of the whole is several times faster than
+    /// one per record); `None` for a line that is not one.
+    pub(crate) fn from_summary_line(line: &[u8], path: &Path) -> Option<Self> {
+        Self::from_canonical_body(crate::meta::split_canonical(line)?.1, path).ok()
     }
 
     fn checked(self, path: &Path) -> Result<Self> {

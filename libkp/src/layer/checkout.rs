@@ -265,14 +265,15 @@ impl Ctx<'_> {
             return Ok(false);
         };
         let cand = reuse.join(rel);
-        let Ok(m) = fs::symlink_metadata(&cand) else {
+        let Ok(m) = rustix::fs::lstat(&cand) else {
             return Ok(false);
         };
-        let owner_ok = !self.owners || (m.uid() == e.uid && m.gid() == e.gid);
+        let owner_ok = !self.owners || (m.st_uid == e.uid && m.st_gid == e.gid);
         let EntryKind::File { size, .. } = e.kind else {
             return Ok(false);
         };
-        if !m.is_file() || m.len() != size || m.mode() & 0o7777 != e.mode || !owner_ok {
+        let is_file = rustix::fs::FileType::from_raw_mode(m.st_mode).is_file();
+        if !is_file || m.st_size as u64 != size || m.st_mode & 0o7777 != e.mode || !owner_ok {
             return Ok(false);
         }
         if super::write::kept_xattrs(&cand, false)? != e.xattrs {

@@ -11,10 +11,9 @@
 //! file whose ctime is older than the start of the scan by [`RACY_MARGIN`]; a
 //! younger file is hashed each time until it has been left alone that long.
 
+use rustix::fs::Stat;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,11 +36,13 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(meta: &Metadata) -> Stamp {
+    // time_t is 32 bits on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(st: &Stat) -> Stamp {
         Stamp {
-            size: meta.size(),
-            mtime: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime: ns(meta.ctime(), meta.ctime_nsec()),
+            size: st.st_size as u64,
+            mtime: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
         }
     }
 }
@@ -101,8 +102,8 @@ impl HashCache {
     }
 
     /// The blob id and size of the file `meta` describes, if cached and unchanged.
-    pub fn lookup(&self, meta: &Metadata) -> Option<(ObjectId, u64)> {
-        let key = (meta.dev(), meta.ino());
+    pub fn lookup(&self, meta: &Stat) -> Option<(ObjectId, u64)> {
+        let key = (meta.st_dev, meta.st_ino);
         let mut e = self.entries.lock().expect("no poisoned lock");
         match e.map.get(&key) {
             Some((stamp, id)) if *stamp == Stamp::of(meta) => {
@@ -116,12 +117,12 @@ impl HashCache {
 
     /// Records that the file `meta` described (stat taken before its bytes were
     /// read) has blob id `id`, unless it changed too recently to be sure.
-    pub fn record(&self, meta: &Metadata, id: ObjectId) {
+    pub fn record(&self, meta: &Stat, id: ObjectId) {
         let stamp = Stamp::of(meta);
         if stamp.ctime >= self.trust_before || stamp.mtime >= self.trust_before {
             return;
         }
-        let key = (meta.dev(), meta.ino());
+        let key = (meta.st_dev, meta.st_ino);
         let mut e = self.entries.lock().expect("no poisoned lock");
         e.map.insert(key, (stamp, id));
         e.used.push(key);
@@ -198,7 +199,7 @@ mod tests {
 
         // ctime is now (set_modified changes it): too young to be trusted.
         let c = HashCache::load(&cache_path);
-        let meta = std::fs::metadata(&file).unwrap();
+        let meta = rustix::fs::stat(&file).unwrap();
         c.record(&meta, id);
         assert_eq!(c.lookup(&meta), None, "a file changed within the margin is not cached");
 
@@ -214,8 +215,8 @@ mod tests {
         // Any change moves ctime on: no hit, even with size and mtime kept.
         std::fs::write(&file, b"two").unwrap();
         aged(&file);
-        let changed = std::fs::metadata(&file).unwrap();
-        assert_eq!(changed.mtime(), meta.mtime());
+        let changed = rustix::fs::stat(&file).unwrap();
+        assert_eq!(changed.st_mtime, meta.st_mtime);
         assert_eq!(again.lookup(&changed), None);
     }
 

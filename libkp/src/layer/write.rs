@@ -11,13 +11,15 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::{xattr, HashCache};
 use super::{Error, Result};
@@ -160,12 +162,16 @@ pub(crate) fn write_dir_as(
             what: "not a directory".into(),
         });
     }
+    let fd =
+        rustix::fs::open(dir, DIR_FLAGS, Mode::empty()).map_err(|e| Error::input("open directory", dir)(e.into()))?;
     let stats = Stats {
         ids,
         hashes,
         ..Stats::default()
     };
-    let tree = write_tree(store, dir, &stats)?;
+    let names = xattr::list_on(xattr::On::Fd(fd.as_fd()), meta.dev()).map_err(Error::input("listxattr", dir))?;
+    let opaque = opaque_in(xattr::On::Fd(fd.as_fd()), &names, dir)?;
+    let tree = write_tree(store, &fd, dir, opaque, &stats)?;
     let (uid, gid) = stats.map(meta.uid(), meta.gid());
     Ok(WriteReport {
         layer: None,
@@ -182,6 +188,14 @@ pub(crate) fn write_dir_as(
     })
 }
 
+/// How the walk opens directories: never through a symlink (the writable
+/// layer is environment content, and software in it may swap a directory
+/// for a symlink after our stat).
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
 enum Child {
     Entry(Entry),
     OpaqueMarker,
@@ -192,28 +206,37 @@ enum Child {
 /// software in the environment swaps for a symlink after our `lstat` fails
 /// here instead of being listed (the writable layer is environment content).
 pub(crate) fn read_dir_nofollow(dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+    let fd = rustix::fs::open(dir, DIR_FLAGS, Mode::empty())?;
+    Ok(names_in(&fd)?.into_iter().map(std::ffi::OsString::from_vec).collect())
+}
+
+/// The names in the directory open as `fd`, but `.` and `..`: getdents on
+/// that descriptor, nothing opened again.
+fn names_in(fd: &OwnedFd) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 32 << 10];
+    let mut entries = rustix::fs::RawDir::new(fd.as_fd(), &mut buf);
     let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&fd)? {
-        let name = entry?.file_name().to_bytes().to_vec();
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
-            names.push(std::ffi::OsString::from_vec(name));
+            names.push(name.to_vec());
         }
     }
     Ok(names)
 }
 
-fn write_tree(store: &Store, dir: &Path, stats: &Stats) -> Result<ObjectId> {
+/// Writes the directory open as `fd` (named `dir` in messages): its
+/// children are stat'ed and opened relative to it, in parallel.
+fn write_tree(store: &Store, fd: &OwnedFd, dir: &Path, opaque: bool, stats: &Stats) -> Result<ObjectId> {
     stats.dirs.fetch_add(1, Ordering::Relaxed);
-    let names = read_dir_nofollow(dir).map_err(Error::input("read directory", dir))?;
+    let names = names_in(fd).map_err(Error::input("read directory", dir))?;
     let children: Vec<Child> = names
         .par_iter()
-        .map(|name| child(store, dir, name, stats))
+        .map(|name| child(store, fd, dir, name, stats))
         .collect::<Result<_>>()?;
     let mut tree = Tree {
-        opaque: is_opaque_dir(dir)?,
+        opaque,
         entries: Vec::with_capacity(children.len()),
     };
     for c in children {
@@ -246,67 +269,134 @@ pub(crate) fn is_opaque_dir(dir: &Path) -> Result<bool> {
     Ok(false)
 }
 
-fn child(store: &Store, dir: &Path, name: &OsStr, stats: &Stats) -> Result<Child> {
-    let path = dir.join(name);
-    let bytes = name.as_bytes();
-    let meta = fs::symlink_metadata(&path).map_err(Error::input("stat", &path))?;
-    let ft = meta.file_type();
-    if bytes == OPAQUE_MARKER {
+/// [`is_opaque_dir`] of a directory whose xattr `names` were just listed:
+/// only an opaque xattr listed is read. (trusted.* is listed only to those
+/// who may read it.)
+fn opaque_in(on: xattr::On<'_>, names: &[Vec<u8>], dir: &Path) -> Result<bool> {
+    for name in [xattr::USER_OPAQUE, xattr::TRUSTED_OPAQUE] {
+        if !names.iter().any(|n| n == name.as_bytes()) {
+            continue;
+        }
+        match xattr::get_on(on, name.as_bytes()) {
+            Ok(Some(v)) if v == b"y" => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(Error::input("getxattr", dir)(e)),
+        }
+    }
+    Ok(false)
+}
+
+/// One entry of the directory open as `dirfd`: one stat relative to it; a
+/// file is opened (unless the hash cache knows it), read once and its xattrs
+/// listed on the open descriptor; a directory is opened and walked.
+fn child(store: &Store, dirfd: &OwnedFd, dir: &Path, name: &[u8], stats: &Stats) -> Result<Child> {
+    if name == OPAQUE_MARKER {
         return Ok(Child::OpaqueMarker);
     }
-    if let Some(target) = bytes.strip_prefix(WHITEOUT_PREFIX) {
+    if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
         if !target.is_empty() {
             return Ok(Child::Entry(Entry::whiteout(target.to_vec())));
         }
     }
-    let whiteout = || Ok(Child::Entry(Entry::whiteout(bytes.to_vec())));
-    let kind = if ft.is_dir() {
-        EntryKind::Dir {
-            tree: write_tree(store, &path, stats)?,
+    let path = dir.join(OsStr::from_bytes(name));
+    let cname = OsStr::from_bytes(name);
+    let st = rustix::fs::statat(dirfd, cname, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::input("stat", &path)(e.into()))?;
+    let whiteout = || Ok(Child::Entry(Entry::whiteout(name.to_vec())));
+    let (kind, xattrs) = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            let fd = rustix::fs::openat(dirfd, cname, DIR_FLAGS, Mode::empty())
+                .map_err(|e| Error::input("open directory", &path)(e.into()))?;
+            let on = xattr::On::Fd(fd.as_fd());
+            let names = xattr::list_on(on, st.st_dev).map_err(Error::input("listxattr", &path))?;
+            let opaque = opaque_in(on, &names, &path)?;
+            let xattrs = kept_xattrs_in(on, names, &path)?;
+            let tree = write_tree(store, &fd, &path, opaque, stats)?;
+            (EntryKind::Dir { tree }, xattrs)
         }
-    } else if ft.is_file() {
-        if meta.len() == 0 && is_xwhiteout(&path)? {
-            return whiteout();
+        FileType::RegularFile => {
+            let cache = stats.hashes.as_deref();
+            let known = cache.and_then(|c| c.lookup(&st));
+            let stored = match known {
+                Some((id, size)) => store.has_blob_sized(&id, size)?.then_some((id, size)),
+                None => None,
+            };
+            // Unless its blob is known and stored, the file is opened (never
+            // through a symlink, never blocking on a fifo swapped in) and all
+            // else is asked of the descriptor.
+            let file = match stored {
+                Some(_) => None,
+                None => {
+                    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+                    let fd = rustix::fs::openat(dirfd, cname, flags, Mode::empty())
+                        .map_err(|e| Error::input("open", &path)(e.into()))?;
+                    Some(fs::File::from(fd))
+                }
+            };
+            let on = file
+                .as_ref()
+                .map_or(xattr::On::Path(&path), |f| xattr::On::Fd(f.as_fd()));
+            let names = xattr::list_on(on, st.st_dev).map_err(Error::input("listxattr", &path))?;
+            let is_whiteout = [xattr::USER_WHITEOUT, xattr::TRUSTED_WHITEOUT]
+                .iter()
+                .any(|w| names.iter().any(|n| n == w.as_bytes()));
+            if st.st_size == 0 && is_whiteout {
+                return whiteout();
+            }
+            let xattrs = kept_xattrs_in(on, names, &path)?;
+            let (blob, size) = match (stored, file) {
+                (Some(done), _) => done,
+                (None, Some(f)) => store.write_blob_from_file(f, &path, st.st_size as u64, st.st_mode, known)?,
+                (None, None) => unreachable!("a file not stored is opened"),
+            };
+            if let (Some(c), None) = (cache, known) {
+                c.record(&st, blob);
+            }
+            stats.files.fetch_add(1, Ordering::Relaxed);
+            stats.bytes.fetch_add(size, Ordering::Relaxed);
+            (EntryKind::File { blob, size }, xattrs)
         }
-        let cache = stats.hashes.as_deref();
-        let known = cache.and_then(|c| c.lookup(&meta));
-        let (blob, size) = store.write_blob_from_path(&path, meta.mode(), known)?;
-        if let (Some(c), None) = (cache, known) {
-            c.record(&meta, blob);
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(dirfd, cname, Vec::new())
+                .map_err(|e| Error::input("readlink", &path)(e.into()))?;
+            // Linux allows user.* xattrs only on files and directories;
+            // symlinks carry none we keep, and asking costs a syscall per link.
+            let target = target.into_bytes();
+            (EntryKind::Symlink { target }, Vec::new())
         }
-        stats.files.fetch_add(1, Ordering::Relaxed);
-        stats.bytes.fetch_add(size, Ordering::Relaxed);
-        EntryKind::File { blob, size }
-    } else if ft.is_symlink() {
-        let target = fs::read_link(&path).map_err(Error::input("readlink", &path))?;
-        EntryKind::Symlink {
-            target: target.into_os_string().into_vec(),
+        FileType::CharacterDevice => {
+            let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+            if major == 0 && minor == 0 {
+                return whiteout();
+            }
+            (
+                EntryKind::CharDevice { major, minor },
+                kept_xattrs_on(&path, false, Some(st.st_dev))?,
+            )
         }
-    } else if ft.is_char_device() {
-        let (major, minor) = dev_numbers(&meta);
-        if major == 0 && minor == 0 {
-            return whiteout();
+        FileType::BlockDevice => {
+            let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+            (
+                EntryKind::BlockDevice { major, minor },
+                kept_xattrs_on(&path, false, Some(st.st_dev))?,
+            )
         }
-        EntryKind::CharDevice { major, minor }
-    } else if ft.is_block_device() {
-        let (major, minor) = dev_numbers(&meta);
-        EntryKind::BlockDevice { major, minor }
-    } else if ft.is_fifo() {
-        EntryKind::Fifo
-    } else {
-        stats
-            .skipped
-            .lock()
-            .expect("no poisoned lock")
-            .push((path, "socket: not stored".into()));
-        return Ok(Child::Skip);
+        FileType::Fifo => (EntryKind::Fifo, kept_xattrs_on(&path, false, Some(st.st_dev))?),
+        _ => {
+            stats
+                .skipped
+                .lock()
+                .expect("no poisoned lock")
+                .push((path, "socket: not stored".into()));
+            return Ok(Child::Skip);
+        }
     };
-    let xattrs = kept_xattrs_on(&path, ft.is_symlink(), Some(meta.dev()))?;
-    let (uid, gid) = stats.map(meta.uid(), meta.gid());
+    let (uid, gid) = stats.map(st.st_uid, st.st_gid);
     Ok(Child::Entry(Entry {
-        name: bytes.to_vec(),
+        name: name.to_vec(),
         kind,
-        mode: meta.mode() & 0o7777,
+        mode: st.st_mode & 0o7777,
         uid,
         gid,
         xattrs,
@@ -342,16 +432,22 @@ fn kept_xattrs_on(path: &Path, symlink: bool, dev: Option<u64>) -> Result<Vec<Xa
     if symlink {
         return Ok(Vec::new());
     }
+    let on = xattr::On::Path(path);
     let names = match dev {
-        Some(dev) => xattr::list_on(path, dev),
+        Some(dev) => xattr::list_on(on, dev),
         None => xattr::list(path),
     };
+    kept_xattrs_in(on, names.map_err(Error::input("listxattr", path))?, path)
+}
+
+/// The kept xattrs among `names`, just listed on `on` (named `path`).
+fn kept_xattrs_in(on: xattr::On<'_>, names: Vec<Vec<u8>>, path: &Path) -> Result<Vec<Xattr>> {
     let mut out = Vec::new();
-    for name in names.map_err(Error::input("listxattr", path))? {
+    for name in names {
         if !xattr::keep(&name) {
             continue;
         }
-        if let Some(value) = xattr::get(path, &name).map_err(Error::input("getxattr", path))? {
+        if let Some(value) = xattr::get_on(on, &name).map_err(Error::input("getxattr", path))? {
             out.push(Xattr { name, value });
         }
     }

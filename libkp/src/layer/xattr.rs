@@ -2,6 +2,7 @@
 //! without following symlinks.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use rustix::io::Errno;
@@ -27,9 +28,47 @@ fn unsupported(e: Errno) -> bool {
     e == Errno::NOTSUP || e == Errno::OPNOTSUPP
 }
 
+/// What an xattr call names: a path (not followed when a symlink) or an
+/// open file, which costs no path lookup.
+#[derive(Clone, Copy)]
+pub enum On<'a> {
+    Path(&'a Path),
+    Fd(BorrowedFd<'a>),
+}
+
+impl On<'_> {
+    fn list(self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            On::Path(p) => rustix::fs::llistxattr(p, buf),
+            On::Fd(fd) => rustix::fs::flistxattr(fd, buf),
+        }
+    }
+
+    fn list_query(self) -> rustix::io::Result<usize> {
+        match self {
+            On::Path(p) => rustix::fs::llistxattr_query(p),
+            On::Fd(fd) => rustix::fs::flistxattr_query(fd),
+        }
+    }
+
+    fn get(self, name: &std::ffi::CStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            On::Path(p) => rustix::fs::lgetxattr(p, name, buf),
+            On::Fd(fd) => rustix::fs::fgetxattr(fd, name, buf),
+        }
+    }
+
+    fn get_query(self, name: &std::ffi::CStr) -> rustix::io::Result<usize> {
+        match self {
+            On::Path(p) => rustix::fs::lgetxattr_query(p, name),
+            On::Fd(fd) => rustix::fs::fgetxattr_query(fd, name),
+        }
+    }
+}
+
 /// The names of `path`'s xattrs (empty where the filesystem has none).
 pub fn list(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    Ok(list_supported(path)?.unwrap_or_default())
+    Ok(list_supported(On::Path(path))?.unwrap_or_default())
 }
 
 /// Devices (`st_dev`) whose filesystem said it has no xattrs at all.
@@ -37,11 +76,11 @@ static NO_XATTRS: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new())
 
 /// [`list`] for a file on device `dev`: once the filesystem there has said
 /// it keeps no xattrs, it is not asked again for each file.
-pub fn list_on(path: &Path, dev: u64) -> io::Result<Vec<Vec<u8>>> {
+pub fn list_on(on: On<'_>, dev: u64) -> io::Result<Vec<Vec<u8>>> {
     if NO_XATTRS.lock().expect("no poisoned lock").contains(&dev) {
         return Ok(Vec::new());
     }
-    match list_supported(path)? {
+    match list_supported(on)? {
         Some(names) => Ok(names),
         None => {
             NO_XATTRS.lock().expect("no poisoned lock").push(dev);
@@ -50,26 +89,33 @@ pub fn list_on(path: &Path, dev: u64) -> io::Result<Vec<Vec<u8>>> {
     }
 }
 
-/// The names of `path`'s xattrs; `None` when its filesystem has none.
-fn list_supported(path: &Path) -> io::Result<Option<Vec<Vec<u8>>>> {
+/// The names of a file's xattrs; `None` when its filesystem has none. One
+/// call into a buffer on the stack for the usual short list, a size query
+/// only for a longer one.
+fn list_supported(on: On<'_>) -> io::Result<Option<Vec<Vec<u8>>>> {
+    let split = |buf: &[u8]| {
+        buf.split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let mut small = [0u8; 1024];
+    match on.list(&mut small) {
+        Ok(n) => return Ok(Some(split(&small[..n]))),
+        Err(e) if unsupported(e) => return Ok(None),
+        Err(Errno::RANGE) => {}
+        Err(e) => return Err(e.into()),
+    }
     loop {
-        let size = match rustix::fs::llistxattr_query(path) {
+        let size = match on.list_query() {
             Ok(0) => return Ok(Some(Vec::new())),
             Ok(n) => n,
             Err(e) if unsupported(e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let mut buf = vec![0u8; size];
-        match rustix::fs::llistxattr(path, &mut buf[..]) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(Some(
-                    buf.split(|b| *b == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(<[u8]>::to_vec)
-                        .collect(),
-                ));
-            }
+        match on.list(&mut buf[..]) {
+            Ok(n) => return Ok(Some(split(&buf[..n]))),
             // The list grew between the two calls: ask again.
             Err(Errno::RANGE) => continue,
             Err(e) => return Err(e.into()),
@@ -79,9 +125,14 @@ fn list_supported(path: &Path) -> io::Result<Option<Vec<Vec<u8>>>> {
 
 /// One xattr's value, `None` when absent.
 pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    get_on(On::Path(path), name)
+}
+
+/// [`get`] of a path or an open file.
+pub fn get_on(on: On<'_>, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     loop {
-        let size = match rustix::fs::lgetxattr_query(path, &name) {
+        let size = match on.get_query(&name) {
             Ok(n) => n,
             Err(e) if e == Errno::NODATA || unsupported(e) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -90,7 +141,7 @@ pub fn get(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
         if size == 0 {
             return Ok(Some(buf));
         }
-        match rustix::fs::lgetxattr(path, &name, &mut buf[..]) {
+        match on.get(&name, &mut buf[..]) {
             Ok(n) => {
                 buf.truncate(n);
                 return Ok(Some(buf));

@@ -1,5 +1,6 @@
 //! The store: a directory holding objects, refs and metadata (docs/store-format.md).
 
+mod create;
 mod error;
 mod lock;
 mod objects;
@@ -29,9 +30,8 @@ pub struct Store {
     root: PathBuf,
     /// Set once `tmp/` was found a directory, not a symlink, in this process.
     tmp_checked: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
-    /// The fan-out directories (`objects/<2 hex>`) this process made or
-    /// found, one bit each: each is made once, not tried per object.
-    fanouts: std::sync::Arc<[std::sync::atomic::AtomicU64; 4]>,
+    /// `objects/` and `tmp/` held open by a process that writes objects.
+    dirs: std::sync::Arc<create::ObjectDirs>,
 }
 
 /// Where the store is when the caller did not say: `$KARAPACE_STORE`, else
@@ -120,7 +120,7 @@ impl Store {
         Store {
             root: root.to_path_buf(),
             tmp_checked: Default::default(),
-            fanouts: Default::default(),
+            dirs: Default::default(),
         }
     }
 
@@ -194,6 +194,16 @@ impl Store {
     /// the directory. Refs and records are written without the writer lock, so
     /// their temporary files have their own prefix and gc leaves young ones be.
     pub fn write_atomic(&self, target: &Path, data: &[u8], mode: u32) -> Result<()> {
+        self.write_small(target, data, mode, true)
+    }
+
+    /// [`Store::write_atomic`] of a derived file nothing depends on for
+    /// correctness (a cache its reader checks): atomic, not synced.
+    pub fn write_cache(&self, target: &Path, data: &[u8]) -> Result<()> {
+        self.write_small(target, data, 0o600, false)
+    }
+
+    fn write_small(&self, target: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
         let mut tmp = self.temp_file_named(&format!("{SMALL_TEMP_PREFIX}{}{SMALL_TEMP_LOCKED}", std::process::id()))?;
         // Held until the rename: a sweep removes the file only when nobody
         // holds it (the writer died), however young it is.
@@ -201,10 +211,15 @@ impl Store {
             .map_err(|e| Error::store("lock", tmp.path())(e.into()))?;
         tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         set_mode(tmp.as_file(), mode, tmp.path())?;
-        tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
+        if durable {
+            tmp.as_file().sync_all().map_err(Error::store("fsync", tmp.path()))?;
+        }
         tmp.persist(target)
             .map_err(|e| Error::store("rename into place", target)(e.error))?;
-        sync_parent(target)
+        if durable {
+            sync_parent(target)?;
+        }
+        Ok(())
     }
 
     /// Makes everything written so far durable (one `syncfs` for the filesystem;

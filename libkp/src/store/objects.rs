@@ -2,7 +2,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{set_mode, Store};
@@ -184,20 +183,17 @@ impl Store {
     /// Stores bytes as an object of `kind` (no-op when present).
     pub fn write_bytes(&self, kind: Kind, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::of(data);
-        if self.has(kind, &id) {
+        if self.stored_size(kind, &id)?.is_some() {
             return Ok(id);
         }
-        let mut tmp = self.temp_file()?;
-        tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
         let mode = if kind == Kind::Blob { 0o644 } else { META_MODE };
-        set_mode(tmp.as_file(), mode, tmp.path())?;
-        self.persist(tmp, kind, &id)?;
+        self.create_object(kind, &id, data, mode)?;
         Ok(id)
     }
 
     fn persist(&self, tmp: tempfile::NamedTempFile, kind: Kind, id: &ObjectId) -> Result<()> {
         let target = self.object_path(kind, id);
-        self.make_fanout(id, &target)?;
+        self.make_fanout(id)?;
         tmp.persist(&target)
             .map_err(|e| Error::store("rename into place", &target)(e.error))?;
         Ok(())
@@ -211,35 +207,14 @@ impl Store {
             return Ok(());
         }
         let target = self.object_path(kind, id);
-        self.make_fanout(id, &target)?;
+        self.make_fanout(id)?;
         fs::rename(file, &target).map_err(Error::store("rename into place", &target))
-    }
-
-    /// Makes `id`'s fan-out directory, once per process.
-    fn make_fanout(&self, id: &ObjectId, target: &Path) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        let fan = id.as_bytes()[0] as usize;
-        let (word, bit) = (&self.fanouts[fan / 64], 1u64 << (fan % 64));
-        if word.load(Ordering::Relaxed) & bit != 0 {
-            return Ok(());
-        }
-        let dir = target.parent().expect("fan-out dir");
-        if let Err(e) = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), super::DIR_MODE).create(dir)
-        {
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(Error::store("create directory", dir)(e));
-            }
-        }
-        word.fetch_or(bit, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Whether a blob of `size` bytes is stored as `id`. One present with
     /// another size was cut short by a crash and is to be stored again.
-    fn has_blob_sized(&self, id: &ObjectId, size: u64) -> bool {
-        self.object_path(Kind::Blob, id)
-            .symlink_metadata()
-            .is_ok_and(|m| m.size() == size)
+    pub(crate) fn has_blob_sized(&self, id: &ObjectId, size: u64) -> Result<bool> {
+        Ok(self.stored_size(Kind::Blob, id)? == Some(size))
     }
 
     /// Stores a blob from everything a reader yields, hashing as it copies.
@@ -277,25 +252,44 @@ impl Store {
         known: Option<(ObjectId, u64)>,
     ) -> Result<(ObjectId, u64)> {
         if let Some((id, size)) = known {
-            if self.has_blob_sized(&id, size) {
+            if self.has_blob_sized(&id, size)? {
                 return Ok((id, size));
             }
         }
-        let mut from = hash::open_nofollow(src).map_err(Error::input("open", src))?;
+        let from = hash::open_nofollow(src).map_err(Error::input("open", src))?;
+        self.write_blob_from_file(from, src, 0, mode, known)
+    }
+
+    /// [`Store::write_blob_from_path`] of the file open as `from` (named
+    /// `src` in messages), which a stat just gave `expect` bytes.
+    pub fn write_blob_from_file(
+        &self,
+        mut from: File,
+        src: &Path,
+        expect: u64,
+        mode: u32,
+        known: Option<(ObjectId, u64)>,
+    ) -> Result<(ObjectId, u64)> {
         // Small files (most of a tree) are read once into memory, hashed
         // from those bytes and written from them: what is stored is what was
         // hashed, so there is no second read and no re-hash.
         let small = SMALL_BLOB.with_borrow_mut(|buf| -> Result<Option<(ObjectId, u64)>> {
             let mut len = 0;
             loop {
-                match from.read(&mut buf[len..]) {
-                    Ok(0) => break,
-                    Ok(n) => len += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                let n = match from.read(&mut buf[len..]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(Error::input("read", src)(e)),
-                }
+                };
+                len += n;
                 if len == buf.len() {
                     return Ok(None);
+                }
+                // A read of a regular file that returns less than it was
+                // asked for has met the end of the file: once what the stat
+                // said is in, no second read to see 0.
+                if n == 0 || len as u64 >= expect {
+                    break;
                 }
             }
             let data = &buf[..len];
@@ -306,13 +300,9 @@ impl Store {
                     path: src.to_path_buf(),
                 });
             }
-            if self.has_blob_sized(&id, size) {
-                return Ok(Some((id, size)));
+            if !self.has_blob_sized(&id, size)? {
+                self.create_object(Kind::Blob, &id, data, mode & 0o777)?;
             }
-            let mut tmp = self.temp_file()?;
-            set_mode(tmp.as_file(), mode & 0o777, tmp.path())?;
-            tmp.write_all(data).map_err(Error::store("write", tmp.path()))?;
-            self.persist(tmp, Kind::Blob, &id)?;
             Ok(Some((id, size)))
         })?;
         if let Some(done) = small {
@@ -327,7 +317,7 @@ impl Store {
                 hash::hash_file_lean(&from).map_err(Error::input("read", src))?
             }
         };
-        if self.has_blob_sized(&id, size) {
+        if self.has_blob_sized(&id, size)? {
             return Ok((id, size));
         }
         let tmp = self.temp_file()?;
@@ -452,5 +442,41 @@ mod tests {
         let (b, _) = store.write_blob_from_reader(&b"content"[..], 0o644).unwrap();
         assert_eq!((a, n), (b, 7));
         assert_eq!(a, ObjectId::of(b"content"));
+    }
+
+    /// A small file is stored from the bytes hashed, whatever its stat
+    /// said; a blob cut short by a crash is replaced whole; nothing is left
+    /// in tmp/; a file that is not what the hash cache says is refused.
+    #[test]
+    fn small_blobs_replace_short_objects_and_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let (store, _) = Store::init(&root).unwrap();
+        let src = dir.path().join("f");
+        fs::write(&src, b"content").unwrap();
+        let id = ObjectId::of(b"content");
+        for expect in [0, 3, 7, 100] {
+            let f = File::open(&src).unwrap();
+            assert_eq!(
+                store.write_blob_from_file(f, &src, expect, 0o644, None).unwrap(),
+                (id, 7)
+            );
+        }
+        let object = store.object_path(Kind::Blob, &id);
+        assert_eq!(fs::read(&object).unwrap(), b"content");
+        fs::write(&object, b"con").unwrap();
+        let f = File::open(&src).unwrap();
+        assert_eq!(store.write_blob_from_file(f, &src, 7, 0o644, None).unwrap(), (id, 7));
+        assert_eq!(fs::read(&object).unwrap(), b"content");
+        assert!(store.verify(Kind::Blob, &id).unwrap());
+        let tree = store.write_bytes(Kind::Tree, b"kp-tree 1\n").unwrap();
+        assert_eq!(store.write_bytes(Kind::Tree, b"kp-tree 1\n").unwrap(), tree);
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        let other = ObjectId::of(b"other");
+        let f = File::open(&src).unwrap();
+        assert!(matches!(
+            store.write_blob_from_file(f, &src, 7, 0o644, Some((other, 7))),
+            Err(Error::Changed { .. })
+        ));
     }
 }
