@@ -290,6 +290,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
             lowers.insert(0, super::checked_upper(store, &rec.env_id)?);
         }
     }
+    req.runtime_limits = runtime.is_some();
     let plan = sandbox::plan(&req, &HostFacts::current())?;
     match runtime {
         None => Ok(sandbox::run(&plan)?),

@@ -57,6 +57,9 @@ pub struct SandboxRequest {
     /// (share.rs): the directory where they register. The overlay's work
     /// directory must then be the same for all of them.
     pub share: Option<PathBuf>,
+    /// The plan is for an OCI runtime, which applies the limits itself where
+    /// it can (host root, cgroup v1: `Plan::runtime_cgroups`).
+    pub runtime_limits: bool,
 }
 
 /// The root filesystem.
