@@ -213,5 +213,15 @@ mod tests {
     #[test]
     fn no_limits_no_cgroup() {
         assert_eq!(prepare(&Limits::default()).unwrap(), None);
+        assert_eq!(prepare_v1(&Limits::default(), true).unwrap(), None);
+    }
+
+    #[test]
+    fn runtime_limits_are_for_host_root_only() {
+        let limits = Limits {
+            cpu_shares: Some(512),
+            memory_mb: Some(32),
+        };
+        assert_eq!(prepare_v1(&limits, false).unwrap(), None);
     }
 }

@@ -300,6 +300,41 @@ mod tests {
     }
 
     #[test]
+    fn runtime_cgroups_become_linux_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostFacts::for_tests(dir.path());
+        let req = SandboxRequest {
+            root: Root::Dir(dir.path().to_path_buf()),
+            argv: vec!["true".into()],
+            ..Default::default()
+        };
+        let mut p = plan::plan(&req, &host).unwrap();
+        let none = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        assert!(serde_json::to_value(&none).unwrap()["linux"]["resources"]["memory"].is_null());
+        // Swap is held at the limit only where the hierarchy accounts it.
+        let (mem, cpu) = (dir.path().join("mem"), dir.path().join("cpu"));
+        std::fs::create_dir(&mem).unwrap();
+        std::fs::create_dir(&cpu).unwrap();
+        std::fs::write(mem.join("memory.memsw.limit_in_bytes"), "").unwrap();
+        let cg = |parent: &Path, file: &str, value: &str| super::super::super::cgroup::CgroupPlan {
+            parent: parent.to_path_buf(),
+            settings: vec![(file.into(), value.into())],
+        };
+        p.runtime_cgroups = vec![
+            cg(&mem, "memory.limit_in_bytes", "33554432"),
+            cg(&cpu, "cpu.shares", "512"),
+        ];
+        let s = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        let r = &serde_json::to_value(&s).unwrap()["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 33554432);
+        assert_eq!(r["memory"]["swap"], 33554432);
+        assert_eq!(r["cpu"]["shares"], 512);
+        std::fs::remove_file(mem.join("memory.memsw.limit_in_bytes")).unwrap();
+        let s = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        assert!(serde_json::to_value(&s).unwrap()["linux"]["resources"]["memory"]["swap"].is_null());
+    }
+
+    #[test]
     fn config_keeps_the_native_boundary() {
         let v = json_of(Net::None, Seccomp::Default);
         assert_eq!(v["process"]["args"], serde_json::json!(["sh", "-c", "exit 3"]));
