@@ -79,6 +79,16 @@ test_expect_success 'the cgroups made for the runtime are gone after each run' '
 	! grep karapace-oci- mem.ls cpu.ls
 '
 
+test_expect_success 'doctor says the oci backend applies limits here, for root only' '
+	karapace --json doctor >doc || :
+	grep "have the runtime apply them (cgroup v1)" doc &&
+	if test_have_prereq ROOTLESS; then
+		as_user env KARAPACE_STORE="$HOME/nostore" karapace --json doctor >doc.user || :
+		grep "\"cgroup delegation\"" doc.user &&
+		! grep "have the runtime apply them" doc.user
+	fi
+'
+
 test_expect_success 'the native backend still refuses the same limits without a delegated cgroup v2' '
 	limits_manifest native &&
 	karapace build native --name nat >/dev/null &&

@@ -198,3 +198,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether the OCI backend can have the runtime apply memory and CPU limits
+/// here: host root with cgroup v1 `memory` and `cpu` hierarchies (docs/sandbox.md,
+/// "Backends").
+pub fn runtime_limits_here(host_root: bool) -> bool {
+    let both = Limits {
+        cpu_shares: Some(1024),
+        memory_mb: Some(1),
+    };
+    matches!(cgroup::prepare_v1(&both, host_root), Ok(Some(_)))
+}
