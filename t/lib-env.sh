@@ -20,6 +20,17 @@ use_debian_image() {
 	IMAGE=$(fixture_debian_image)
 }
 
+test_lazy_prereq BUSYBOX_SANDBOX 'unshare --user --map-root-user --mount true && command -v busybox'
+
+# use_busybox_sandbox: skips the whole script unless BUSYBOX_SANDBOX holds (user
+# namespaces, busybox-static for fixture_busybox_rootfs); otherwise points
+# KARAPACE_STORE into the trash directory.
+use_busybox_sandbox() {
+	test_have_prereq BUSYBOX_SANDBOX || test_skip_all "needs user namespaces and busybox-static"
+	KARAPACE_STORE="$HOME/store"
+	export KARAPACE_STORE
+}
+
 # write_manifest DIR IMAGE [PACKAGES...]: a manifest in DIR/karapace.toml.
 write_manifest() {
 	dir=$1 image=$2

@@ -100,7 +100,7 @@ fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
         return Ok(exit::OK);
     }
     if cmd.mapped {
-        if let Some(code) = rerun_mapped() {
+        if let Some(code) = crate::ctx::rerun_mapped() {
             return Ok(code);
         }
     }
@@ -110,35 +110,6 @@ fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
         ctx.store = Some(Store::open(&path)?);
     }
     (cmd.run)(&mut ctx, lexopt::Parser::from_args(args))
-}
-
-/// For a rootless caller with a subordinate range, runs the whole command
-/// again as root of a user namespace mapped like the sandbox, and gives its
-/// exit status; `None` means run it here (root, no range, or already there).
-fn rerun_mapped() -> Option<i32> {
-    use libkp::sandbox::{idmap, rerun, HostFacts, MapVia, UidMapMode};
-    if rerun::is_rerun() {
-        return None;
-    }
-    let host = HostFacts::current();
-    if host.uid == 0 {
-        return None;
-    }
-    match idmap::choose(UidMapMode::Auto, &host) {
-        Ok(map) if map.via == MapVia::Helper => match rerun::rerun_mapped(&map) {
-            Ok(code) => Some(code),
-            // A range the helpers refuse (a stale /etc/subuid entry): what the
-            // user owns still works from here.
-            Err(e) => {
-                libkp::log!(
-                    libkp::log::Level::Warn,
-                    "cannot run mapped ({e}); running as the user alone"
-                );
-                None
-            }
-        },
-        _ => None,
-    }
 }
 
 fn finish(cmd: &Command, r: Result) -> i32 {

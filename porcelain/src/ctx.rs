@@ -118,6 +118,35 @@ impl Ctx {
     }
 }
 
+/// For a rootless caller with a subordinate range, runs the whole command
+/// again as root of a user namespace mapped like the sandbox, and gives its
+/// exit status; `None` means run it here (root, no range, or already there).
+pub fn rerun_mapped() -> Option<i32> {
+    use libkp::sandbox::{idmap, rerun, HostFacts, MapVia, UidMapMode};
+    if rerun::is_rerun() {
+        return None;
+    }
+    let host = HostFacts::current();
+    if host.uid == 0 {
+        return None;
+    }
+    match idmap::choose(UidMapMode::Auto, &host) {
+        Ok(map) if map.via == MapVia::Helper => match rerun::rerun_mapped(&map) {
+            Ok(code) => Some(code),
+            // A range the helpers refuse (a stale /etc/subuid entry): what the
+            // user owns still works from here.
+            Err(e) => {
+                libkp::log!(
+                    libkp::log::Level::Warn,
+                    "cannot run mapped ({e}); running as the user alone"
+                );
+                None
+            }
+        },
+        _ => None,
+    }
+}
+
 /// Prints a JSON value on one line (what `--json` promises: one document).
 pub fn print_json(value: &serde_json::Value) -> Result<()> {
     let mut out = io::stdout().lock();

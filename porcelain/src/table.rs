@@ -116,6 +116,15 @@ pub static COMMANDS: &[Command] = &[
         run: cmd::exec::enter,
     },
     Command {
+        name: "quick",
+        summary: "Build (or reuse) an environment from a preset, an image and packages, and enter it",
+        args: "[IMAGE] [-p PKG]... [--preset NAME] [-m HOST:CONTAINER[:ro]]... [--name N] [-- CMD [ARGS...]]",
+        help: cmd::quick::HELP,
+        needs_store: false,
+        mapped: false,
+        run: cmd::quick::run,
+    },
+    Command {
         name: "remote",
         summary: "Add, change, remove or list the remotes push and pull use",
         args: "add|set-url NAME URL [--token-file F] | remove NAME | list",

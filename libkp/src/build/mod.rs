@@ -10,6 +10,7 @@
 
 mod install;
 pub mod normalise;
+pub mod quick;
 mod runner;
 pub mod verify;
 

@@ -417,6 +417,16 @@ fn subids(host: &HostFacts) -> Check {
 }
 
 fn cgroup() -> Check {
+    let mut c = cgroup_v2();
+    let host_root = rustix::process::getuid().is_root() && !crate::sandbox::rerun::is_rerun();
+    if c.status != Status::Ok && crate::sandbox::runtime_limits_here(host_root) {
+        c.detail
+            .push_str("; environments with backend = \"oci\" have the runtime apply them (cgroup v1)");
+    }
+    c
+}
+
+fn cgroup_v2() -> Check {
     const NAME: &str = "cgroup delegation";
     let fix = Some(
         "run karapace in a delegated cgroup, e.g. `systemd-run --user --scope -p Delegate=yes karapace ...`"

@@ -30,6 +30,10 @@ pub struct ExecOptions {
     /// The system-call filter for this run (`--seccomp`); `None` takes the
     /// configuration's `[sandbox] seccomp`, else the default filter.
     pub seccomp: Option<crate::sandbox::Seccomp>,
+    /// The directory relative mount sources are relative to (and an allowed
+    /// root), in place of the manifest's: `quick` gives the caller's working
+    /// directory, its manifest being in the store. Local environments only.
+    pub mount_base: Option<PathBuf>,
 }
 
 /// The sandbox request for running `opts` in `rec`; `upper`/`work` are the
@@ -68,12 +72,13 @@ pub fn request(
     // sources have nothing to resolve against.
     let manifest_dir = match remote {
         true => None,
-        false => rec
-            .manifest
-            .as_deref()
-            .map(Path::new)
-            .and_then(Path::parent)
-            .map(Path::to_path_buf),
+        false => opts.mount_base.clone().or_else(|| {
+            rec.manifest
+                .as_deref()
+                .map(Path::new)
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        }),
     };
     let config = crate::config::SandboxConfig::load()?;
     let seccomp = opts.seccomp.unwrap_or(config.seccomp);
@@ -285,6 +290,7 @@ fn exec_in(store: &Store, rec: &EnvRecord, opts: &ExecOptions, own: Option<&Path
             lowers.insert(0, super::checked_upper(store, &rec.env_id)?);
         }
     }
+    req.runtime_limits = runtime.is_some();
     let plan = sandbox::plan(&req, &HostFacts::current())?;
     match runtime {
         None => Ok(sandbox::run(&plan)?),

@@ -125,6 +125,11 @@ impl Prepared {
 /// The calling process must be single-threaded: the sandbox's processes are
 /// forked from it and use the allocator before they exec.
 pub fn run(plan: &Plan) -> Result<i32> {
+    if !plan.runtime_cgroups.is_empty() {
+        return Err(Error::Limits {
+            reason: "the plan's limits are for an OCI runtime to apply (cgroup v1); the native sandbox cannot".into(),
+        });
+    }
     let prepared = Prepared::new(plan)?;
     let set = init::watched();
     let old = sys::block_signals(&set).map_err(Error::setup("block signals", ""))?;

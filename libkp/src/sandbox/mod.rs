@@ -57,6 +57,9 @@ pub struct SandboxRequest {
     /// (share.rs): the directory where they register. The overlay's work
     /// directory must then be the same for all of them.
     pub share: Option<PathBuf>,
+    /// The plan is for an OCI runtime, which applies the limits itself where
+    /// it can (host root, cgroup v1: `Plan::runtime_cgroups`).
+    pub runtime_limits: bool,
 }
 
 /// The root filesystem.
@@ -195,3 +198,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether the OCI backend can have the runtime apply memory and CPU limits
+/// here: host root with cgroup v1 `memory` and `cpu` hierarchies (docs/sandbox.md,
+/// "Backends").
+pub fn runtime_limits_here(host_root: bool) -> bool {
+    let both = Limits {
+        cpu_shares: Some(1024),
+        memory_mb: Some(1),
+    };
+    matches!(cgroup::prepare_v1(&both, host_root), Ok(Some(_)))
+}

@@ -182,6 +182,9 @@ pub struct Plan {
     pub namespaces: Vec<Namespace>,
     pub idmap: IdMap,
     pub cgroup: Option<CgroupPlan>,
+    /// Limits an OCI runtime applies (cgroup v1, host root): per controller,
+    /// the caller's cgroup the runtime's goes under and the file it writes.
+    pub runtime_cgroups: Vec<CgroupPlan>,
     pub root: RootMount,
     pub mounts: Vec<Mount>,
     /// Whether the root mount is made read-only (before anything is mounted on
@@ -311,7 +314,14 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
         namespaces.push(Namespace::Net);
     }
     let idmap = idmap::choose(req.uid_map, host)?;
-    let cgroup = cgroup::prepare(&req.limits)?;
+    let v1 = match req.runtime_limits {
+        true => cgroup::prepare_v1(&req.limits, idmap.idmapped)?,
+        false => None,
+    };
+    let (cgroup, runtime_cgroups) = match v1 {
+        Some(v1) => (None, v1),
+        None => (cgroup::prepare(&req.limits)?, Vec::new()),
+    };
     let integration = host::integrate(&req.host, req.net, host)?;
 
     let mut mounts = vec![Mount::Proc { dst: "/proc".into() }];
@@ -409,6 +419,7 @@ pub fn plan(req: &SandboxRequest, host: &HostFacts) -> Result<Plan> {
         namespaces,
         idmap,
         cgroup,
+        runtime_cgroups,
         root,
         mounts,
         read_only_root,
@@ -470,7 +481,7 @@ impl fmt::Display for Plan {
                 writeln!(f, "idmapped {}", q(&src))?;
             }
         }
-        if let Some(cg) = &self.cgroup {
+        for cg in self.cgroup.iter().chain(&self.runtime_cgroups) {
             for (k, v) in &cg.settings {
                 writeln!(f, "cgroup {} {k} {v}", q(&cg.parent))?;
             }

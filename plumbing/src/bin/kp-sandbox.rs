@@ -163,6 +163,7 @@ fn run(mut p: lexopt::Parser, usage_text: &str) -> Result<i32> {
         eprintln!("kp-sandbox: error: {e}");
         Fail::Exit(125)
     };
+    req.runtime_limits = oci.is_some();
     let plan = sandbox::plan(&req, &HostFacts::current()).map_err(refused)?;
     if print_plan {
         std::io::stdout().write_all(plan.to_string().as_bytes())?;

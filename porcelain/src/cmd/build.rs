@@ -72,18 +72,23 @@ pub fn report(ctx: &Ctx, built: &Built) -> Result<()> {
             "packages": pkgs,
         }))?;
     } else {
-        if built.reused {
-            eprintln!("karapace: {} is already built", built.record.display_name());
-        } else {
-            eprintln!(
-                "karapace: built {} ({} package(s) installed)",
-                built.record.display_name(),
-                built.added.len()
-            );
-        }
+        announce(built);
         println!("{}", built.record.env_id);
     }
     Ok(())
+}
+
+/// The human summary of a build, on stderr.
+pub fn announce(built: &Built) {
+    if built.reused {
+        eprintln!("karapace: {} is already built", built.record.display_name());
+    } else {
+        eprintln!(
+            "karapace: built {} ({} package(s) installed)",
+            built.record.display_name(),
+            built.added.len()
+        );
+    }
 }
 
 pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {

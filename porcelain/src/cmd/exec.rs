@@ -95,18 +95,24 @@ pub fn run(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
 }
 
 pub fn enter(ctx: &mut Ctx, p: lexopt::Parser) -> Result {
-    let (env, mut opts) = parse(p, false)?;
+    let (env, opts) = parse(p, false)?;
     let store = ctx.store();
     let rec = store.find_env(&env)?;
+    enter_env(store, &rec, opts)
+}
+
+/// Runs `opts.argv` in `rec`, or its shell when there is none, between the
+/// terminal's container markers (enter, and quick without a command).
+pub fn enter_env(store: &libkp::Store, rec: &libkp::env::EnvRecord, mut opts: ExecOptions) -> Result {
     if opts.argv.is_empty() {
-        opts.argv = vec![shell_for(store, &rec)?];
+        opts.argv = vec![shell_for(store, rec)?];
     }
     let tty = std::io::stdout().is_terminal();
     if tty {
         print!("\x1b]777;container;push;{};karapace\x1b\\", rec.display_name());
         let _ = std::io::stdout().flush();
     }
-    let status = exec(store, &rec, &opts);
+    let status = exec(store, rec, &opts);
     if tty {
         print!("\x1b]777;container;pop;;\x1b\\");
         let _ = std::io::stdout().flush();

@@ -9,6 +9,7 @@ pub mod new;
 pub mod oci;
 pub mod pin;
 pub mod preset;
+pub mod quick;
 pub mod remote;
 pub mod rename;
 

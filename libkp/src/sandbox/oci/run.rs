@@ -46,10 +46,10 @@ pub(super) fn run_quiet(plan: &Plan, rt: &Runtime) -> Result<i32> {
 
 fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
     if plan.cgroup.is_some() {
-        // plan() refuses limits no cgroup v2 delegation can enforce; the
-        // runtime runs rootless here, so it could not apply them either.
+        // A delegated cgroup v2 is the native sandbox's way; the runtime
+        // runs in a user namespace, which cannot apply limits through it.
         return Err(Error::Limits {
-            reason: "the oci backend runs the runtime rootless, which cannot apply limits on this host".into(),
+            reason: "the oci backend runs the runtime rootless, which cannot apply limits on this host (it applies them for host root with cgroup v1)".into(),
         });
     }
     if let RootMount::Overlay {
@@ -76,20 +76,34 @@ fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
             std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(Error::setup("chown", &p))?;
         }
     }
+    // The container's name, and its cgroups' (the runtime applies the
+    // limits of config.json in them: they are its own cgroup's child of
+    // that name, made here by host root and given to the namespace's root).
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (uid, gid) = (plan.idmap.uid[0].outside, plan.idmap.gid[0].outside);
+    let cgroups = CgroupsMade(super::super::cgroup::make_v1(&plan.runtime_cgroups, &name, uid, gid)?);
     let (err_r, err_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::setup("pipe", "")(e.into()))?;
+    // The holder, and so the runtime, start in those cgroups; the caller
+    // goes back to its own at once.
+    super::super::cgroup::join_v1(&cgroups.0)?;
+    let back = || super::super::cgroup::join_v1(plan.runtime_cgroups.iter().map(|c| &c.parent));
     let set = init::watched();
     let old = sys::block_signals(&set).map_err(Error::setup("block signals", ""))?;
     let pid = match sys::fork() {
         Err(e) => {
             let _ = sys::set_signal_mask(&old);
+            let _ = back();
             return Err(Error::setup("fork", "")(e));
         }
         Ok(0) => {
             drop(err_r);
             // Nothing of the caller's reaches the bundle's processes.
             let e = match sys::close_all_except(&[0, 1, 2, err_w.as_raw_fd()]) {
-                Ok(()) => holder(plan, rt, &dir, &old, loud),
+                Ok(()) => holder(plan, rt, &dir, &name, &old, loud),
                 Err(e) => Error::setup("close the caller's descriptors", "")(e),
             };
             let _ = rustix::io::write(&err_w, e.to_string().as_bytes());
@@ -98,6 +112,15 @@ fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
         Ok(pid) => pid,
     };
     drop(err_w);
+    if let Err(e) = back() {
+        let _ = rustix::process::kill_process(
+            Pid::from_raw(pid).expect("a child's pid"),
+            rustix::process::Signal::KILL,
+        );
+        let _ = rustix::process::waitpid(Pid::from_raw(pid), rustix::process::WaitOptions::empty());
+        let _ = sys::set_signal_mask(&old);
+        return Err(e);
+    }
     let child = Pid::from_raw(pid).expect("fork returns a positive pid");
     // A probe passes no signal on: they stay pending until it ends, and
     // then act on the caller as they would have (a `stop` during the probe
@@ -111,6 +134,7 @@ fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
     let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
     let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
     drop(bundle);
+    drop(cgroups);
     if !msg.is_empty() {
         return Err(Error::Inside(msg));
     }
@@ -128,6 +152,15 @@ fn run_with(plan: &Plan, rt: &Runtime, loud: bool) -> Result<i32> {
         )));
     }
     Ok(code)
+}
+
+/// The runtime's cgroups, removed when the run ends, however it ends.
+struct CgroupsMade(Vec<PathBuf>);
+
+impl Drop for CgroupsMade {
+    fn drop(&mut self) {
+        super::super::cgroup::remove_v1(&self.0);
+    }
 }
 
 /// Creates a user namespace in a short-lived child, writes its map, and
@@ -165,8 +198,8 @@ fn make_userns(plan: &Plan) -> Result<OwnedFd> {
 /// the PID namespace the bundle runs in and forks its PID 1, which mounts
 /// that namespace's /proc (bound into the bundle), starts the runtime and reaps; the
 /// holder relays signals to it and exits with its status.
-fn holder(plan: &Plan, rt: &Runtime, bundle: &Path, old: &sys::SigSet, loud: bool) -> Error {
-    let mut cmd = match prepare(plan, rt, bundle, loud) {
+fn holder(plan: &Plan, rt: &Runtime, bundle: &Path, name: &str, old: &sys::SigSet, loud: bool) -> Error {
+    let mut cmd = match prepare(plan, rt, bundle, name, loud) {
         Err(e) => return e,
         Ok(cmd) => cmd,
     };
@@ -205,7 +238,7 @@ fn holder(plan: &Plan, rt: &Runtime, bundle: &Path, old: &sys::SigSet, loud: boo
     sys::exit_now(init::supervise(pid1, &set, false))
 }
 
-fn prepare(plan: &Plan, rt: &Runtime, bundle: &Path, loud: bool) -> Result<std::process::Command> {
+fn prepare(plan: &Plan, rt: &Runtime, bundle: &Path, name: &str, loud: bool) -> Result<std::process::Command> {
     let userns = make_userns(plan)?;
     // Host root's view of the store's owners, for the bundle's namespace:
     // idmapped mounts made while this process is still host root.
@@ -290,7 +323,7 @@ fn prepare(plan: &Plan, rt: &Runtime, bundle: &Path, loud: bool) -> Result<std::
         .arg(bundle.join("state"))
         .args(["run", "--bundle"])
         .arg(bundle)
-        .arg(format!("karapace-{}", std::process::id()));
+        .arg(name);
     if !loud {
         // Nor the caller's input: the runtime relays stdin, and would take it.
         cmd.stdin(std::process::Stdio::null())

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Arch, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxIdMapping, LinuxIdMappingBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    Arch, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMapping, LinuxIdMappingBuilder,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder,
+    LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder,
 };
 
 use super::super::idmap::MapRange;
@@ -223,6 +224,9 @@ pub fn spec(plan: &Plan, rootfs: &Path, proc: &Path, terminal: bool, present: &d
     if plan.seccomp == Seccomp::Default {
         linux = linux.seccomp(seccomp_profile()?);
     }
+    if let Some(r) = resources(plan)? {
+        linux = linux.resources(r);
+    }
     let linux = linux.build().map_err(spec_error)?;
     let read_only = matches!(plan.root, RootMount::Bind { .. });
     let root = RootBuilder::default()
@@ -239,6 +243,39 @@ pub fn spec(plan: &Plan, rootfs: &Path, proc: &Path, terminal: bool, present: &d
         .linux(linux)
         .build()
         .map_err(spec_error)
+}
+
+/// The limits the runtime applies in the cgroups the caller made for it
+/// (`Plan::runtime_cgroups`): the memory limit (with swap at the same value
+/// where swap is accounted, so none is used) and the CPU shares.
+fn resources(plan: &Plan) -> Result<Option<LinuxResources>> {
+    if plan.runtime_cgroups.is_empty() {
+        return Ok(None);
+    }
+    let bad = |v: &str| Error::Limits {
+        reason: format!("{v:?} is not a number"),
+    };
+    let mut r = LinuxResourcesBuilder::default();
+    for cg in &plan.runtime_cgroups {
+        for (file, value) in &cg.settings {
+            match file.as_str() {
+                "memory.limit_in_bytes" => {
+                    let v: i64 = value.parse().map_err(|_| bad(value))?;
+                    let mut m = LinuxMemoryBuilder::default().limit(v);
+                    if cg.parent.join("memory.memsw.limit_in_bytes").exists() {
+                        m = m.swap(v);
+                    }
+                    r = r.memory(m.build().map_err(spec_error)?);
+                }
+                "cpu.shares" => {
+                    let v: u64 = value.parse().map_err(|_| bad(value))?;
+                    r = r.cpu(LinuxCpuBuilder::default().shares(v).build().map_err(spec_error)?);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Some(r.build().map_err(spec_error)?))
 }
 
 #[cfg(test)]
@@ -260,6 +297,41 @@ mod tests {
         let p = plan::plan(&req, &host).unwrap();
         let s = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
         serde_json::to_value(&s).unwrap()
+    }
+
+    #[test]
+    fn runtime_cgroups_become_linux_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostFacts::for_tests(dir.path());
+        let req = SandboxRequest {
+            root: Root::Dir(dir.path().to_path_buf()),
+            argv: vec!["true".into()],
+            ..Default::default()
+        };
+        let mut p = plan::plan(&req, &host).unwrap();
+        let none = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        assert!(serde_json::to_value(&none).unwrap()["linux"]["resources"]["memory"].is_null());
+        // Swap is held at the limit only where the hierarchy accounts it.
+        let (mem, cpu) = (dir.path().join("mem"), dir.path().join("cpu"));
+        std::fs::create_dir(&mem).unwrap();
+        std::fs::create_dir(&cpu).unwrap();
+        std::fs::write(mem.join("memory.memsw.limit_in_bytes"), "").unwrap();
+        let cg = |parent: &Path, file: &str, value: &str| super::super::super::cgroup::CgroupPlan {
+            parent: parent.to_path_buf(),
+            settings: vec![(file.into(), value.into())],
+        };
+        p.runtime_cgroups = vec![
+            cg(&mem, "memory.limit_in_bytes", "33554432"),
+            cg(&cpu, "cpu.shares", "512"),
+        ];
+        let s = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        let r = &serde_json::to_value(&s).unwrap()["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 33554432);
+        assert_eq!(r["memory"]["swap"], 33554432);
+        assert_eq!(r["cpu"]["shares"], 512);
+        std::fs::remove_file(mem.join("memory.memsw.limit_in_bytes")).unwrap();
+        let s = spec(&p, Path::new("/b/rootfs"), Path::new("/b/proc"), false, &|_| false).unwrap();
+        assert!(serde_json::to_value(&s).unwrap()["linux"]["resources"]["memory"]["swap"].is_null());
     }
 
     #[test]
