@@ -2,7 +2,7 @@
 //! `karapace list`, `snapshots` and `diff` make), on a thread of its own.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime};
 
 use libkp::hash::ObjectId;
@@ -10,6 +10,7 @@ use libkp::layer::{diff_trees, quote_path, walk_tree, Visit};
 use libkp::Store;
 
 use crate::app::{Msg, Row, Usage};
+use crate::Tx;
 
 /// What the UI asks the data thread for.
 pub enum Req {
@@ -23,7 +24,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// Runs until the UI goes away: loads the list at once, then whenever asked
 /// or whenever the store's record directory or a run directory changes.
-pub fn serve(root: PathBuf, reqs: Receiver<Req>, out: Sender<Msg>) {
+pub fn serve(root: PathBuf, reqs: Receiver<Req>, out: Tx) {
     let mut seen = None;
     let mut want_reload = true;
     loop {
@@ -54,7 +55,7 @@ pub fn serve(root: PathBuf, reqs: Receiver<Req>, out: Sender<Msg>) {
 }
 
 /// The list, then the sizes; false once the UI is gone.
-fn reload(root: &Path, out: &Sender<Msg>) -> bool {
+fn reload(root: &Path, out: &Tx) -> bool {
     let store = match Store::open(root) {
         Ok(s) => s,
         Err(e) => return out.send(Msg::LoadError(e.to_string())).is_ok(),
@@ -73,7 +74,7 @@ fn reload(root: &Path, out: &Sender<Msg>) -> bool {
 }
 
 /// The rows, then their sizes; false once the UI is gone.
-fn send_rows(store: &Store, rows: Vec<(libkp::env::EnvRecord, libkp::env::State)>, out: &Sender<Msg>) -> bool {
+fn send_rows(store: &Store, rows: Vec<(libkp::env::EnvRecord, libkp::env::State)>, out: &Tx) -> bool {
     let ids: Vec<String> = rows.iter().map(|(r, _)| r.env_id.clone()).collect();
     if out
         .send(Msg::Rows(rows.into_iter().map(|(r, s)| Row::new(r, s)).collect()))
