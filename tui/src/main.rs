@@ -645,3 +645,95 @@ fn run_steps(kp: &Path, root: &Path, job: Job, current: &Current) -> Msg {
         stderr,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::Feeds;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for `karapace` that logs its verb and fails the verb
+    /// `fail` (exit 3, a line on stderr); a fresh directory per test.
+    fn fake_kp(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kp-tui-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let kp = dir.join("karapace");
+        let log = dir.join("log");
+        std::fs::write(
+            &kp,
+            format!(
+                "#!/bin/sh\necho \"$4 $5\" >>'{}'\nif [ \"$4\" = fail ]; then echo 'karapace: error: it failed' >&2; exit 3; fi\necho '{{\"step\":\"'$4'\"}}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&kp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (kp, log)
+    }
+
+    fn job(steps: &[&[&str]]) -> Job {
+        let v: Vec<Vec<String>> = steps
+            .iter()
+            .map(|s| s.iter().map(|a| a.to_string()).collect())
+            .collect();
+        Job {
+            label: "two steps".into(),
+            args: v[0].clone(),
+            feeds: Feeds::Nothing,
+            then: v[1..].to_vec(),
+        }
+    }
+
+    fn slot(cancelled: bool) -> Current {
+        Arc::new(Mutex::new(Some(Slot { child: None, cancelled })))
+    }
+
+    #[test]
+    fn steps_run_in_turn_and_the_last_one_s_output_is_the_job_s() {
+        let (kp, log) = fake_kp("turn");
+        let msg = run_steps(
+            &kp,
+            Path::new("/st"),
+            job(&[&["new", "web"], &["build", "web"]]),
+            &slot(false),
+        );
+        let Msg::JobDone { code, stdout, .. } = msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!((code, stdout.trim()), (0, "{\"step\":\"build\"}"));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "new web\nbuild web\n");
+        let _ = std::fs::remove_dir_all(kp.parent().unwrap());
+    }
+
+    #[test]
+    fn a_failed_step_stops_the_rest_and_names_why() {
+        let (kp, log) = fake_kp("fail");
+        let msg = run_steps(
+            &kp,
+            Path::new("/st"),
+            job(&[&["fail", "x"], &["build", "x"]]),
+            &slot(false),
+        );
+        let Msg::JobDone { code, stderr, .. } = msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!((code, stderr.trim()), (3, "karapace: error: it failed"));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "fail x\n");
+        let _ = std::fs::remove_dir_all(kp.parent().unwrap());
+    }
+
+    #[test]
+    fn a_job_cancelled_between_steps_starts_no_more() {
+        let (kp, log) = fake_kp("cancel");
+        let cur = slot(false);
+        assert!(cancel(&cur), "an action runs: there is something to cancel");
+        let msg = run_steps(&kp, Path::new("/st"), job(&[&["new", "y"], &["build", "y"]]), &cur);
+        let Msg::JobDone { code, .. } = msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(code, -1);
+        assert!(!log.exists(), "a step ran");
+        let _ = std::fs::remove_dir_all(kp.parent().unwrap());
+    }
+}
