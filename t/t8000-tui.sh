@@ -299,6 +299,14 @@ test_expect_success ROOTLESS,PYTHON3 'rootless: build from a path, exec, commit,
 	AS=user tui_actions "$PWD/uacts"
 '
 
+test_expect_success ROOTLESS_SINGLE,PYTHON3 'rootless with a single-id map: the same actions' '
+	mkdir sacts && fixture_busybox_rootfs sacts/proj/rootfs && write_manifest sacts/proj ./rootfs &&
+	chown -R $KP_TEST_USER_SINGLE sacts &&
+	as_single_user env KARAPACE_STORE="$PWD/sacts/st" karapace init &&
+	saved_user=$KP_TEST_USER && KP_TEST_USER=$KP_TEST_USER_SINGLE &&
+	{ AS=user tui_actions "$PWD/sacts"; ret=$?; KP_TEST_USER=$saved_user; test $ret = 0; }
+'
+
 test_expect_success 'cleanup: the tmux server and the image server' '
 	tm kill-server &&
 	test_daemons_stop
