@@ -235,6 +235,8 @@ pub struct App {
     /// The status a finished action shows once the list has been read again
     /// (so that what it says and what the list shows agree).
     pub after_reload: Option<Status>,
+    /// Where relative paths typed in a prompt lead (the children run here).
+    pub cwd: String,
 }
 
 impl App {
@@ -265,6 +267,7 @@ impl App {
             tick: 0,
             page: Cell::new(10),
             after_reload: None,
+            cwd: String::new(),
         }
     }
 

@@ -342,6 +342,9 @@ impl Loop {
         terminal.clear()?;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let mut app = App::new(self.root.display().to_string(), no_color, now());
+        app.cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         let kp = karapace_bin();
         let current: Current = Arc::new(Mutex::new(None));
         watch_hangup(current.clone());

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Table, Wrap};
 use ratatui::Frame;
 
-use crate::app::{App, Mode, View};
+use crate::app::{App, Ask, Mode, View};
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k  Down Up", "move (mouse wheel too)"),
@@ -86,7 +86,17 @@ pub fn render(f: &mut Frame, app: &App) {
             dialog(f, &t, "Confirm", &format!("{question}\n\ny: yes   any other key: no"))
         }
         Mode::Prompt { ask, input, .. } => {
-            dialog(f, &t, &ask.title(), &format!("{input}_\n\nEnter: run   Esc: cancel"))
+            // A path typed in is relative to where the children run.
+            let at = match ask {
+                Ask::Build | Ask::Preset(_) if !app.cwd.is_empty() => format!("\nin {}", app.cwd),
+                _ => String::new(),
+            };
+            dialog(
+                f,
+                &t,
+                &ask.title(),
+                &format!("{input}_{at}\n\nEnter: run   Esc: cancel"),
+            )
         }
         Mode::Pick { selected } => pick(f, &t, *selected),
         _ => {}
@@ -677,6 +687,19 @@ mod tests {
             s.contains("4 objects, 4.0K") && s.contains("would remove 2 objects, 10B"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn a_path_prompt_says_what_it_is_relative_to() {
+        let mut app = app_with(1);
+        app.cwd = "/home/u/src".into();
+        app.on_key(key(KeyCode::Char('p')));
+        app.on_key(key(KeyCode::Enter));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("minimal_") && s.contains("in /home/u/src"), "{s}");
+        app.on_key(key(KeyCode::Esc));
+        app.on_key(key(KeyCode::Char('r')));
+        assert!(!screen(&app, 80, 24).contains("in /home/u/src"));
     }
 
     #[test]
