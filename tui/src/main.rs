@@ -18,7 +18,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseEventKind};
 use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
@@ -336,6 +336,9 @@ struct Loop {
 /// at and the spinner turns this often.
 const TICK: Duration = Duration::from_millis(100);
 
+/// The most events handled between two frames.
+const BATCH: usize = 256;
+
 impl Loop {
     fn run(&self, term: &AtomicBool, hup: &AtomicBool, int: &AtomicBool, timing: &mut Timing) -> io::Result<i32> {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
@@ -395,10 +398,18 @@ impl Loop {
                 Ok(ev) => ev,
                 Err(_) => continue,
             };
-            // This event and every one already waiting, then one frame.
-            for ev in std::iter::once(ev).chain(std::iter::from_fn(|| self.rx.try_recv().ok())) {
-                dirty = true;
+            // This event and those already waiting (a bounded batch: the
+            // mouse's motion can keep the queue from ever running dry), then
+            // one frame.
+            let waiting = std::iter::from_fn(|| self.rx.try_recv().ok()).take(BATCH);
+            for ev in std::iter::once(ev).chain(waiting) {
                 let effect = match ev {
+                    // Mouse motion changes nothing on the screen.
+                    Ev::Term(Event::Mouse(m), _)
+                        if !matches!(m.kind, MouseEventKind::ScrollDown | MouseEventKind::ScrollUp) =>
+                    {
+                        continue
+                    }
                     Ev::Msg(msg) => {
                         let finished = matches!(msg, Msg::JobDone { .. });
                         app.on_msg(msg);
@@ -422,6 +433,7 @@ impl Loop {
                     }
                     Ev::Term(..) => None,
                 };
+                dirty = true;
                 if let Some(effect) = effect {
                     self.apply(effect, &mut app, &mut terminal, &kp, &current, int)?;
                 }
