@@ -1,7 +1,8 @@
 #!/bin/sh
-test_description='karapace tui driven in tmux: rename, freeze, enter and exit, quit, SIGTERM, a missing store'
+test_description='karapace tui driven in tmux: rename, freeze, enter and exit, quit; build from a path and from a preset, exec, commit, restore, gc; SIGTERM, a missing store'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-env.sh"
+. "$TEST_DIRECTORY/lib-images.sh"
 
 test_lazy_prereq SANDBOX 'unshare --user --map-root-user --mount true && command -v busybox'
 if ! test_have_prereq SANDBOX; then
@@ -17,6 +18,17 @@ fi
 TMUX_SOCK="$HOME/tmux.sock"
 tm() { tmux -S "$TMUX_SOCK" "$@"; }
 N=0
+# Panes are 80x24 unless GEOM says otherwise.
+GEOM="-x 80 -y 24"
+
+# Whatever happens to the script (-i stops it at the first failure), no
+# tmux server, karapace-tui or image server outlives it.
+tui_cleanup() {
+	tm kill-server 2>/dev/null
+	tmux -S "$HOME/hang.sock" kill-server 2>/dev/null
+	test_daemons_stop
+}
+trap tui_cleanup EXIT
 
 # tui_start DIR [STORE]: runs `karapace tui` on DIR/st (or STORE) in a fresh
 # session (named $S; the earlier ones stay until the server is killed: killing
@@ -34,17 +46,19 @@ tui_start() {
 	cat >"$dir/run-tui" <<-EOF &&
 	cd "$dir" || exit 1
 	$who env HOME="$HOME" PATH="$PATH" KARAPACE_STORE="$store" LC_ALL=C.UTF-8 TZ=UTC TERM=xterm-256color \\
+		KARAPACE_IMAGE_SERVER="${HTTPD:-http://127.0.0.1:9}" \\
 		sh -c 'echo \$\$ >tui.pid; exec karapace tui'
 	echo \$? >tui.status
 	exec sleep 600
 	EOF
 	chmod 755 "$dir/run-tui" &&
 	# The server outlives this call: it must hold none of the harness's files.
-	tm new-session -d -s $S -x 80 -y 24 sh "$dir/run-tui" </dev/null >/dev/null 2>"$dir/tmux.err" 3>&- 4>&- ||
+	tm new-session -d -s $S $GEOM sh "$dir/run-tui" </dev/null >/dev/null 2>"$dir/tmux.err" 3>&- 4>&- ||
 		{ cat "$dir/tmux.err" >&4; return 1; }
 }
 
-# wait_screen PATTERN: polls the pane until a line matches (at most 20 s);
+# wait_screen PATTERN: polls the pane until a line matches (at most 60 s: a
+# build under load);
 # the screen is left in screen.out.
 wait_screen() {
 	i=0
@@ -52,7 +66,7 @@ wait_screen() {
 		tm capture-pane -p -t $S >screen.out 2>/dev/null
 		grep -q -- "$1" screen.out && return 0
 		i=$((i + 1))
-		test $i -lt 200 || { echo "no \"$1\" on the screen:" >&4; cat screen.out >&4; return 1; }
+		test $i -lt 600 || { echo "no \"$1\" on the screen:" >&4; cat screen.out >&4; return 1; }
 		sleep 0.1
 	done
 }
@@ -75,6 +89,86 @@ inspect() {
 	else
 		KARAPACE_STORE="$1/st" karapace --json inspect "$2"
 	fi
+}
+
+# kpu DIR ARGS...: `karapace ARGS` on DIR/st, as the session's user.
+kpu() {
+	kpu_store=$1/st
+	shift
+	if test -n "$AS"; then
+		as_user env KARAPACE_STORE="$kpu_store" karapace "$@"
+	else
+		KARAPACE_STORE="$kpu_store" karapace "$@"
+	fi
+}
+
+# The other actions, on an empty store at 100x30, as root (AS empty) or as
+# the test user: build from a manifest path, exec a command, commit, restore
+# the snapshot, gc an image nobody uses any more, build from a preset (its
+# image from the test's image server). Each is checked afterwards with
+# `karapace --json` on the store, never from the TUI's screen; the screen
+# only says when to look.
+tui_actions() {
+	d=$1
+	GEOM="-x 100 -y 30" && tui_start "$d" && GEOM="-x 80 -y 24" &&
+	wait_screen "0 of 0 environments" &&
+
+	# b: a manifest path, relative to where the TUI runs.
+	tm send-keys -t $S b && wait_screen "Manifest path" &&
+	tm send-keys -t $S -l proj && tm send-keys -t $S Enter &&
+	wait_screen "build proj: done" &&
+	kpu "$d" --json list >json &&
+	id=$(sed -n "s/.*\"env_id\":\"\([0-9a-f]\{64\}\)\".*/\1/p" json) && test -n "$id" &&
+	short=$(echo "$id" | cut -c1-12) &&
+	grep "\"manifest\":\"$d/proj/karapace.toml\"" json &&
+
+	# x: a command inside; the terminal is lent and Enter takes it back.
+	tm send-keys -t $S x && wait_screen "Command to run" &&
+	tm send-keys -t $S -l "echo one >/one" && tm send-keys -t $S Enter &&
+	wait_screen "exit status 0; press Enter" &&
+	tm send-keys -t $S Enter && wait_screen "exec $short: exited 0" &&
+	echo one >expect &&
+	kpu "$d" exec "$id" -- cat /one >out && test_cmp expect out &&
+
+	# c: commit; the snapshot is recorded.
+	tm send-keys -t $S c && wait_screen "commit $short: done" &&
+	kpu "$d" --json snapshots "$id" >json &&
+	snap=$(sed -n "s/.*\"snapshot\":\"\([0-9a-f]\{64\}\)\".*/\1/p" json) && test -n "$snap" &&
+
+	# Changed after the commit; R in the snapshots view restores it.
+	kpu "$d" exec "$id" -- sh -c "rm /one && echo two >/two" &&
+	tm send-keys -t $S S && wait_screen "snapshots of $short" &&
+	tm send-keys -t $S R && wait_screen "Restore $short to snapshot $(echo "$snap" | cut -c1-12)?" &&
+	tm send-keys -t $S y && wait_screen "restore $short: done" &&
+	kpu "$d" exec "$id" -- cat /one >out && test_cmp expect out &&
+	test_expect_code 1 kpu "$d" exec "$id" -- cat /two &&
+	tm send-keys -t $S Escape &&
+
+	# U g: the gc preview, X y: gc; what it would remove is then gone.
+	mkdir -p "$d/junk" && echo "junk of $d" >"$d/junk/f" &&
+	kpu "$d" image import "$d/junk" junk && kpu "$d" image rm junk &&
+	kpu "$d" --json gc --dry-run >json && grep "\"kind\"" json &&
+	tm send-keys -t $S U && wait_screen "g: gc preview" &&
+	tm send-keys -t $S g && wait_screen "would remove [1-9][0-9]* objects" &&
+	tm send-keys -t $S X && wait_screen "Remove everything" &&
+	tm send-keys -t $S y && wait_screen "^gc: done" &&
+	kpu "$d" --json gc --dry-run >json && ! grep "\"kind\"" json &&
+	tm send-keys -t $S Escape &&
+
+	# p: a preset, then the directory its manifest goes to, which names
+	# the environment (the offered name is the preset's: erased here).
+	tm send-keys -t $S p && wait_screen "Build from a preset" &&
+	tm send-keys -t $S Enter && wait_screen "Directory for the minimal manifest" &&
+	tm send-keys -t $S BSpace BSpace BSpace BSpace BSpace BSpace BSpace &&
+	tm send-keys -t $S -l web && tm send-keys -t $S Enter &&
+	wait_screen "build web from preset minimal: done" &&
+	kpu "$d" --json inspect web >json &&
+	grep "\"manifest\":\"$d/web/karapace.toml\"" json &&
+	grep "\"image\":\"debian/bookworm\"" json &&
+	grep "\"state\":\"built\"" json &&
+
+	tm send-keys -t $S q &&
+	test "$(wait_status "$d")" = 0
 }
 
 # The whole session, as root (AS empty) or as the test user (AS=user).
@@ -124,6 +218,19 @@ test_expect_success 'setup: an environment, as root' '
 
 test_expect_success 'root: rename, freeze, enter and exit, quit' '
 	AS= tui_session "$PWD/root"
+'
+
+test_expect_success PYTHON3 'setup: an image server with debian/bookworm (busybox)' '
+	fixture_busybox_rootfs srvroot && image_rootfs_tarball srvroot rootfs.tar.xz &&
+	image_simplestreams srv rootfs.tar.xz debian bookworm "debian/12" &&
+	image_httpd srv &&
+	trap tui_cleanup EXIT
+'
+
+test_expect_success PYTHON3 'root: build from a path, exec, commit, restore, gc, build from a preset' '
+	mkdir acts && fixture_busybox_rootfs acts/proj/rootfs && write_manifest acts/proj ./rootfs &&
+	KARAPACE_STORE="$PWD/acts/st" karapace init &&
+	AS= tui_actions "$PWD/acts"
 '
 
 test_expect_success 'SIGTERM ends it with 143 and the terminal restored' '
@@ -185,8 +292,24 @@ test_expect_success ROOTLESS 'rootless: rename, freeze, enter and exit, quit' '
 	AS=user tui_session "$PWD/user"
 '
 
-test_expect_success 'cleanup: the tmux server' '
-	tm kill-server
+test_expect_success ROOTLESS,PYTHON3 'rootless: build from a path, exec, commit, restore, gc, build from a preset' '
+	mkdir uacts && fixture_busybox_rootfs uacts/proj/rootfs && write_manifest uacts/proj ./rootfs &&
+	chown -R $KP_TEST_USER uacts &&
+	as_user env KARAPACE_STORE="$PWD/uacts/st" karapace init &&
+	AS=user tui_actions "$PWD/uacts"
+'
+
+test_expect_success ROOTLESS_SINGLE,PYTHON3 'rootless with a single-id map: the same actions' '
+	mkdir sacts && fixture_busybox_rootfs sacts/proj/rootfs && write_manifest sacts/proj ./rootfs &&
+	chown -R $KP_TEST_USER_SINGLE sacts &&
+	as_single_user env KARAPACE_STORE="$PWD/sacts/st" karapace init &&
+	saved_user=$KP_TEST_USER && KP_TEST_USER=$KP_TEST_USER_SINGLE &&
+	{ AS=user tui_actions "$PWD/sacts"; ret=$?; KP_TEST_USER=$saved_user; test $ret = 0; }
+'
+
+test_expect_success 'cleanup: the tmux server and the image server' '
+	tm kill-server &&
+	test_daemons_stop
 '
 
 test_done

@@ -68,16 +68,25 @@ pub enum Ask {
     Rename,
     Exec,
     Build,
+    /// The directory a preset's manifest goes to; the environment built
+    /// from it takes the directory's name.
+    Preset(&'static str),
 }
 
 impl Ask {
-    pub fn title(self) -> &'static str {
+    pub fn title(self) -> String {
         match self {
-            Ask::Rename => "New name",
-            Ask::Exec => "Command to run",
-            Ask::Build => "Manifest path",
+            Ask::Rename => "New name".into(),
+            Ask::Exec => "Command to run".into(),
+            Ask::Build => "Manifest path".into(),
+            Ask::Preset(p) => format!("Directory for the {p} manifest (names the environment)"),
         }
     }
+}
+
+/// The presets a build can start from (`karapace preset list`).
+pub fn presets() -> &'static [(&'static str, &'static str)] {
+    libkp::schema::templates::PRESETS
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +104,10 @@ pub enum Mode {
         env: Option<String>,
         input: String,
     },
+    /// Choosing a preset to build from; the index into [`presets`].
+    Pick {
+        selected: usize,
+    },
 }
 
 /// A `karapace` invocation: run with `--json` as a child, off the UI thread.
@@ -106,6 +119,9 @@ pub struct Job {
     pub args: Vec<String>,
     /// Where its JSON output goes when it succeeds.
     pub feeds: Feeds,
+    /// Further invocations, run in turn while each one before succeeds (a
+    /// preset's `new`, then its `build`); `args` is the first.
+    pub then: Vec<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +235,8 @@ pub struct App {
     /// The status a finished action shows once the list has been read again
     /// (so that what it says and what the list shows agree).
     pub after_reload: Option<Status>,
+    /// Where relative paths typed in a prompt lead (the children run here).
+    pub cwd: String,
 }
 
 impl App {
@@ -249,6 +267,7 @@ impl App {
             tick: 0,
             page: Cell::new(10),
             after_reload: None,
+            cwd: String::new(),
         }
     }
 
@@ -398,6 +417,31 @@ impl App {
                     None
                 }
             },
+            Mode::Pick { selected } => {
+                let n = presets().len();
+                match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => {
+                        self.mode = Mode::Pick {
+                            selected: clamp(selected as isize + 1, n),
+                        }
+                    }
+                    KeyCode::Char('k') | KeyCode::Up => {
+                        self.mode = Mode::Pick {
+                            selected: clamp(selected as isize - 1, n),
+                        }
+                    }
+                    KeyCode::Enter => {
+                        let (name, _) = presets()[selected.min(n - 1)];
+                        self.mode = Mode::Prompt {
+                            ask: Ask::Preset(name),
+                            env: None,
+                            input: name.to_string(),
+                        };
+                    }
+                    _ => self.info("cancelled"),
+                }
+                None
+            }
             Mode::Normal => self.normal_key(key, ctrl),
         }
     }
@@ -450,6 +494,7 @@ impl App {
                     input: String::new(),
                 };
             }
+            KeyCode::Char('p') => self.mode = Mode::Pick { selected: 0 },
             _ if self.view == View::Store => return self.store_key(key),
             _ => return self.env_key(key),
         }
@@ -462,6 +507,7 @@ impl App {
                 label: "gc preview".into(),
                 args: vec!["gc".into(), "--dry-run".into()],
                 feeds: Feeds::GcPreview,
+                then: Vec::new(),
             }),
             KeyCode::Char('X') => {
                 self.confirm(
@@ -470,6 +516,7 @@ impl App {
                         label: "gc".into(),
                         args: vec!["gc".into()],
                         feeds: Feeds::Nothing,
+                        then: Vec::new(),
                     },
                 );
                 None
@@ -478,6 +525,7 @@ impl App {
                 label: "verify-store".into(),
                 args: vec!["verify-store".into()],
                 feeds: Feeds::Verify,
+                then: Vec::new(),
             }),
             _ => None,
         }
@@ -491,6 +539,7 @@ impl App {
             label,
             args: vec![verb.into(), id.clone()],
             feeds: Feeds::Nothing,
+            then: Vec::new(),
         };
         match key.code {
             KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.view == View::List => {
@@ -550,6 +599,7 @@ impl App {
                         label: format!("rebuild {who}"),
                         args: vec!["rebuild".into(), m.clone()],
                         feeds: Feeds::Nothing,
+                        then: Vec::new(),
                     },
                 ),
                 None => self.error(format!("{who} has no manifest to rebuild from")),
@@ -563,6 +613,7 @@ impl App {
                         label: format!("restore {who}"),
                         args: vec!["restore".into(), id, s.layer.clone()],
                         feeds: Feeds::Nothing,
+                        then: Vec::new(),
                     },
                 )
             }
@@ -586,12 +637,33 @@ impl App {
                 label: format!("rename to {input}"),
                 args: vec!["rename".into(), id, input],
                 feeds: Feeds::Nothing,
+                then: Vec::new(),
             }),
             (Ask::Exec, Some(id)) => Some(Effect::Exec(id, input)),
+            (Ask::Preset(preset), _) => {
+                // The environment takes the directory's name, checked here so
+                // that a bad one writes nothing.
+                let name = std::path::Path::new(&input)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
+                if let Err(e) = libkp::env::check_name(&name) {
+                    self.error(format!("{input}: the directory names the environment: {e}"));
+                    return None;
+                }
+                self.start(Job {
+                    label: format!("build {name} from preset {preset}"),
+                    args: vec!["new".into(), input.clone(), "--preset".into(), preset.into()],
+                    feeds: Feeds::Nothing,
+                    then: vec![vec!["build".into(), input, "--name".into(), name]],
+                })
+            }
             (Ask::Build, _) => self.start(Job {
                 label: format!("build {input}"),
                 args: vec!["build".into(), input],
                 feeds: Feeds::Nothing,
+                then: Vec::new(),
             }),
             _ => None,
         }
@@ -957,6 +1029,63 @@ pub(crate) mod tests {
             panic!()
         };
         assert_eq!(job.args, vec!["gc", "--dry-run"]);
+    }
+
+    #[test]
+    fn p_picks_a_preset_then_new_and_build_into_the_directory_given() {
+        let mut app = app_with(1);
+        app.on_key(ch('p'));
+        assert_eq!(app.mode, Mode::Pick { selected: 0 });
+        app.on_key(ch('j'));
+        app.on_key(key(KeyCode::Down));
+        app.on_key(ch('k'));
+        let (preset, _) = presets()[1];
+        app.on_key(key(KeyCode::Enter));
+        // The directory's name is offered: the preset's.
+        assert_eq!(
+            app.mode,
+            Mode::Prompt {
+                ask: Ask::Preset(preset),
+                env: None,
+                input: preset.into()
+            }
+        );
+        for _ in 0..preset.len() {
+            app.on_key(key(KeyCode::Backspace));
+        }
+        for c in "work/web".chars() {
+            app.on_key(ch(c));
+        }
+        let Some(Effect::Run(job)) = app.on_key(key(KeyCode::Enter)) else {
+            panic!("no job")
+        };
+        assert_eq!(job.args, vec!["new", "work/web", "--preset", preset]);
+        assert_eq!(job.then, vec![vec!["build", "work/web", "--name", "web"]]);
+        assert!(app.running.is_some());
+    }
+
+    #[test]
+    fn a_preset_directory_that_cannot_name_the_environment_runs_nothing() {
+        let mut app = app_with(1);
+        app.on_key(ch('p'));
+        app.on_key(key(KeyCode::Enter));
+        for _ in 0..presets()[0].0.len() {
+            app.on_key(key(KeyCode::Backspace));
+        }
+        for c in "/src/my.env".chars() {
+            app.on_key(ch(c));
+        }
+        assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+        let s = app.status.clone().unwrap();
+        assert!(
+            s.error && s.text.starts_with("/src/my.env: ") && s.text.contains("invalid name"),
+            "{s:?}"
+        );
+        assert!(app.running.is_none());
+        // Esc in the chooser cancels it.
+        app.on_key(ch('p'));
+        assert_eq!(app.on_key(key(KeyCode::Esc)), None);
+        assert_eq!(app.mode, Mode::Normal);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Table, Wrap};
 use ratatui::Frame;
 
-use crate::app::{App, Mode, View};
+use crate::app::{App, Ask, Mode, View};
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k  Down Up", "move (mouse wheel too)"),
@@ -20,7 +20,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("U", "store: usage, g gc preview, v verify, X gc"),
     ("e", "enter: a shell inside (the TUI comes back on exit)"),
     ("x !", "exec a command inside"),
-    ("b", "build from a manifest path"),
+    ("b p", "build from a manifest path, from a preset"),
     ("B", "rebuild from the environment's manifest"),
     ("c", "commit the writable layer as a snapshot"),
     ("r", "rename"),
@@ -85,7 +85,20 @@ pub fn render(f: &mut Frame, app: &App) {
         Mode::Confirm { question, .. } => {
             dialog(f, &t, "Confirm", &format!("{question}\n\ny: yes   any other key: no"))
         }
-        Mode::Prompt { ask, input, .. } => dialog(f, &t, ask.title(), &format!("{input}_\n\nEnter: run   Esc: cancel")),
+        Mode::Prompt { ask, input, .. } => {
+            // A path typed in is relative to where the children run.
+            let at = match ask {
+                Ask::Build | Ask::Preset(_) if !app.cwd.is_empty() => format!("\nin {}", app.cwd),
+                _ => String::new(),
+            };
+            dialog(
+                f,
+                &t,
+                &ask.title(),
+                &format!("{input}_{at}\n\nEnter: run   Esc: cancel"),
+            )
+        }
+        Mode::Pick { selected } => pick(f, &t, *selected),
         _ => {}
     }
 }
@@ -484,6 +497,39 @@ fn help(f: &mut Frame, t: &Theme) {
     );
 }
 
+/// The preset chooser: one line per preset, its name and summary.
+fn pick(f: &mut Frame, t: &Theme, selected: usize) {
+    let presets = crate::app::presets();
+    let area = centered(f.area(), 72, presets.len() as u16 + 4);
+    let mut lines: Vec<Line> = presets
+        .iter()
+        .enumerate()
+        .map(|(i, (name, text))| {
+            let line = Line::from(format!(
+                "{}{name:<12}{}",
+                if i == selected { ">" } else { " " },
+                libkp::schema::templates::summary(text)
+            ));
+            if i == selected {
+                line.style(t.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from("j k: move   Enter: choose   Esc: cancel"));
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(" Build from a preset ")
+                .border_style(t.fg(Color::Yellow)),
+        ),
+        area,
+    );
+}
+
 fn dialog(f: &mut Frame, t: &Theme, title: &str, text: &str) {
     let area = centered(f.area(), 64, 7);
     f.render_widget(Clear, area);
@@ -641,6 +687,37 @@ mod tests {
             s.contains("4 objects, 4.0K") && s.contains("would remove 2 objects, 10B"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn a_path_prompt_says_what_it_is_relative_to() {
+        let mut app = app_with(1);
+        app.cwd = "/home/u/src".into();
+        app.on_key(key(KeyCode::Char('p')));
+        app.on_key(key(KeyCode::Enter));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("minimal_") && s.contains("in /home/u/src"), "{s}");
+        app.on_key(key(KeyCode::Esc));
+        app.on_key(key(KeyCode::Char('r')));
+        assert!(!screen(&app, 80, 24).contains("in /home/u/src"));
+    }
+
+    #[test]
+    fn the_preset_chooser_lists_every_preset_at_80x24() {
+        let mut app = app_with(3);
+        app.on_key(key(KeyCode::Char('p')));
+        app.on_key(key(KeyCode::Down));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("Build from a preset"), "{s}");
+        for (i, (name, text)) in crate::app::presets().iter().enumerate() {
+            let line = s
+                .lines()
+                .find(|l| l.contains(&format!(" {name} ")) || l.contains(&format!(">{name} ")))
+                .unwrap_or_else(|| panic!("{name}:\n{s}"));
+            let summary: String = libkp::schema::templates::summary(text).chars().take(20).collect();
+            assert!(line.contains(&summary), "{line}");
+            assert_eq!(line.contains(&format!(">{name}")), i == 1, "{line}");
+        }
     }
 
     #[test]
