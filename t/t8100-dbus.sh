@@ -194,6 +194,7 @@ test_expect_success 'karapace --progress-fd: JSON lines of the phases and counts
 '
 
 test_expect_success 'GarbageCollect and VerifyStore jobs; verify-store reports progress' '
+	prop /org/karapace/Manager1 org.karapace.Manager1 ApiVersion >/dev/null &&
 	{ gdbus monitor --address "$ADDR" -d org.karapace.Manager1 >mon.out 2>&1 & echo $! >mon.pid; } &&
 	test_when_finished "kill \$(cat mon.pid)" &&
 	wait_for mon.out "owned by" &&
@@ -202,6 +203,8 @@ test_expect_success 'GarbageCollect and VerifyStore jobs; verify-store reports p
 	prop "$job" org.karapace.Job1 Result >result && grep "'\''dry_run'\'': <true>" result &&
 	call GarbageCollect "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
+	wait_for mon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
 	call VerifyStore >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	prop "$job" org.karapace.Job1 Result >result && grep "'\''ok'\'': <true>" result &&
@@ -254,16 +257,23 @@ test_expect_success 'desktop notifications: none without a daemon; with one, Not
 	done
 '
 
-test_expect_success 'Push and Pull through a remote' '
+test_expect_success 'Push and Pull through a remote; push reports its phases' '
 	kp-init srv >/dev/null &&
 	karapace-server --store srv token add pusher --write >wtok && chmod 600 wtok &&
 	{ karapace-server --store srv --listen 127.0.0.1:0 >port 2>srv.log 3>&- 4>&- & echo $! >srv.pid; } &&
 	test_when_finished "kill \$(cat srv.pid)" &&
 	wait_for port . &&
 	karapace remote add origin "http://$(cat port)" --token-file "$HOME/wtok" &&
+	prop /org/karapace/Manager1 org.karapace.Manager1 ApiVersion >/dev/null &&
+	{ gdbus monitor --address "$ADDR" -d org.karapace.Manager1 >mon.out 2>&1 & echo $! >mon.pid; } &&
+	test_when_finished "kill \$(cat mon.pid)" &&
+	wait_for mon.out "owned by" &&
 	call Push life "life@v1" "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	prop "$job" org.karapace.Job1 Result >result && grep "'\''ref'\''" result &&
+	wait_for mon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
+	grep "JobProgress (objectpath '\''$job'\'', uint32 66, '\''upload'\'')" mon.out &&
 	call Pull "life@v1" "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	call Pull "life@nosuch" "{}" >out &&
