@@ -222,11 +222,13 @@ pub async fn start(svc: &Arc<Service>, conn: &Connection, spec: Spec) -> Result<
 
 /// Waits for the job's child and publishes how it ended.
 async fn finish(svc: &Service, conn: &Connection, path: ObjectPath<'_>, child: child::Spawned, spec: &Spec) {
-    let emitter = match SignalEmitter::new(conn, "/org/karapace/Manager1") {
-        Ok(e) => e,
-        Err(_) => return,
-    };
-    let Ok(iface) = conn.object_server().interface::<_, Job>(&path).await else {
+    let (Ok(emitter), Ok(iface)) = (
+        SignalEmitter::new(conn, "/org/karapace/Manager1"),
+        conn.object_server().interface::<_, Job>(&path).await,
+    ) else {
+        // Not reached (a valid path, registered by start); the child is
+        // reaped all the same.
+        let _ = child::wait(child, |_| {}, |_| {});
         return;
     };
     let progress = iface.get().await.progress.clone();
