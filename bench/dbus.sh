@@ -12,7 +12,9 @@
 # Usage: sh bench/dbus.sh [N]   (N environments, default 1000)
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+# Only what it runs: karapace-dbus, the karapace it starts, the plumbing
+# that records the environments.
+cargo build --release --quiet --bin karapace-dbus --bin karapace --bin kp-resolve --bin kp-record-env
 KP_BUILD_DIR="$PWD/target/release"
 PATH="$KP_BUILD_DIR:$PATH"
 N=${1:-1000}

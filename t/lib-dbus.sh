@@ -1,9 +1,9 @@
 # t/lib-dbus.sh: a private session bus for the D-Bus service (t8100, bench/dbus.sh).
 
 # Clients run as $AS (empty, or as_user for the test user's own bus).
-# start_bus DIR STORE [IDLE]: a session dbus-daemon listening on DIR/bus that
-# activates karapace-dbus (idle timeout IDLE, default 3 s) on STORE from
-# DIR/services; sets ADDR and BUS_PID. Any uid may connect (the service
+# start_bus DIR STORE [IDLE [OPTION]]: a session dbus-daemon listening on
+# DIR/bus that activates karapace-dbus (idle timeout IDLE, default 3 s, and
+# OPTION, e.g. --notify) on STORE from DIR/services; sets ADDR and BUS_PID. Any uid may connect (the service
 # itself refuses other users).
 start_bus() {
 	mkdir -p "$1/services" &&
@@ -27,8 +27,8 @@ start_bus() {
 	  </policy>
 	</busconfig>
 	EOF
-	printf '[D-BUS Service]\nName=org.karapace.Manager1\nExec="%s" --store "%s" --idle-timeout %s\n' \
-		"$KP_BUILD_DIR/karapace-dbus" "$2" "${3:-3}" >"$1/services/org.karapace.Manager1.service" &&
+	printf '[D-BUS Service]\nName=org.karapace.Manager1\nExec="%s" --store "%s" --idle-timeout %s%s\n' \
+		"$KP_BUILD_DIR/karapace-dbus" "$2" "${3:-3}" "${4:+ $4}" >"$1/services/org.karapace.Manager1.service" &&
 	# The daemon outlives the test: it must not hold the test's descriptors.
 	dbus-daemon --config-file="$1/bus.conf" --fork --print-address=1 --print-pid=1 \
 		>"$1/daemon" 3>&- 4>&- 5>&- 6>&- &&
@@ -94,4 +94,18 @@ wait_for() {
 		test $i -lt 600 || { echo "no '$2' in $1:" >&4; cat "$1" >&4; return 1; }
 		sleep 0.1
 	done
+}
+
+# progress_of MONITOR-OUTPUT JOB: the progress values of JOB's JobProgress
+# signals, in the order gdbus monitor saw them, one a line.
+progress_of() {
+	sed -n "s|.*JobProgress (objectpath '$2', uint32 \([0-9]*\), .*|\1|p" "$1"
+}
+
+# check_progress FILE: FILE's values (one a line) never go down, and one
+# lies strictly between 0 and 100.
+check_progress() {
+	awk 'NR > 1 && $1 < prev { print "progress went down: " prev " then " $1; bad = 1 }
+		{ prev = $1 } $1 > 0 && $1 < 100 { mid = 1 }
+		END { if (!mid) print "no progress between 0 and 100"; exit bad || !mid }' "$1" >&4
 }

@@ -53,6 +53,7 @@ test_expect_success 'a build job: its path at once, JobProgress, JobFinished, En
 	test "$(wait_job "$job")" = succeeded &&
 	wait_for mon.out "JobFinished (objectpath '\''$job'\'', '\''succeeded'\''" &&
 	grep "JobProgress (objectpath '\''$job'\'', uint32 100, '\''succeeded'\'')" mon.out &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
 	wait_for mon.out "EnvironmentsChanged ()" &&
 	karapace --json inspect life >inspect.json &&
 	id=$(sed -n "s/.*\"env_id\":\"\([0-9a-f]*\)\".*/\1/p" inspect.json) &&
@@ -179,27 +180,100 @@ test_expect_success 'Freeze, Archive, DestroyEnvironment' '
 	test_must_fail karapace inspect two
 '
 
-test_expect_success 'GarbageCollect and VerifyStore jobs' '
+test_expect_success 'karapace --progress-fd: JSON lines of the phases and counts; a bad descriptor is a usage error' '
+	karapace --progress-fd 3 verify-store 3>prog >/dev/null &&
+	head -n 1 prog >first &&
+	echo "{\"done\":0,\"phase\":\"objects\",\"step\":1,\"steps\":2,\"total\":null}" >expect &&
+	test_cmp expect first &&
+	grep "^{\"done\":[1-9][0-9]*,\"phase\":\"objects\",\"step\":1,\"steps\":2,\"total\":[1-9][0-9]*}\$" prog &&
+	grep "\"phase\":\"environments\",\"step\":2" prog &&
+	test_expect_code 64 karapace --progress-fd 9 verify-store 9>&- 2>err &&
+	echo "karapace: --progress-fd 9: not an open file descriptor" >expect && test_cmp expect err &&
+	test_expect_code 64 karapace --progress-fd 1 verify-store 2>err &&
+	test_line_count = 1 err && grep "expected a descriptor number, 3 or more" err
+'
+
+test_expect_success 'GarbageCollect and VerifyStore jobs; verify-store reports progress' '
+	prop /org/karapace/Manager1 org.karapace.Manager1 ApiVersion >/dev/null &&
+	{ gdbus monitor --address "$ADDR" -d org.karapace.Manager1 >mon.out 2>&1 & echo $! >mon.pid; } &&
+	test_when_finished "kill \$(cat mon.pid)" &&
+	wait_for mon.out "owned by" &&
 	call GarbageCollect "{\"dry_run\": <true>}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	prop "$job" org.karapace.Job1 Result >result && grep "'\''dry_run'\'': <true>" result &&
 	call GarbageCollect "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
+	wait_for mon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
 	call VerifyStore >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
-	prop "$job" org.karapace.Job1 Result >result && grep "'\''ok'\'': <true>" result
+	prop "$job" org.karapace.Job1 Result >result && grep "'\''ok'\'': <true>" result &&
+	prop "$job" org.karapace.Job1 Progress >p && echo "(<uint32 100>,)" >expect && test_cmp expect p &&
+	wait_for mon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
+	grep "JobProgress (objectpath '\''$job'\'', uint32 [1-9][0-9]*, '\''objects'\'')" mon.out
 '
 
-test_expect_success 'Push and Pull through a remote' '
+test_expect_success 'RebuildEnvironment: a job; the new environment takes the name, the old one goes' '
+	fixture_busybox_rootfs three/rootfs && echo three >three/rootfs/etc/three &&
+	write_manifest three ./rootfs && karapace build three --name three >/dev/null &&
+	karapace --json inspect three >old.json &&
+	old=$(sed -n "s/.*\"env_id\":\"\([0-9a-f]*\)\".*/\1/p" old.json) && test -n "$old" &&
+	printf "[mounts]\nm = \"/tmp:/mnt/x:ro\"\n" >>three/karapace.toml &&
+	test_must_fail call RebuildEnvironment "$HOME/three" "{\"locked\": <true>}" 2>err &&
+	grep "org.karapace.Error.InvalidArgument: unknown option \"locked\"" err &&
+	call RebuildEnvironment "$HOME/three" "{}" >out &&
+	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
+	prop "$job" org.karapace.Job1 Kind >kind && grep "'\''rebuild'\''" kind &&
+	karapace --json inspect three >new.json &&
+	new=$(sed -n "s/.*\"env_id\":\"\([0-9a-f]*\)\".*/\1/p" new.json) &&
+	test -n "$new" && test "$new" != "$old" &&
+	prop "$job" org.karapace.Job1 Result >result && grep "'\''env_id'\'': <'\''$new'\''>" result &&
+	test_must_fail karapace inspect "$old"
+'
+
+test_expect_success 'desktop notifications: none without a daemon; with one, Notify, whose answer is not awaited' '
+	rootaddr=$ADDR &&
+	start_bus "$HOME/nb" "$KARAPACE_STORE" 3 --notify &&
+	nb_pid=$BUS_PID && BUS_PID=$(sed -n 2p "$HOME/b/daemon") &&
+	test_when_finished "stop_bus $nb_pid \"$(sock_dir "$ADDR")\"; ADDR=$rootaddr" &&
+	{ dbus-monitor --address "$ADDR" "interface=org.freedesktop.Notifications" >notes.out 2>&1 & echo $! >notes.pid; } &&
+	test_when_finished "kill \$(cat notes.pid)" &&
+	wait_for notes.out "member=NameLost" &&
+	call VerifyStore >out &&
+	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
+	! grep "member=Notify" notes.out &&
+	{ python3 "$TEST_DIRECTORY/lib-notifications.py" "$ADDR" owned >notifyd.log 2>&1 & echo $! >notifyd.pid; } &&
+	test_when_finished "kill \$(cat notifyd.pid)" &&
+	wait_for owned . &&
+	call VerifyStore >out &&
+	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
+	wait_for notes.out "member=Notify" &&
+	wait_for notes.out "string \"karapace verify-store succeeded\"" &&
+	# The stand-in never answers: the job is over all the same, and the
+	# service exits idle.
+	i=0 && while has_owner; do
+		i=$((i + 1)) && test $i -lt 600 && sleep 0.1 || return 1
+	done
+'
+
+test_expect_success 'Push and Pull through a remote; push reports its phases' '
 	kp-init srv >/dev/null &&
 	karapace-server --store srv token add pusher --write >wtok && chmod 600 wtok &&
 	{ karapace-server --store srv --listen 127.0.0.1:0 >port 2>srv.log 3>&- 4>&- & echo $! >srv.pid; } &&
 	test_when_finished "kill \$(cat srv.pid)" &&
 	wait_for port . &&
 	karapace remote add origin "http://$(cat port)" --token-file "$HOME/wtok" &&
+	prop /org/karapace/Manager1 org.karapace.Manager1 ApiVersion >/dev/null &&
+	{ gdbus monitor --address "$ADDR" -d org.karapace.Manager1 >mon.out 2>&1 & echo $! >mon.pid; } &&
+	test_when_finished "kill \$(cat mon.pid)" &&
+	wait_for mon.out "owned by" &&
 	call Push life "life@v1" "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	prop "$job" org.karapace.Job1 Result >result && grep "'\''ref'\''" result &&
+	wait_for mon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of mon.out "$job" >progress && check_progress progress &&
+	grep "JobProgress (objectpath '\''$job'\'', uint32 66, '\''upload'\'')" mon.out &&
 	call Pull "life@v1" "{}" >out &&
 	job=$(job_path out) && test "$(wait_job "$job")" = succeeded &&
 	call Pull "life@nosuch" "{}" >out &&
@@ -248,9 +322,15 @@ test_expect_success ROOTLESS 'rootless: its own bus and service; build, list, de
 	rootaddr=$ADDR && ADDR=$RL_ADDR &&
 	test_when_finished "ADDR=$rootaddr AS=" &&
 	AS=as_user &&
+	prop /org/karapace/Manager1 org.karapace.Manager1 ApiVersion >/dev/null &&
+	{ gdbus monitor --address "$ADDR" -d org.karapace.Manager1 >rlmon.out 2>&1 & echo $! >rlmon.pid; } &&
+	test_when_finished "kill \$(cat rlmon.pid)" &&
+	wait_for rlmon.out "owned by" &&
 	call BuildNamedEnvironment "$HOME/rl/proj" mine "{}" >out &&
 	job=$(job_path out) &&
 	test "$(wait_job "$job")" = succeeded &&
+	wait_for rlmon.out "JobFinished (objectpath '\''$job'\''" &&
+	progress_of rlmon.out "$job" >progress && check_progress progress &&
 	call ListEnvironments >list &&
 	grep "'\''mine'\'', '\''built'\''" list &&
 	AS= && test_must_fail call ListEnvironments 2>err && AS=as_user &&
@@ -259,6 +339,8 @@ test_expect_success ROOTLESS 'rootless: its own bus and service; build, list, de
 	grep "AccessDenied" err &&
 	call DestroyEnvironment mine &&
 	test_must_fail as_user env KARAPACE_STORE="$HOME/rl/st" karapace inspect mine &&
+	as_user env KARAPACE_STORE="$HOME/rl/st" karapace --progress-fd 3 verify-store 3>rl.prog >/dev/null &&
+	grep "^{\"done\":[1-9][0-9]*,\"phase\":\"objects\",\"step\":1,\"steps\":2,\"total\":[1-9][0-9]*}\$" rl.prog &&
 	gdbus call --address "$ADDR" -d org.freedesktop.DBus -o /org/freedesktop/DBus \
 		-m org.freedesktop.DBus.GetConnectionUnixProcessID org.karapace.Manager1 >pid.out &&
 	pid=$(sed -n "s/^(uint32 \([0-9]*\),)\$/\1/p" pid.out) && test -n "$pid" &&

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -27,22 +28,42 @@ pub fn karapace_bin() -> Result<PathBuf> {
     }
 }
 
-/// `karapace --store STORE --json ARGS...`, stdin from /dev/null, in its own
-/// process group so a cancel reaches whatever it re-executes.
-pub fn spawn(store: &Path, args: &[OsString]) -> Result<Child> {
+/// A started child, and the read end of its progress stream when it has one.
+pub struct Spawned {
+    pub child: Child,
+    progress: Option<OwnedFd>,
+}
+
+/// `karapace --store STORE --json [--progress-fd 3] ARGS...`, stdin from
+/// /dev/null, in its own process group so a cancel reaches whatever it
+/// re-executes. With `progress`, the child writes its progress stream
+/// (docs/cli.md, "Progress") on a pipe of its own.
+pub fn spawn(store: &Path, args: &[OsString], progress: bool) -> Result<Spawned> {
     use std::os::unix::process::CommandExt;
     let bin = karapace_bin()?;
-    Command::new(&bin)
-        .arg("--store")
-        .arg(store)
-        .arg("--json")
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--store").arg(store).arg("--json");
+    let reader = if progress {
+        let r = libkp::progress::attach(&mut cmd).map_err(|e| Error::Failed(format!("a progress pipe: {e}")))?;
+        cmd.arg("--progress-fd").arg(libkp::progress::CHILD_FD.to_string());
+        Some(r)
+    } else {
+        None
+    };
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::Failed(format!("running {}: {e}", bin.display())))
+        .map_err(|e| Error::Failed(format!("running {}: {e}", bin.display())))?;
+    // The write end went with the Command's pre-exec hook: dropped with it.
+    drop(cmd);
+    Ok(Spawned {
+        child,
+        progress: reader,
+    })
 }
 
 /// What a finished child gave.
@@ -70,8 +91,18 @@ impl Outcome {
     }
 }
 
-/// Waits for CHILD, calling LINE for each line it writes on stderr.
-pub fn wait(mut child: Child, mut line: impl FnMut(&str)) -> Result<Outcome> {
+/// Waits for the child, calling LINE for each line it writes on stderr and
+/// PROGRESS (from another thread) for each line of its progress stream; a
+/// progress line that does not parse is skipped.
+pub fn wait(
+    spawned: Spawned,
+    mut line: impl FnMut(&str),
+    progress: impl FnMut(libkp::progress::Line) + Send,
+) -> Result<Outcome> {
+    let Spawned {
+        mut child,
+        progress: progress_fd,
+    } = spawned;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -79,19 +110,31 @@ pub fn wait(mut child: Child, mut line: impl FnMut(&str)) -> Result<Outcome> {
         buf
     });
     let mut last_line = String::new();
-    if let Some(stderr) = child.stderr.take() {
-        for l in BufReader::new(stderr).lines() {
-            let Ok(l) = l else { break };
-            let l = l.trim_end().to_string();
-            if !l.is_empty() {
-                line(&l);
-                last_line = l;
+    let status = std::thread::scope(|scope| {
+        if let Some(fd) = progress_fd {
+            let mut progress = progress;
+            scope.spawn(move || {
+                for l in BufReader::new(std::fs::File::from(fd)).lines() {
+                    let Ok(l) = l else { break };
+                    if let Ok(p) = serde_json::from_str(&l) {
+                        progress(p);
+                    }
+                }
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            for l in BufReader::new(stderr).lines() {
+                let Ok(l) = l else { break };
+                let l = l.trim_end().to_string();
+                if !l.is_empty() {
+                    line(&l);
+                    last_line = l;
+                }
             }
         }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Error::Failed(format!("waiting for karapace: {e}")))?;
+        child.wait()
+    })
+    .map_err(|e| Error::Failed(format!("waiting for karapace: {e}")))?;
     let out = reader.join().unwrap_or_default();
     let code = {
         use std::os::unix::process::ExitStatusExt;
@@ -103,6 +146,6 @@ pub fn wait(mut child: Child, mut line: impl FnMut(&str)) -> Result<Outcome> {
 
 /// Runs `karapace ARGS` to the end (for the short operations).
 pub fn run(store: &Path, args: Vec<OsString>) -> Result<serde_json::Value> {
-    let child = spawn(store, &args)?;
-    wait(child, |_| {})?.into_result()
+    let child = spawn(store, &args, false)?;
+    wait(child, |_| {}, |_| {})?.into_result()
 }

@@ -36,7 +36,8 @@ pub struct Job {
     svc: Arc<Service>,
     kind: String,
     target: String,
-    progress: AtomicU32,
+    /// Shared with the thread reading the child's progress stream.
+    progress: Arc<AtomicU32>,
     cancelled: AtomicBool,
     state: Mutex<JobState>,
 }
@@ -67,8 +68,8 @@ impl Job {
         Ok(())
     }
 
-    /// 0 while it runs, 100 once it has finished (karapace reports no
-    /// fractions yet; JobProgress carries its messages).
+    /// Per cent done: from the child's progress stream while it runs
+    /// (never 100, never lower than before), 100 once it has finished.
     #[zbus(property)]
     async fn progress(
         &self,
@@ -184,14 +185,14 @@ pub async fn start(svc: &Arc<Service>, conn: &Connection, spec: Spec) -> Result<
             svc.busy.lock().unwrap().remove(k);
         }
     };
-    let child = match child::spawn(&svc.store_root, &spec.args) {
+    let child = match child::spawn(&svc.store_root, &spec.args, true) {
         Ok(c) => c,
         Err(e) => {
             release(svc);
             return Err(e);
         }
     };
-    let pgid = rustix::process::Pid::from_child(&child);
+    let pgid = rustix::process::Pid::from_child(&child.child);
     let id = svc.next_job.fetch_add(1, Ordering::SeqCst);
     let path = OwnedObjectPath::try_from(format!("/org/karapace/Manager1/jobs/{id}"))
         .map_err(|e| Error::Failed(e.to_string()))?;
@@ -199,7 +200,7 @@ pub async fn start(svc: &Arc<Service>, conn: &Connection, spec: Spec) -> Result<
         svc: svc.clone(),
         kind: spec.kind.to_string(),
         target: spec.target.clone(),
-        progress: AtomicU32::new(0),
+        progress: Arc::new(AtomicU32::new(0)),
         cancelled: AtomicBool::new(false),
         state: Mutex::new(JobState {
             status: RUNNING.into(),
@@ -220,17 +221,39 @@ pub async fn start(svc: &Arc<Service>, conn: &Connection, spec: Spec) -> Result<
 }
 
 /// Waits for the job's child and publishes how it ended.
-async fn finish(svc: &Service, conn: &Connection, path: ObjectPath<'_>, child: std::process::Child, spec: &Spec) {
-    let emitter = match SignalEmitter::new(conn, "/org/karapace/Manager1") {
-        Ok(e) => e,
-        Err(_) => return,
-    };
-    let outcome = child::wait(child, |line| {
-        let _ = zbus::block_on(Manager::job_progress(&emitter, path.clone(), 0, line));
-    });
-    let Ok(iface) = conn.object_server().interface::<_, Job>(&path).await else {
+async fn finish(svc: &Service, conn: &Connection, path: ObjectPath<'_>, child: child::Spawned, spec: &Spec) {
+    let (Ok(emitter), Ok(iface)) = (
+        SignalEmitter::new(conn, "/org/karapace/Manager1"),
+        conn.object_server().interface::<_, Job>(&path).await,
+    ) else {
+        // Not reached (a valid path, registered by start); the child is
+        // reaped all the same.
+        let _ = child::wait(child, |_| {}, |_| {});
         return;
     };
+    let progress = iface.get().await.progress.clone();
+    // The two readers' signals go out one at a time, so their values never
+    // go down on the bus.
+    let sending = Mutex::new(());
+    let outcome = child::wait(
+        child,
+        |line| {
+            let _one = sending.lock().unwrap();
+            let p = progress.load(Ordering::SeqCst);
+            let _ = zbus::block_on(Manager::job_progress(&emitter, path.clone(), p, line));
+        },
+        |line| {
+            // Only forward: a phase of several parts may count again.
+            let p = line.percent();
+            let _one = sending.lock().unwrap();
+            if progress.fetch_max(p, Ordering::SeqCst) < p {
+                zbus::block_on(async {
+                    let _ = iface.get().await.progress_changed(iface.signal_emitter()).await;
+                    let _ = Manager::job_progress(&emitter, path.clone(), p, &line.phase).await;
+                });
+            }
+        },
+    );
     let job = iface.get().await;
     let (status, result, err) = match outcome {
         Err(e) => (FAILED, Dict::new(), Some(e)),

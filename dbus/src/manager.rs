@@ -92,16 +92,36 @@ fn checked_manifest(arg: &str) -> Result<PathBuf> {
 
 fn build_spec(manifest: &str, name: Option<&str>, options: &Options) -> Result<Spec> {
     known_options(options, &["locked", "offline", "require_pinned_image"])?;
+    let locked = opt::<bool>(options, "locked")?.unwrap_or(false);
+    manifest_spec("build", manifest, name, options, locked)
+}
+
+/// `karapace rebuild MANIFEST`: options name (s), offline, require_pinned_image (b).
+fn rebuild_spec(manifest: &str, options: &Options) -> Result<Spec> {
+    known_options(options, &["name", "offline", "require_pinned_image"])?;
+    let name = opt::<String>(options, "name")?;
+    manifest_spec("rebuild", manifest, name.as_deref(), options, false)
+}
+
+fn manifest_spec(
+    verb: &'static str,
+    manifest: &str,
+    name: Option<&str>,
+    options: &Options,
+    locked: bool,
+) -> Result<Spec> {
     if let Some(n) = name {
         libkp::env::check_name(n)?;
     }
     let path = checked_manifest(manifest)?;
-    let mut args = vec![OsString::from("build"), path.clone().into_os_string()];
+    let mut args = vec![OsString::from(verb), path.clone().into_os_string()];
     if let Some(n) = name {
         args.extend(os(&["--name", n]));
     }
+    if locked {
+        args.push("--locked".into());
+    }
     for (key, flag) in [
-        ("locked", "--locked"),
         ("offline", "--offline"),
         ("require_pinned_image", "--require-pinned-image"),
     ] {
@@ -109,7 +129,8 @@ fn build_spec(manifest: &str, name: Option<&str>, options: &Options) -> Result<S
             args.push(flag.into());
         }
     }
-    Ok(Spec::new("build", path.display().to_string(), args))
+    // A build and a rebuild of one manifest hold the same key.
+    Ok(Spec::new(verb, path.display().to_string(), args))
 }
 
 #[zbus::interface(name = "org.karapace.Manager1")]
@@ -201,6 +222,21 @@ impl Manager {
     ) -> Result<OwnedObjectPath> {
         self.svc.check_caller(conn, &hdr).await?;
         job::start(&self.svc, conn, build_spec(manifest, Some(name), &options)?).await
+    }
+
+    /// `karapace rebuild MANIFEST` as a job: resolved afresh, the previous
+    /// environment of the manifest destroyed once the new one exists.
+    /// Options: name (s), offline, require_pinned_image (b).
+    #[zbus(out_args("job"))]
+    async fn rebuild_environment(
+        &self,
+        manifest: &str,
+        options: Options,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<OwnedObjectPath> {
+        self.svc.check_caller(conn, &hdr).await?;
+        job::start(&self.svc, conn, rebuild_spec(manifest, &options)?).await
     }
 
     async fn destroy_environment(

@@ -1,9 +1,11 @@
 //! The optional desktop notification when a job ends (`--notify`): sent only
-//! when a notification daemon owns its name, so nothing is activated, and
-//! every failure is ignored.
+//! when a notification daemon owns its name, so nothing is activated, with
+//! no reply awaited (a stuck daemon cannot hold the job), and every failure
+//! is ignored.
 
 use std::collections::HashMap;
 
+use zbus::message::{Flags, Message};
 use zbus::names::BusName;
 use zbus::zvariant::Value;
 use zbus::Connection;
@@ -25,13 +27,12 @@ pub async fn job_finished(conn: &Connection, kind: &str, target: &str, status: &
         format!("{target}: {error}")
     };
     let hints: HashMap<&str, Value<'_>> = HashMap::new();
-    let _ = conn
-        .call_method(
-            Some(NAME),
-            "/org/freedesktop/Notifications",
-            Some(NAME),
-            "Notify",
-            &(
+    let msg = Message::method_call("/org/freedesktop/Notifications", "Notify")
+        .and_then(|m| m.destination(NAME))
+        .and_then(|m| m.interface(NAME))
+        .and_then(|m| m.with_flags(Flags::NoReplyExpected))
+        .and_then(|m| {
+            m.build(&(
                 "Karapace",
                 0u32,
                 "",
@@ -40,7 +41,9 @@ pub async fn job_finished(conn: &Connection, kind: &str, target: &str, status: &
                 Vec::<&str>::new(),
                 hints,
                 -1i32,
-            ),
-        )
-        .await;
+            ))
+        });
+    if let Ok(msg) = msg {
+        let _ = conn.send(&msg).await;
+    }
 }

@@ -61,7 +61,20 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
             .problems
             .push(format!("stray file {} (not an object name)", s.display()));
     }
-    let checked: Vec<(u64, Checked)> = objects.par_iter().map(|o| check_one(store, o)).collect();
+    crate::progress::phase("objects");
+    let total = Some(objects.len() as u64);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let checked: Vec<(u64, Checked)> = objects
+        .par_iter()
+        .map(|o| {
+            let c = check_one(store, o);
+            if crate::progress::enabled() {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                crate::progress::report(n, total);
+            }
+            c
+        })
+        .collect();
     let present: HashMap<(Kind, ObjectId), ()> = objects.iter().map(|o| ((o.kind, o.id), ())).collect();
     for (o, (size, c)) in objects.iter().zip(checked) {
         report.objects += 1;

@@ -10,6 +10,8 @@
 mod sys;
 // Leveled logging to stderr (`KARAPACE_LOG`, -v, --trace).
 pub mod log;
+// The machine-readable progress stream (`--progress-fd`): JSON lines.
+pub mod progress;
 // The one date formatter: UTC times as RFC 3339.
 pub mod date;
 // /proc/self/mountinfo, read.

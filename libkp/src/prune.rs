@@ -128,6 +128,7 @@ pub fn prune_until(
     stop: &dyn Fn() -> bool,
 ) -> Result<PruneReport> {
     let lock = store.gc_guard()?;
+    crate::progress::phase("mark");
     let mut roots = store_roots(store)?;
     roots.extend_from_slice(extra_roots);
     let keep = reachable(store, &roots)?;
@@ -147,7 +148,10 @@ pub fn prune_until(
         garbage.push((o, meta.len()));
     }
     let mut report = PruneReport::default();
-    for (o, len) in removal_order(store, garbage) {
+    crate::progress::phase("remove");
+    let total = Some(garbage.len() as u64);
+    for (done, (o, len)) in removal_order(store, garbage).into_iter().enumerate() {
+        crate::progress::report(done as u64, total);
         if stop() {
             report.interrupted = true;
             break;

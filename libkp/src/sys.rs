@@ -384,3 +384,61 @@ pub fn loopback_up() -> io::Result<()> {
 pub fn unshare_mount_namespace() -> io::Result<()> {
     unshare_namespaces(rustix::thread::UnshareFlags::NEWNS)
 }
+
+// ---- Descriptors passed between processes (the progress stream, libkp/src/progress.rs) ----
+
+/// Takes descriptor `fd`, inherited from the process that started this one,
+/// as this process's own, marked close-on-exec so nothing this process
+/// starts inherits it. Refuses 0-2 and a descriptor that is not open.
+pub fn take_inherited_fd(fd: i32) -> io::Result<OwnedFd> {
+    if fd < 3 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "0, 1 and 2 are the standard streams",
+        ));
+    }
+    // SAFETY: F_GETFD only reads the descriptor's flags; an unopened number
+    // gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EBADF) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not an open file descriptor",
+            ));
+        }
+        return Err(err);
+    }
+    // SAFETY: `fd` is open (F_GETFD succeeded) and was inherited across
+    // exec: no object of this process owns it. The caller takes it once,
+    // while the process starts, before it opens anything of its own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(owned)
+}
+
+/// Makes the child `cmd` starts find `fd` as descriptor `target`, not
+/// close-on-exec, whatever number it has here (where it stays
+/// close-on-exec, so no other child gets it).
+pub fn pass_fd_as(cmd: &mut std::process::Command, fd: OwnedFd, target: libc::c_int) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, after
+    // the standard streams are set up; it makes one async-signal-safe call
+    // (dup2, or fcntl when the number is already right) and allocates
+    // nothing. It owns `fd`, so the descriptor stays open until the Command
+    // is dropped.
+    unsafe {
+        cmd.pre_exec(move || {
+            let raw = fd.as_raw_fd();
+            let ret = if raw == target {
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, target)
+            };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+}

@@ -36,6 +36,14 @@ fn take_globals(args: Vec<OsString>) -> std::result::Result<(Globals, Vec<OsStri
                 None => return Err("option '--store' requires a value".into()),
             },
             _ if s.starts_with("--store=") => g.store = Some(PathBuf::from(&s["--store=".len()..])),
+            "--progress-fd" => {
+                let v = it.next().ok_or("option '--progress-fd' requires a value")?;
+                let v = v.to_string_lossy();
+                match v.parse::<i32>() {
+                    Ok(n) if n >= 3 => g.progress_fd = Some(n),
+                    _ => return Err(format!("--progress-fd {v:?}: expected a descriptor number, 3 or more")),
+                }
+            }
             _ => rest.push(a),
         }
     }
@@ -102,6 +110,13 @@ fn dispatch(cmd: &Command, globals: Globals, args: Vec<OsString>) -> Result {
     if cmd.mapped {
         if let Some(code) = crate::ctx::rerun_mapped() {
             return Ok(code);
+        }
+    }
+    // Taken here, not before a re-run: the re-run process inherits it.
+    if let Some(fd) = globals.progress_fd {
+        if let Err(e) = libkp::progress::take_fd(fd) {
+            eprintln!("karapace: --progress-fd {fd}: {e}");
+            return Err(Fail::Exit(exit::USAGE));
         }
     }
     let mut ctx = Ctx { globals, store: None };

@@ -79,6 +79,8 @@ pub struct Globals {
     pub json: bool,
     pub verbose: u8,
     pub trace: bool,
+    /// `--progress-fd N`: the descriptor for the progress stream.
+    pub progress_fd: Option<i32>,
 }
 
 /// What a verb gets: the global options and, if its table entry asks, the store.

@@ -389,6 +389,7 @@ Global options (before or after the command):
   --json           machine-readable output: one JSON document on stdout
   -v, --verbose    more messages on stderr (-vv for debug)
   --trace          every step on stderr
+  --progress-fd N  progress as JSON lines on descriptor N (3 or more; docs/cli.md)
   KARAPACE_LOG=error|warn|info|debug|trace overrides -v and --trace.
 ";
 

@@ -186,6 +186,7 @@ pub struct Built {
 
 /// Builds the environment `manifest_path` describes.
 pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &dyn Runner) -> Result<Built> {
+    crate::progress::plan(&["image", "packages", "record"]);
     let manifest = schema::manifest::load(manifest_path)?;
     let lock_path = schema::lock::path_for(manifest_path);
     if let Some(name) = &opts.name {
@@ -234,7 +235,9 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         }
     }
 
+    crate::progress::phase("image");
     let (base, oci_digest) = import_base(store, &manifest, usable.as_ref(), opts)?;
+    crate::progress::phase("packages");
     // The dependency layer is unnamed until the record below names it: keep gc
     // out until then (the base is named by its image ref already).
     let _guard = store.write_guard()?;
@@ -268,6 +271,7 @@ pub fn build(store: &Store, manifest_path: &Path, opts: &BuildOptions, runner: &
         layers.push(installed.layer);
         added = installed.added;
     }
+    crate::progress::phase("record");
     let closure: Vec<LockedPackage> = added
         .iter()
         .map(|p| LockedPackage {

@@ -16,9 +16,14 @@ pub struct GcReport {
 /// `dry_run` changes nothing and lists exactly what a run would remove;
 /// `stop` is asked between removals.
 pub fn gc(store: &Store, dry_run: bool, stop: &dyn Fn() -> bool) -> Result<GcReport> {
+    crate::progress::plan(&["recover", "mark", "remove"]);
+    crate::progress::phase("recover");
     let mut recovered = Vec::new();
     if !dry_run {
-        for env in store.list_envs()? {
+        let envs = store.list_envs()?;
+        let total = Some(envs.len() as u64);
+        for (done, env) in envs.into_iter().enumerate() {
+            crate::progress::report(done as u64, total);
             if crate::drift::recover(store, &env.env_id)? {
                 recovered.push(env.env_id);
             }

@@ -9,14 +9,18 @@ use crate::object::Kind;
 use crate::store::Store;
 
 pub fn verify_store(store: &Store) -> Result<FsckReport> {
+    crate::progress::plan(&["objects", "environments"]);
     let mut report = fsck(store)?;
+    crate::progress::phase("environments");
     let dir = store.path("meta/envs");
     let names = if dir.is_dir() {
         crate::store_dir_entries(&dir)?
     } else {
         Vec::new()
     };
-    for (name, path) in names {
+    let total = Some(names.len() as u64);
+    for (done, (name, path)) in names.into_iter().enumerate() {
+        crate::progress::report(done as u64, total);
         let Some(id) = name.strip_suffix(".json") else {
             continue;
         };

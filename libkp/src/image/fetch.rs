@@ -328,6 +328,7 @@ impl Fetcher {
                     .map_err(Error::store("write", std::path::Path::new("<download>")))?;
                 size += n as u64;
                 bar.set_position(size);
+                crate::progress::report(size, length);
             }
             bar.finish_and_clear();
             if length.is_some_and(|l| l != size) {

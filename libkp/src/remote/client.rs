@@ -221,7 +221,8 @@ impl Remote {
                 if let Some(a) = auth {
                     r = r.header("Authorization", a);
                 }
-                r.send(ureq::SendBody::from_reader(&mut bar.wrap_read(&mut f)))
+                let mut counted = crate::progress::Reader::new(bar.wrap_read(&mut f), Some(len));
+                r.send(ureq::SendBody::from_reader(&mut counted))
             })?;
             resp.body_mut().read_to_string().map_err(|e| self.net_err(&e))?
         };
@@ -262,6 +263,7 @@ impl Remote {
             let got = q.add_pack(&mut counting)?;
             bytes += counting.n;
             bar.set_message(format!("{} objects", q.stats().objects));
+            crate::progress::report(q.stats().objects, None);
             let asked: std::collections::HashSet<_> = chunk.iter().collect();
             if got.len() != chunk.len() || !got.iter().all(|o| asked.contains(o)) {
                 return self.fail("the server sent other objects than those asked for".into());
@@ -342,6 +344,8 @@ pub fn push(
 /// (objects sent, pack bytes sent, whether the ref moved).
 pub fn send(store: &Store, remote: &Remote, root: (Kind, ObjectId), ref_name: &str) -> Result<(u64, u64, bool)> {
     crate::refs::check_name(ref_name)?;
+    crate::progress::plan(&["negotiate", "pack", "upload"]);
+    crate::progress::phase("negotiate");
     let _guard = store.write_guard()?;
     let old = remote
         .ls_refs()?
@@ -361,8 +365,10 @@ pub fn send(store: &Store, remote: &Remote, root: (Kind, ObjectId), ref_name: &s
     )?;
     let (mut sent, mut bytes) = (0, 0);
     if !objects.is_empty() {
+        crate::progress::phase("pack");
         let mut tmp = store.temp_file()?;
         let stats = crate::pack::write_pack(store, &objects, tmp.as_file_mut())?;
+        crate::progress::phase("upload");
         let len = tmp
             .as_file_mut()
             .stream_position()
@@ -380,6 +386,8 @@ pub fn send(store: &Store, remote: &Remote, root: (Kind, ObjectId), ref_name: &s
 /// Fetches what the store lacks of everything `root` reaches, top-down,
 /// through a quarantine: (objects new to the store, bytes received).
 pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(u64, u64)> {
+    crate::progress::plan(&["download", "publish"]);
+    crate::progress::phase("download");
     let mut q = crate::pack::Quarantine::new(store)?;
     let mut bytes = 0;
     let bar = remote.bar("pull", None);
@@ -403,6 +411,7 @@ pub fn fetch(store: &Store, remote: &Remote, root: (Kind, ObjectId)) -> Result<(
     let blobs: Vec<_> = lacking.iter().copied().filter(|(k, _)| *k == Kind::Blob).collect();
     bytes += remote.fetch_with(&blobs, &mut q, &bar)?;
     bar.finish_and_clear();
+    crate::progress::phase("publish");
     let stats = q.publish()?;
     Ok((stats.objects - stats.present, bytes))
 }

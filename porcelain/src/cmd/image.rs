@@ -83,6 +83,8 @@ fn import(ctx: &mut Ctx, args: &[String], insecure: Vec<String>) -> Result {
         progress: !ctx.globals.json,
         config,
     };
+    libkp::progress::plan(&["image"]);
+    libkp::progress::phase("image");
     let done = image::import(ctx.create_store()?, source, &opts)?;
     if ctx.globals.json {
         let mut v = serde_json::to_value(&done.info).map_err(std::io::Error::from)?;
