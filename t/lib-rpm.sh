@@ -7,7 +7,7 @@
 
 . "$TEST_DIRECTORY/lib-images.sh"
 
-RPM_FIXTURE_VERSION=1
+RPM_FIXTURE_VERSION=2
 
 # rpm_spec NAME VERSION EPOCH HEADER BODY: the spec of a noarch package
 # shipping /usr/bin/NAME, a shell script printing "NAME VERSION". HEADER goes
@@ -102,7 +102,8 @@ rpm_repo() {
 
 # fixture_rpm_root MANAGER: prints the path of a Debian 12 minbase tree with rpm
 # and MANAGER (dnf or zypper) installed and apt removed, so that detection
-# finds MANAGER; rpm keeps its database in /var/lib/rpm, as on Fedora and
+# finds MANAGER (perl, which only rpm's helper scripts use, goes too: every
+# test keeps several copies of the tree); rpm keeps its database in /var/lib/rpm, as on Fedora and
 # openSUSE (Debian's rpm defaults to ~/.rpmdb), which holds kp-base. No
 # repository is configured: rpm_image adds one.
 fixture_rpm_root() {
@@ -118,7 +119,8 @@ fixture_rpm_root() {
 			chroot "$root.tmp" apt-get update -q >"$log" 2>&1 &&
 			chroot "$root.tmp" env DEBIAN_FRONTEND=noninteractive \
 				apt-get install -y -q --no-install-recommends rpm "$m" >>"$log" 2>&1 &&
-			chroot "$root.tmp" dpkg --purge --force-depends apt >>"$log" 2>&1 &&
+			chroot "$root.tmp" dpkg --purge --force-depends apt libapt-pkg6.0 \
+				perl perl-modules-5.36 libperl5.36 >>"$log" 2>&1 &&
 			rm -rf "$root.tmp"/var/lib/apt "$root.tmp"/var/cache/apt "$root.tmp"/etc/apt \
 				"$root.tmp"/usr/share/doc "$root.tmp"/usr/share/man "$root.tmp"/usr/share/info \
 				"$root.tmp"/usr/share/locale "$root.tmp"/var/log/* &&
