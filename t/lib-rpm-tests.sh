@@ -144,7 +144,8 @@ test_expect_success 'corrupt repository metadata: the build stops, quoting the m
 '
 
 # rootless AS DIR: as AS, in DIR, builds kp-hello over the image, runs it,
-# installs kp-tool at run time, and checks the lock's versions.
+# installs kp-tool at run time, and checks the lock's versions; then removes
+# the store (disk).
 rootless() {
 	(as=$1 && cd "$2" &&
 	 export KARAPACE_STORE="$PWD/st" &&
@@ -156,7 +157,8 @@ rootless() {
 	 $as karapace exec mine -- $RUNTIME_INSTALL >log 2>&1 &&
 	 $as karapace exec mine -- kp-tool >out &&
 	 echo "kp-tool 1.0" >expect && test_cmp expect out &&
-	 ls st/tmp >left && test_must_be_empty left)
+	 ls st/tmp >left && test_must_be_empty left &&
+	 rm -rf st)
 }
 
 test_expect_success ROOTLESS_SINGLE "rootless without a subordinate range: $M installs with a single-id map" '
@@ -168,7 +170,6 @@ test_expect_success ROOTLESS_SINGLE "rootless without a subordinate range: $M in
 '
 
 test_expect_success SUBUID "rootless with a subordinate range: the same" '
-	rm -rf rl &&
 	mkdir rs && write_manifest rs/proj ../../image.tar.zst kp-hello &&
 	chown -R $KP_TEST_USER rs &&
 	rootless as_user rs

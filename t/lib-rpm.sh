@@ -7,7 +7,7 @@
 
 . "$TEST_DIRECTORY/lib-images.sh"
 
-RPM_FIXTURE_VERSION=2
+RPM_FIXTURE_VERSION=4
 
 # rpm_spec NAME VERSION EPOCH HEADER BODY: the spec of a noarch package
 # shipping /usr/bin/NAME, a shell script printing "NAME VERSION". HEADER goes
@@ -104,7 +104,11 @@ rpm_repo() {
 # and MANAGER (dnf or zypper) installed and apt removed, so that detection
 # finds MANAGER (perl, which only rpm's helper scripts use, goes too: every
 # test keeps several copies of the tree); rpm keeps its database in /var/lib/rpm, as on Fedora and
-# openSUSE (Debian's rpm defaults to ~/.rpmdb), which holds kp-base. No
+# openSUSE (Debian's rpm defaults to ~/.rpmdb), which holds kp-base. Python's
+# modules are byte-compiled as hash-based .pyc that Python never checks against
+# the source's mtime: layers keep no timestamps, so in a checkout every
+# timestamp-based .pyc a distribution ships is stale, and dnf (Python) would
+# compile its modules again on each run, into the build's layer. No
 # repository is configured: rpm_image adds one.
 fixture_rpm_root() {
 	m=$1
@@ -128,6 +132,8 @@ fixture_rpm_root() {
 			mkdir -p "$root.tmp/etc/rpm" &&
 			echo "%_dbpath /var/lib/rpm" >"$root.tmp/etc/rpm/macros.dbpath" &&
 			chroot "$root.tmp" rpm --initdb &&
+			{ ! test -e "$root.tmp/usr/bin/python3" ||
+			  chroot "$root.tmp" python3 -m compileall -q -j 2 --invalidation-mode unchecked-hash /usr/lib/python3.11 /usr/lib/python3/dist-packages >>"$log" 2>&1; } &&
 			cp "$pkgs"/kp-base-*.rpm "$root.tmp/tmp/kp-base.rpm" &&
 			chroot "$root.tmp" rpm -i --justdb --nodeps /tmp/kp-base.rpm >>"$log" 2>&1 &&
 			rm "$root.tmp/tmp/kp-base.rpm" &&
