@@ -53,13 +53,15 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # chroot_run ROOT CMD: CMD (a shell command line) in a chroot of ROOT under a
-# fresh overlay, as the build runs the manager over the image, with the host's
-# /etc/resolv.conf and /etc/hosts bound over the image's as the build's host
-# network binds them (a lookup the manager makes costs the same).
+# fresh overlay, as the build runs the manager over the image, with /proc (without
+# it apt, dpkg and zypper close every possible descriptor one by one) and the
+# host's /etc/resolv.conf and /etc/hosts bound over the image's as the build's
+# host network binds them (a lookup the manager makes costs the same).
 chroot_run() {
 	rm -rf "$W/u" "$W/w" && mkdir -p "$W/u" "$W/w" "$W/m" &&
 	${STRACE_OUT:+strace -c -f -o "$STRACE_OUT"} unshare -m sh -c '
 		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" &&
+		mount -t proc proc "$4/proc" &&
 		for f in /etc/resolv.conf /etc/hosts; do
 			test ! -f "$4$f" || mount --bind -o ro "$f" "$4$f" || exit
 		done &&

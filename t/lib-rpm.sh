@@ -7,7 +7,7 @@
 
 . "$TEST_DIRECTORY/lib-images.sh"
 
-RPM_FIXTURE_VERSION=4
+RPM_FIXTURE_VERSION=5
 
 # rpm_spec NAME VERSION EPOCH HEADER BODY: the spec of a noarch package
 # shipping /usr/bin/NAME, a shell script printing "NAME VERSION". HEADER goes
@@ -133,7 +133,7 @@ fixture_rpm_root() {
 			echo "%_dbpath /var/lib/rpm" >"$root.tmp/etc/rpm/macros.dbpath" &&
 			chroot "$root.tmp" rpm --initdb &&
 			{ ! test -e "$root.tmp/usr/bin/python3" ||
-			  chroot "$root.tmp" python3 -m compileall -q -j 2 --invalidation-mode unchecked-hash /usr/lib/python3.11 /usr/lib/python3/dist-packages >>"$log" 2>&1; } &&
+			  chroot "$root.tmp" python3 -m compileall -q -f -j 2 --invalidation-mode unchecked-hash /usr/lib/python3.11 /usr/lib/python3/dist-packages >>"$log" 2>&1; } &&
 			cp "$pkgs"/kp-base-*.rpm "$root.tmp/tmp/kp-base.rpm" &&
 			chroot "$root.tmp" rpm -i --justdb --nodeps /tmp/kp-base.rpm >>"$log" 2>&1 &&
 			rm "$root.tmp/tmp/kp-base.rpm" &&
