@@ -18,8 +18,11 @@ use std::path::Path;
 pub enum Manager {
     /// Debian, Ubuntu: apt-get to install, dpkg-query to read.
     Apt,
-    /// Fedora: dnf to install, rpm to read.
+    /// Fedora: dnf (4) to install, rpm to read.
     Dnf,
+    /// Fedora 41 and later (`/usr/bin/dnf5`, `dnf` a link to it): dnf5, whose
+    /// command line differs (rpm.rs), to install; rpm to read.
+    Dnf5,
     /// openSUSE: zypper to install, rpm to read.
     Zypper,
     /// Arch Linux: pacman for both.
@@ -31,6 +34,7 @@ impl Manager {
         match self {
             Manager::Apt => "apt",
             Manager::Dnf => "dnf",
+            Manager::Dnf5 => "dnf5",
             Manager::Zypper => "zypper",
             Manager::Pacman => "pacman",
         }
@@ -90,8 +94,10 @@ impl Manager {
 pub fn detect(root: &Path) -> Option<Manager> {
     const PROBES: &[(&str, Manager)] = &[
         ("usr/bin/apt-get", Manager::Apt),
+        // Before dnf: Fedora 41 and later ship /usr/bin/dnf -> dnf5, whose
+        // command line is dnf5's.
+        ("usr/bin/dnf5", Manager::Dnf5),
         ("usr/bin/dnf", Manager::Dnf),
-        ("usr/bin/dnf5", Manager::Dnf),
         ("usr/bin/zypper", Manager::Zypper),
         ("usr/bin/pacman", Manager::Pacman),
     ];
@@ -262,7 +268,7 @@ impl Manager {
                     return syntax("a trailing '-' tells apt-get to remove the package");
                 }
             }
-            Manager::Dnf | Manager::Zypper => {
+            Manager::Dnf | Manager::Dnf5 | Manager::Zypper => {
                 if name.contains('@') {
                     return syntax("RPM package names use letters, digits and + - . _ only");
                 }
@@ -313,6 +319,7 @@ impl Manager {
         Ok(match self {
             Manager::Apt => apt::install(requests, opts),
             Manager::Dnf => rpm::dnf_install(requests, opts),
+            Manager::Dnf5 => rpm::dnf5_install(requests, opts),
             Manager::Zypper => rpm::zypper_install(requests, opts),
             Manager::Pacman => pacman::install(requests, opts),
         })
@@ -333,7 +340,7 @@ impl Manager {
         let head: &[&str] = match self {
             Manager::Apt => &["apt-mark", "auto", "--"],
             Manager::Pacman => &["pacman", "-D", "--asdeps", "--"],
-            Manager::Dnf | Manager::Zypper => return Ok(None),
+            Manager::Dnf | Manager::Dnf5 | Manager::Zypper => return Ok(None),
         };
         let mut cmd = Command::new(head);
         cmd.argv.extend(names.iter().map(|n| n.to_string()));
@@ -357,7 +364,7 @@ impl Manager {
                 .map(|c| vec![(pacman::CONF.to_string(), c)])
                 .unwrap_or_default(),
             // Neither drops privileges of its own: nothing to change.
-            Manager::Dnf | Manager::Zypper => Vec::new(),
+            Manager::Dnf | Manager::Dnf5 | Manager::Zypper => Vec::new(),
         }
     }
 
@@ -366,7 +373,7 @@ impl Manager {
     pub fn query(self) -> Command {
         match self {
             Manager::Apt => apt::query(),
-            Manager::Dnf | Manager::Zypper => rpm::query(),
+            Manager::Dnf | Manager::Dnf5 | Manager::Zypper => rpm::query(),
             Manager::Pacman => pacman::query(),
         }
     }
@@ -375,7 +382,7 @@ impl Manager {
     pub fn parse_installed(self, out: &str) -> Result<Vec<Package>, PkgError> {
         let mut pkgs = match self {
             Manager::Apt => apt::parse(out)?,
-            Manager::Dnf | Manager::Zypper => rpm::parse(self, out)?,
+            Manager::Dnf | Manager::Dnf5 | Manager::Zypper => rpm::parse(self, out)?,
             Manager::Pacman => pacman::parse(out)?,
         };
         pkgs.sort();
