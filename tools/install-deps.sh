@@ -8,7 +8,7 @@ RUNTIME="uidmap fuse-overlayfs"
 # Tests: fixtures (busybox-static, debootstrap), xattr tools, checksums, TAP runner,
 # an OCI registry and the tool that seeds it (t3500), a private session bus and
 # its clients (t8100), the desktop entry validator (t8200).
-TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin"
+TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin pacman-package-manager makepkg libarchive-tools"
 # Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.
