@@ -30,12 +30,18 @@ HOME=$W
 TRASH_DIRECTORY=$W
 TEST_DAEMONS=
 export HOME
-trap 'test_daemons_stop; while umount "$W/r" 2>/dev/null; do :; done; rm -rf "$W"' EXIT
+cleanup() {
+	test_daemons_stop
+	while umount "$W/r" 2>/dev/null; do :; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
 
 PACMAN_REPOS=$(fixture_pacman_repos)
 mkdir "$W/serve"
 pacman_serve v1
 image_httpd "$W/serve" >/dev/null
+trap cleanup EXIT # test_daemon set its own
 pacman_image "$W/img" "$HTTPD"
 grep -v "^CheckSpace" "$W/img/etc/pacman.conf" >"$W/chroot.conf"
 PKGS="kp-hello kp-note"
