@@ -7,8 +7,9 @@
 #
 # The package sources are local and served on 127.0.0.1 (t/lib-httpd.py), as
 # in the tests: apt from the Debian fixture's repository (t/lib-fixtures.sh),
-# dnf and zypper from the RPM fixtures (t/lib-rpm.sh). Each manager is one
-# `bench_manager` call at the end.
+# dnf and zypper from the RPM fixtures (t/lib-rpm.sh), pacman from the Arch
+# fixture (t/lib-pacman.sh). Each manager is one `bench_manager` call at the
+# end.
 #
 # Needs root (debootstrap, chroot, overlay mounts); fixtures are cached in
 # $KP_TEST_CACHE.
@@ -26,6 +27,7 @@ export KP_TEST_CACHE
 TEST_DIRECTORY="$PWD/t"
 test_lazy_prereq() { :; }
 . t/lib-rpm.sh
+. t/lib-pacman.sh
 unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 W=$(mktemp -d /var/tmp/kp-bench-packages.XXXXXX)
@@ -115,6 +117,8 @@ syscalls() { awk '$NF == "total" {print $4}' "$1"; }
 
 APT_PKGS="hello jq libonig5"
 RPM_PKGS="kp-hello kp-post kp-ep"
+# kp-hello pulls in kp-greet; kp-note runs a post_install scriptlet.
+PACMAN_PKGS="kp-hello kp-note"
 
 echo "## machine: $(nproc) cores, $(uname -r); $PROFILE binaries; median of $RUNS runs, seconds"
 echo
@@ -138,3 +142,16 @@ bench_manager dnf "$W/root-dnf" "$RPM_PKGS" \
 rpm_image zypper "$URL/" "$W/root-zypper"
 bench_manager zypper "$W/root-zypper" "$RPM_PKGS" \
 	"zypper --non-interactive --gpg-auto-import-keys refresh && zypper --non-interactive install --no-recommends -- $RPM_PKGS"
+
+# pacman: the Arch fixture, its repositories ([kp] at state v1, an empty
+# [kp-archive]) over http. The chroot drops CheckSpace from pacman.conf first:
+# a chroot shows the host's mounts, which pacman cannot match to its root
+# (the build's sandbox shows the environment's own, so the build keeps it).
+PACMAN_REPOS=$(fixture_pacman_repos)
+mkdir -p "$W/pacman-serve"
+ln -s "$PACMAN_REPOS/kp-v1" "$W/pacman-serve/kp"
+ln -s "$PACMAN_REPOS/archive-empty" "$W/pacman-serve/kp-archive"
+serve "$W/pacman-serve"
+pacman_image "$W/root-pacman" "$URL" && rm -f "$W/root-pacman.tar"
+bench_manager pacman "$W/root-pacman" "$PACMAN_PKGS" \
+	"sed -i /^CheckSpace/d /etc/pacman.conf && pacman --noconfirm --needed --noprogressbar -Sy -- $PACMAN_PKGS"

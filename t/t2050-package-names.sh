@@ -3,25 +3,6 @@ test_description='package names are names: syntax is refused in one line with it
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-env.sh"
 
-# store_state STORE: every path of the store with its type and mode, and for
-# files their size and modification time, so any change shows. Except: a
-# build from an image tarball imports it again first (the same objects; its
-# record under meta/images and refs/images is rewritten, through tmp/), which
-# is the image's doing and happens before the manager is known.
-# store_unchanged: state.after has nothing state.before lacks, and lacks nothing
-# of it but scratch left under tmp/ by an earlier build (every build sweeps it
-# first).
-store_state() {
-	find "$1" \( -type d -o -path "$1/meta/images/*" -o -path "$1/refs/images/*" \) -printf '%y %m %P\n' -o \
-		-printf '%y %m %s %T@ %P\n' | sort
-}
-store_unchanged() {
-	comm -13 state.before state.after >added &&
-	test_must_be_empty added &&
-	{ comm -23 state.before state.after | grep -v "^[a-z] [0-9]* tmp/" >removed; true; } &&
-	test_must_be_empty removed
-}
-
 # refused CODE DIR MESSAGE [AS]: `karapace build DIR` (as AS) exits CODE with
 # one line, "karapace: error: MESSAGE...", writes no lock and leaves the store
 # unchanged.

@@ -10,8 +10,8 @@ RUNTIME="uidmap fuse-overlayfs"
 # its clients (t8100), the desktop entry validator (t8200), tmux for the TUI
 # (t8000), runc for the OCI runtime backend (t4100, t5120) and podman to run a
 # pushed image (t3510), rpm, dnf, zypper and createrepo-c for the RPM fixtures
-# (t3600, t3610).
-TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin tmux runc podman rpm dnf zypper createrepo-c"
+# (t3600, t3610), pacman, makepkg and bsdtar for the Arch fixture (t3620).
+TEST="attr b3sum busybox-static debootstrap desktop-file-utils dpkg-dev openssl python3 perl procps xz-utils zstd util-linux docker-registry skopeo dbus-daemon dbus-bin libglib2.0-bin tmux runc podman rpm dnf zypper createrepo-c pacman-package-manager makepkg libarchive-tools"
 # Build: liblzma links the system liblzma when pkg-config finds it.
 BUILD="liblzma-dev pkg-config"
 # Benchmarks compare with these peers.

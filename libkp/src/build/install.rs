@@ -37,9 +37,10 @@ pub fn install_packages(
     runner: &dyn Runner,
 ) -> Result<Installed> {
     let lower = store.cached_checkout(&base)?;
-    let manager = pkg::detect(&lower).ok_or_else(|| BuildError::NoPackageManager {
+    let manager = pkg::detect_usable(&lower).map_err(|reason| BuildError::NoPackageManager {
         reference: reference.to_string(),
         packages: wanted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" "),
+        reason,
     })?;
     // What this manager would read as syntax is refused before anything runs.
     for r in wanted {
@@ -108,6 +109,14 @@ pub fn install_packages(
             return Err(BuildError::CommandFailed {
                 command: cmd.argv.join(" "),
                 status: out.status,
+            }
+            .into());
+        }
+        // pacman reports a failed package scriptlet and exits 0 all the same.
+        if let Some(what) = manager.failed_quietly(&String::from_utf8_lossy(&out.output)) {
+            return Err(BuildError::FailedQuietly {
+                command: cmd.argv.join(" "),
+                what,
             }
             .into());
         }

@@ -52,6 +52,10 @@ pub struct Job {
 pub struct RunOutput {
     pub status: i32,
     pub stdout: Vec<u8>,
+    /// The end of what the command printed (stdout and stderr) when not
+    /// captured: it was passed through to stderr, and is kept to be read for
+    /// failures a manager reports without an exit status.
+    pub output: Vec<u8>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -83,10 +87,16 @@ pub enum BuildError {
         expected: String,
         actual: String,
     },
-    #[error("image {reference:?} has no package manager Karapace knows (apt, dnf, zypper, pacman): cannot install {packages}")]
-    NoPackageManager { reference: String, packages: String },
+    #[error("image {reference:?}: {reason}; cannot install {packages}")]
+    NoPackageManager {
+        reference: String,
+        packages: String,
+        reason: crate::pkg::DetectError,
+    },
     #[error("`{command}` failed inside the environment (exit status {status})")]
     CommandFailed { command: String, status: i32 },
+    #[error("`{command}` exited 0 inside the environment, but {what}")]
+    FailedQuietly { command: String, what: String },
     #[error("locked package {name} {version} ({arch}) is not what the install produced{found}; the package source no longer has it")]
     LockedVersionMissing {
         name: String,
@@ -366,7 +376,8 @@ fn import_base(
         base_dir: manifest.dir().to_path_buf(),
         progress: opts.progress,
     };
-    let parsed = image::reference::parse(reference).map_err(crate::image::Error::from)?;
+    // A short name (`rolling`) no imported image has is its release.
+    let parsed = image::parse_in(store, reference)?;
     let locked_oci = lock.and_then(|l| l.base.oci_digest.as_deref());
     let (digest, oci_digest) = match (&parsed, opts.offline) {
         // Offline, a remote image must already be in the store.

@@ -114,10 +114,31 @@ fn check_name(name: &str) -> Result<()> {
     })
 }
 
-/// Resolves a reference to its concrete source (asks image servers for
-/// distribution releases; hashes local tarballs). Imports nothing.
-pub fn resolve(reference: &str, config: &Config) -> Result<Resolved> {
+/// What `reference` means in `store`: as parsed, except a short name
+/// (`rolling`, `debian`, …) that no imported image has, which stands for its
+/// release on the image servers (docs/images.md, "Short names").
+pub fn parse_in(store: &Store, reference: &str) -> Result<Reference> {
     let r = reference::parse(reference)?;
+    if let Reference::Named(name) = &r {
+        if let Some(full) = reference::short_name(name) {
+            if lookup(store, name)?.is_none() {
+                return Ok(reference::parse(full)?);
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Resolves a reference to its concrete source (asks image servers for
+/// distribution releases; hashes local tarballs). Imports nothing. Without a
+/// store to look in, a short name is its release.
+pub fn resolve(reference: &str, config: &Config) -> Result<Resolved> {
+    let mut r = reference::parse(reference)?;
+    if let Reference::Named(name) = &r {
+        if let Some(full) = reference::short_name(name) {
+            r = reference::parse(full)?;
+        }
+    }
     let mut out = Resolved {
         reference: reference.to_string(),
         kind: "named",
@@ -168,7 +189,7 @@ pub fn resolve(reference: &str, config: &Config) -> Result<Resolved> {
 
 /// Imports what `reference` names and records it as `refs/images/NAME`.
 pub fn import(store: &Store, reference: &str, opts: &ImportOptions) -> Result<Imported> {
-    let r = reference::parse(reference)?;
+    let r = parse_in(store, reference)?;
     let name = match &opts.name {
         Some(n) => n.clone(),
         None => r.default_name().ok_or_else(|| ImageError::BadReference {

@@ -18,7 +18,7 @@ mod tar;
 
 pub use config::{Config, DEFAULT_SERVER, ENV_SERVER};
 pub use fetch::{host_arch, Fetcher};
-pub use import::{import, list, lookup, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
+pub use import::{import, list, lookup, parse_in, remove, resolve, ImageInfo, ImportOptions, Imported, Resolved};
 pub use reference::{parse, Reference};
 pub use resolver::StoreImages;
 pub use tar::{import_layers, import_tar, Limits, Mode, TarReport};

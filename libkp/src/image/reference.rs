@@ -2,12 +2,14 @@
 //! `kp-fetch-image` accept, parsed without touching the network or the store.
 //!
 //! ```text
-//! debian/bookworm, ubuntu/24.04, fedora/41, archlinux …   a distribution release on an image server
+//! debian/bookworm, ubuntu/24.04, fedora/41, archlinux/current  a distribution release on an image server
 //! http://…, https://…                                     a rootfs tarball, URL kept exactly as written
 //! oci://REGISTRY/REPO:TAG, …@sha256:HEX, docker://…        an image in an OCI registry
 //! https://…#sha256=HEX                                    the same, pinned to a checksum
 //! /abs/path, ./rel, ../rel, NAME.tar.xz                   a local tarball or directory
-//! anything else that is a valid image name                an image already imported under that name
+//! anything else that is a valid image name                an image already imported under that name;
+//!                                                          failing that, a short name (rolling, debian, …)
+//!                                                          stands for a release (see [`short_name`])
 //! ```
 
 use std::path::PathBuf;
@@ -46,8 +48,6 @@ pub struct Distro {
 pub enum Release {
     /// Any of these names (codename and version number of the same release).
     Names(Vec<String>),
-    /// The newest numbered release (`opensuse/leap`: servers list `15.5`, `15.6`, …).
-    NewestNumbered,
 }
 
 impl Release {
@@ -55,21 +55,39 @@ impl Release {
     pub fn matches(&self, candidate: &str) -> bool {
         match self {
             Release::Names(names) => names.iter().any(|n| n.eq_ignore_ascii_case(candidate)),
-            Release::NewestNumbered => version_key(candidate).is_some(),
         }
     }
 }
 
-/// `15.6` → `[15, 6]`; names that are not dotted numbers give `None`.
-pub fn version_key(s: &str) -> Option<Vec<u64>> {
-    s.split('.').map(|p| p.parse().ok()).collect()
+/// The reference system's short image names and the releases they stand for
+/// on image servers, as it resolved them. A bare name is first an image
+/// already imported under that name; only when there is none does it mean
+/// this release (docs/images.md, "Short names").
+pub const SHORT_NAMES: &[(&str, &str)] = &[
+    ("rolling", "opensuse/tumbleweed"),
+    ("tumbleweed", "opensuse/tumbleweed"),
+    ("opensuse", "opensuse/tumbleweed"),
+    ("leap", "opensuse/15.6"),
+    ("ubuntu", "ubuntu/24.04"),
+    ("debian", "debian/bookworm"),
+    ("fedora", "fedora/41"),
+    ("arch", "archlinux/current"),
+    ("archlinux", "archlinux/current"),
+];
+
+/// The release a short name stands for (case-insensitive), as a reference.
+pub fn short_name(name: &str) -> Option<&'static str> {
+    SHORT_NAMES
+        .iter()
+        .find(|(short, _)| short.eq_ignore_ascii_case(name))
+        .map(|(_, full)| *full)
 }
 
 struct Known {
     os: &'static str,
     /// Pairs of names for the same release, the server's own name first.
     aliases: &'static [&'static [&'static str]],
-    /// The release used when the reference names none (`archlinux`).
+    /// The one release of a distribution that has no others (`archlinux`).
     default: Option<&'static str>,
     /// Releases not in `aliases` are still accepted when they look like these.
     open: bool,
@@ -109,7 +127,9 @@ const KNOWN: &[Known] = &[
     },
     Known {
         os: "opensuse",
-        aliases: &[&["tumbleweed", "rolling"]],
+        // Leap is 15.6, as the reference system resolved it: not whatever
+        // numbered release is newest.
+        aliases: &[&["tumbleweed", "rolling"], &["15.6", "leap"]],
         default: None,
         open: true,
     },
@@ -233,9 +253,9 @@ fn parse_distro(lower: &str) -> Option<Distro> {
         None => (lower, None),
     };
     let known = KNOWN.iter().find(|k| k.os == os)?;
-    let release = match (release, known.default) {
-        (Some(r), _) if !r.is_empty() && !r.contains('/') => r.to_string(),
-        (None, Some(d)) => d.to_string(),
+    // A bare name (`archlinux`, `debian`) is an image name first: see short_name.
+    let release = match release {
+        Some(r) if !r.is_empty() && !r.contains('/') => r.to_string(),
         _ => return None,
     };
     if release
@@ -243,13 +263,6 @@ fn parse_distro(lower: &str) -> Option<Distro> {
         .any(|c| !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_'))
     {
         return None;
-    }
-    if known.os == "opensuse" && release == "leap" {
-        return Some(Distro {
-            os: known.os,
-            release,
-            matcher: Release::NewestNumbered,
-        });
     }
     let names: Vec<String> = match known.aliases.iter().find(|a| a.contains(&release.as_str())) {
         Some(a) => a.iter().map(|s| s.to_string()).collect(),
@@ -331,19 +344,66 @@ mod tests {
         assert_eq!(names("ubuntu/jammy"), ["jammy", "22.04"]);
         assert_eq!(names("fedora/42"), ["42"]);
         assert_eq!(names("opensuse/rolling"), ["tumbleweed", "rolling"]);
-        assert_eq!(names("archlinux"), ["current"]);
-        assert!(matches!(
-            parse("opensuse/leap").unwrap(),
-            Reference::Distro(Distro {
-                matcher: Release::NewestNumbered,
-                ..
-            })
-        ));
+        assert_eq!(names("archlinux/current"), ["current"]);
+        assert_eq!(names("opensuse/leap"), ["15.6", "leap"]);
+        assert_eq!(names("opensuse/15.6"), ["15.6", "leap"]);
         assert_eq!(parse("debian").unwrap(), Reference::Named("debian".into()));
+        assert_eq!(parse("archlinux").unwrap(), Reference::Named("archlinux".into()));
         assert_eq!(
             parse("archlinux/foo").unwrap(),
             Reference::Named("archlinux/foo".into())
         );
+    }
+
+    #[test]
+    fn short_names_are_names_that_stand_for_releases() {
+        for (short, full, os, release_names) in [
+            (
+                "rolling",
+                "opensuse/tumbleweed",
+                "opensuse",
+                &["tumbleweed", "rolling"][..],
+            ),
+            (
+                "tumbleweed",
+                "opensuse/tumbleweed",
+                "opensuse",
+                &["tumbleweed", "rolling"],
+            ),
+            (
+                "opensuse",
+                "opensuse/tumbleweed",
+                "opensuse",
+                &["tumbleweed", "rolling"],
+            ),
+            ("leap", "opensuse/15.6", "opensuse", &["15.6", "leap"]),
+            ("ubuntu", "ubuntu/24.04", "ubuntu", &["noble", "24.04"]),
+            ("debian", "debian/bookworm", "debian", &["bookworm", "12"]),
+            ("fedora", "fedora/41", "fedora", &["41"]),
+            ("arch", "archlinux/current", "archlinux", &["current"]),
+            ("archlinux", "archlinux/current", "archlinux", &["current"]),
+        ] {
+            // Parsed, a short name is an image name (looked up first) ...
+            assert_eq!(parse(short).unwrap(), Reference::Named(short.into()));
+            // ... standing for this release when no image has it.
+            assert_eq!(short_name(short), Some(full), "{short}");
+            assert_eq!(short_name(&short.to_uppercase()), Some(full));
+            match parse(full).unwrap() {
+                Reference::Distro(d) => {
+                    assert_eq!(d.os, os);
+                    assert_eq!(
+                        d.matcher,
+                        Release::Names(release_names.iter().map(|s| s.to_string()).collect())
+                    );
+                }
+                other => panic!("{full}: {other:?}"),
+            }
+        }
+        // The slash forms the reference system also took are releases already.
+        assert_eq!(names("opensuse/tumbleweed"), ["tumbleweed", "rolling"]);
+        for other in ["my-base", "centos", "alpine", "debian/bookworm"] {
+            assert_eq!(short_name(other), None, "{other}");
+        }
     }
 
     #[test]

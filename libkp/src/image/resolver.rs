@@ -67,7 +67,8 @@ impl ImageResolver for StoreImages<'_> {
     }
 
     fn exact_reference(&self, reference: &str) -> schema::error::Result<String> {
-        match reference::parse(reference) {
+        // A short name no imported image has is its release (parse_in).
+        match super::parse_in(self.store, reference) {
             Ok(Reference::Distro(_) | Reference::Url { .. } | Reference::Oci(_)) => resolve(reference, &self.config)
                 .map(|r| r.pinned)
                 .map_err(|e| unresolved(reference, e)),

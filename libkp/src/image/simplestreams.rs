@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::fetch::Fetcher;
-use super::reference::{version_key, Distro, Release};
+use super::reference::Distro;
 use super::ImageError;
 use super::Result;
 
@@ -158,11 +158,7 @@ fn pick<'p>(products: &'p Products, distro: &Distro, arch: &str) -> Option<(&'p 
             && p.variant.as_deref().unwrap_or("default") == "default"
             && releases(p).iter().any(|r| distro.matcher.matches(r))
     });
-    let chosen = match &distro.matcher {
-        Release::Names(_) => candidates.min_by_key(|(key, _)| key.as_str()),
-        Release::NewestNumbered => candidates.max_by_key(|(_, p)| version_key(&p.release)),
-    };
-    let (key, product) = chosen?;
+    let (key, product) = candidates.min_by_key(|(key, _)| key.as_str())?;
     product.versions.iter().rev().find_map(|(build, v)| {
         let item = v
             .items
@@ -202,6 +198,7 @@ mod tests {
       "ubuntu:noble:amd64:cloud":{"os":"Ubuntu","release":"noble","arch":"amd64","variant":"cloud","versions":{}},
       "opensuse:15.5:amd64:default":{"os":"openSUSE","release":"15.5","arch":"amd64","versions":{"1":{"items":{"rootfs.tar.xz":{"path":"l155","sha256":"dd"}}}}},
       "opensuse:15.6:amd64:default":{"os":"openSUSE","release":"15.6","arch":"amd64","versions":{"1":{"items":{"rootfs.tar.xz":{"path":"l156","sha256":"ee"}}}}},
+      "opensuse:16.0:amd64:default":{"os":"openSUSE","release":"16.0","arch":"amd64","versions":{"1":{"items":{"rootfs.tar.xz":{"path":"l160","sha256":"ab"}}}}},
       "opensuse:tumbleweed:amd64:default":{"os":"openSUSE","release":"tumbleweed","arch":"amd64","versions":{"1":{"items":{"rootfs.tar.xz":{"path":"tw","sha256":"ff"}}}}}
     }}"#;
 
@@ -228,6 +225,7 @@ mod tests {
         }
         assert!(pick(&p, &distro("ubuntu/noble"), "arm64").is_none());
         assert!(pick(&p, &distro("ubuntu/22.04"), "amd64").is_none());
+        // Leap is 15.6 as the reference system had it, though 16.0 is listed.
         assert_eq!(pick(&p, &distro("opensuse/leap"), "amd64").unwrap().2.path, "l156");
         assert_eq!(pick(&p, &distro("opensuse/rolling"), "amd64").unwrap().2.path, "tw");
     }

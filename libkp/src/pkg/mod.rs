@@ -89,22 +89,243 @@ impl Manager {
     }
 }
 
+/// The programs that tell a manager, checked in this order (an image has one).
+const PROBES: &[(&str, Manager)] = &[
+    ("usr/bin/apt-get", Manager::Apt),
+    // Before dnf: Fedora 41 and later ship /usr/bin/dnf -> dnf5, whose
+    // command line is dnf5's.
+    ("usr/bin/dnf5", Manager::Dnf5),
+    ("usr/bin/dnf", Manager::Dnf),
+    ("usr/bin/zypper", Manager::Zypper),
+    ("usr/bin/pacman", Manager::Pacman),
+];
+
+/// Package managers Karapace does not drive, named when an image has one of
+/// them and none of [`PROBES`].
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("sbin/apk", "apk"),
+    ("usr/bin/xbps-install", "xbps-install"),
+    ("usr/bin/emerge", "emerge"),
+    ("usr/bin/nix-env", "nix-env"),
+    ("usr/bin/yum", "yum"),
+    ("usr/bin/microdnf", "microdnf"),
+    ("usr/bin/rpm", "rpm"),
+    ("usr/bin/dpkg", "dpkg"),
+    ("usr/bin/opkg", "opkg"),
+    ("usr/bin/eopkg", "eopkg"),
+    ("usr/bin/swupd", "swupd"),
+];
+
 /// Finds the package manager of the root filesystem at `root` by the programs it
 /// ships (checked in this order; an image has one).
 pub fn detect(root: &Path) -> Option<Manager> {
-    const PROBES: &[(&str, Manager)] = &[
-        ("usr/bin/apt-get", Manager::Apt),
-        // Before dnf: Fedora 41 and later ship /usr/bin/dnf -> dnf5, whose
-        // command line is dnf5's.
-        ("usr/bin/dnf5", Manager::Dnf5),
-        ("usr/bin/dnf", Manager::Dnf),
-        ("usr/bin/zypper", Manager::Zypper),
-        ("usr/bin/pacman", Manager::Pacman),
-    ];
     PROBES
         .iter()
         .find(|(p, _)| root.join(p).symlink_metadata().is_ok())
         .map(|(_, m)| *m)
+}
+
+/// Why an image's package manager cannot be used: what was found, in one line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DetectError {
+    #[error("no package manager Karapace knows ({known}){found}")]
+    None { known: String, found: String },
+    #[error("{manager}: /{program} cannot run: {reason}")]
+    Broken {
+        manager: Manager,
+        program: String,
+        reason: String,
+    },
+}
+
+/// [`detect`], and then whether the program found can run in the image: it
+/// (through its symlinks, resolved inside `root`) is an executable regular
+/// file whose interpreter (`#!` line, or an ELF program's loader) the image
+/// has too. Nothing runs: this reads files only.
+pub fn detect_usable(root: &Path) -> Result<Manager, DetectError> {
+    let Some((program, manager)) = PROBES
+        .iter()
+        .find(|(p, _)| root.join(p).symlink_metadata().is_ok())
+        .copied()
+    else {
+        let mut found: Vec<String> = UNSUPPORTED
+            .iter()
+            .filter(|(p, _)| root.join(p).symlink_metadata().is_ok())
+            .map(|(p, name)| format!("/{p} ({name}, which Karapace does not drive)"))
+            .collect();
+        if let Some(os) = os_name(root) {
+            found.insert(0, os);
+        }
+        let known = PROBES
+            .iter()
+            .map(|(p, _)| format!("/{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let found = if found.is_empty() {
+            String::new()
+        } else {
+            format!("; found {}", found.join(", "))
+        };
+        return Err(DetectError::None { known, found });
+    };
+    runnable(root, program, 0).map_err(|reason| DetectError::Broken {
+        manager,
+        program: program.to_string(),
+        reason,
+    })?;
+    Ok(manager)
+}
+
+/// The image's `PRETTY_NAME` (else `NAME`) from its os-release, quoted.
+fn os_name(root: &Path) -> Option<String> {
+    let (_, path) = resolve_in(root, "etc/os-release")
+        .or_else(|_| resolve_in(root, "usr/lib/os-release"))
+        .ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let name = field("PRETTY_NAME").or_else(|| field("NAME"))?;
+    Some(format!("{name:?} (/etc/os-release)"))
+}
+
+/// How many symlinks [`resolve_in`] follows, as the kernel's limit.
+const MAX_LINKS: usize = 40;
+
+/// Resolves `rel` (relative to `root`) the way the image sees it: absolute
+/// symlink targets are taken inside `root`, `..` never leaves it. Returns the
+/// path inside the image and on the host, or why it does not resolve.
+fn resolve_in(root: &Path, rel: &str) -> Result<(String, std::path::PathBuf), String> {
+    let mut todo: Vec<String> = rel
+        .split('/')
+        .rev()
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        done.push(c);
+        let inside = format!("/{}", done.join("/"));
+        let host = root.join(&inside[1..]);
+        let meta = host
+            .symlink_metadata()
+            .map_err(|_| format!("{inside} is not in the image"))?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(format!("{inside}: too many levels of symbolic links"));
+            }
+            let target = std::fs::read_link(&host).map_err(|e| format!("{inside}: {e}"))?;
+            let target = target.to_string_lossy().into_owned();
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            todo.extend(target.split('/').rev().filter(|c| !c.is_empty()).map(String::from));
+        }
+    }
+    let inside = format!("/{}", done.join("/"));
+    let host = root.join(&inside[1..]);
+    Ok((inside, host))
+}
+
+/// Whether the program at `rel` can run in the image at `root` (see
+/// [`detect_usable`]); the reason when not. `depth` counts interpreters of
+/// interpreters, which the kernel allows a few of.
+fn runnable(root: &Path, rel: &str, depth: usize) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let (inside, host) = resolve_in(root, rel).map_err(|e| format!("it is a symlink, but {e}"))?;
+    let via = if inside != format!("/{rel}") {
+        format!(" ({inside})")
+    } else {
+        String::new()
+    };
+    let meta = std::fs::metadata(&host).map_err(|e| format!("{inside}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("it{via} is not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o111 == 0 {
+        return Err(format!("it{via} is not executable (mode {mode:04o})"));
+    }
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(&host)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("{inside}: {e}"))?;
+    let head = &head[..n];
+    let interpreter = if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let Some(interp) = line.split_whitespace().next() else {
+            return Err(format!("it{via} starts with #! but names no interpreter"));
+        };
+        Some(interp.to_string())
+    } else if head.starts_with(b"\x7fELF") {
+        elf_interpreter(&host)
+    } else {
+        return Err(format!("it{via} is neither a script (#!) nor an ELF program"));
+    };
+    let Some(interp) = interpreter else {
+        return Ok(());
+    };
+    let rel_interp = interp.trim_start_matches('/');
+    if resolve_in(root, rel_interp).is_err() {
+        return Err(format!("its interpreter {interp} is not in the image"));
+    }
+    // An ELF loader is the end of the chain (it has no loader of its own).
+    if depth >= 4 || (!head.starts_with(b"#!") && elf_interpreter(&resolve_in(root, rel_interp)?.1).is_none()) {
+        return Ok(());
+    }
+    runnable(root, rel_interp, depth + 1).map_err(|e| format!("its interpreter {interp} cannot run: {e}"))
+}
+
+/// The loader an ELF program names (its `PT_INTERP`), if any: 64- and 32-bit,
+/// either byte order.
+fn elf_interpreter(path: &Path) -> Option<String> {
+    let data = std::fs::read(path).ok()?;
+    let (wide, little) = (data.get(4)? == &2, data.get(5)? == &1);
+    let num = |off: usize, len: usize| -> Option<u64> {
+        let b = data.get(off..off + len)?;
+        let mut v = 0u64;
+        for i in 0..len {
+            let byte = if little { b[len - 1 - i] } else { b[i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        Some(v)
+    };
+    let (phoff, phentsize, phnum) = if wide {
+        (num(0x20, 8)?, num(0x36, 2)?, num(0x38, 2)?)
+    } else {
+        (num(0x1c, 4)?, num(0x2a, 2)?, num(0x2c, 2)?)
+    };
+    for i in 0..phnum {
+        let ph = usize::try_from(phoff + i * phentsize).ok()?;
+        if num(ph, 4)? != 3 {
+            continue; // not PT_INTERP
+        }
+        let (off, size) = if wide {
+            (num(ph + 8, 8)?, num(ph + 32, 8)?)
+        } else {
+            (num(ph + 4, 4)?, num(ph + 16, 4)?)
+        };
+        let bytes = data.get(usize::try_from(off).ok()?..usize::try_from(off + size).ok()?)?;
+        let s = bytes.split(|&b| b == 0).next()?;
+        return Some(String::from_utf8_lossy(s).into_owned());
+    }
+    None
 }
 
 /// A package as the manager's database reports it.
@@ -368,6 +589,16 @@ impl Manager {
         }
     }
 
+    /// What a successful (exit 0) install command's output says went wrong
+    /// all the same, quoting the manager: pacman runs on after a package's
+    /// scriptlet fails, and only says so. None when nothing did.
+    pub fn failed_quietly(self, output: &str) -> Option<String> {
+        match self {
+            Manager::Pacman => pacman::failed_scriptlet(output),
+            Manager::Apt | Manager::Dnf | Manager::Zypper => None,
+        }
+    }
+
     /// The command that lists installed packages, in the format `parse_installed`
     /// reads.
     pub fn query(self) -> Command {
@@ -536,6 +767,109 @@ mod tests {
         assert_eq!(detect(dir.path()), Some(Manager::Zypper));
         std::fs::write(dir.path().join("usr/bin/apt-get"), "").unwrap();
         assert_eq!(detect(dir.path()), Some(Manager::Apt));
+    }
+
+    #[test]
+    fn detect_usable_names_what_it_found() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |rel: &str, text: &[u8], mode: u32| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let _ = std::fs::remove_file(&p);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let known = "/usr/bin/apt-get, /usr/bin/dnf5, /usr/bin/dnf, /usr/bin/zypper, /usr/bin/pacman";
+        assert_eq!(
+            detect_usable(root).unwrap_err().to_string(),
+            format!("no package manager Karapace knows ({known})")
+        );
+        // What is there instead: the distribution and a manager not driven.
+        write(
+            "etc/os-release",
+            b"NAME=\"Alpine Linux\"\nPRETTY_NAME=\"Alpine Linux v3.20\"\n",
+            0o644,
+        );
+        write("sbin/apk", b"\x7fELF", 0o755);
+        assert_eq!(
+            detect_usable(root).unwrap_err().to_string(),
+            format!("no package manager Karapace knows ({known}); found \"Alpine Linux v3.20\" (/etc/os-release), /sbin/apk (apk, which Karapace does not drive)")
+        );
+        // A symlink to nothing (Fedora's dnf -> dnf-3 without dnf-3).
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        symlink("dnf-3", root.join("usr/bin/dnf")).unwrap();
+        let broken = |reason: &str| DetectError::Broken {
+            manager: Manager::Dnf,
+            program: "usr/bin/dnf".into(),
+            reason: reason.into(),
+        };
+        assert_eq!(
+            detect_usable(root),
+            Err(broken("it is a symlink, but /usr/bin/dnf-3 is not in the image"))
+        );
+        assert_eq!(
+            detect_usable(root).unwrap_err().to_string(),
+            "dnf: /usr/bin/dnf cannot run: it is a symlink, but /usr/bin/dnf-3 is not in the image"
+        );
+        // A script whose interpreter is missing; then not executable.
+        write("usr/bin/dnf-3", b"#!/usr/bin/python3 -s\nimport dnf\n", 0o755);
+        assert_eq!(
+            detect_usable(root),
+            Err(broken("its interpreter /usr/bin/python3 is not in the image"))
+        );
+        write("usr/bin/dnf-3", b"#!/usr/bin/python3 -s\nimport dnf\n", 0o644);
+        assert_eq!(
+            detect_usable(root),
+            Err(broken("it (/usr/bin/dnf-3) is not executable (mode 0644)"))
+        );
+        write("usr/bin/dnf-3", b"garbage", 0o755);
+        assert_eq!(
+            detect_usable(root),
+            Err(broken(
+                "it (/usr/bin/dnf-3) is neither a script (#!) nor an ELF program"
+            ))
+        );
+        // Found through an absolute symlink, resolved inside the root (never
+        // on the host), to a script whose interpreter is there: usable.
+        write("usr/bin/dnf-3", b"#!/usr/bin/python3 -s\nimport dnf\n", 0o755);
+        symlink("/usr/libexec/python3.12", root.join("usr/bin/python3")).unwrap();
+        write("usr/libexec/python3.12", b"#!/bin/true\n", 0o755);
+        assert_eq!(
+            detect_usable(root),
+            Err(broken(
+                "its interpreter /usr/bin/python3 cannot run: its interpreter /bin/true is not in the image"
+            ))
+        );
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        // A real ELF program of the host: its loader must be in the image.
+        let host_true = ["/usr/bin/true", "/bin/true"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap();
+        std::fs::copy(host_true, root.join("usr/libexec/python3.12")).unwrap();
+        let loader = elf_interpreter(Path::new(host_true)).expect("the host's true has a loader");
+        assert!(loader.starts_with('/'), "{loader}");
+        assert_eq!(
+            detect_usable(root),
+            Err(broken(&format!(
+                "its interpreter /usr/bin/python3 cannot run: its interpreter {loader} is not in the image"
+            )))
+        );
+        write("usr/libexec/python3.12", b"#!/usr/bin/env python3\n", 0o755);
+        write("usr/bin/env", b"#!/bin/sh\n", 0o755);
+        write("bin/sh", b"\x7fELF", 0o755);
+        assert_eq!(detect_usable(root), Ok(Manager::Dnf));
+        // And apt-get, first in order, wins while it can run.
+        std::fs::copy(host_true, root.join("usr/bin/apt-get")).unwrap();
+        let err = detect_usable(root).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("apt: /usr/bin/apt-get cannot run: its interpreter {loader} is not in the image")
+        );
+        write(loader.trim_start_matches('/'), b"\x7fELF", 0o755);
+        assert_eq!(detect_usable(root), Ok(Manager::Apt));
     }
 
     #[test]
