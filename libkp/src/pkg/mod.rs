@@ -595,7 +595,7 @@ impl Manager {
     pub fn failed_quietly(self, output: &str) -> Option<String> {
         match self {
             Manager::Pacman => pacman::failed_scriptlet(output),
-            Manager::Apt | Manager::Dnf | Manager::Zypper => None,
+            Manager::Apt | Manager::Dnf | Manager::Dnf5 | Manager::Zypper => None,
         }
     }
 
