@@ -107,7 +107,7 @@ test_expect_success 'the dev-rust alias is rust-dev: the same manifest, refused 
 	test_expect_code 1 karapace quick bb --template rust-dev -- true 2>err2 &&
 	test_cmp err1 err2 &&
 	test_line_count = 1 err1 &&
-	grep "image \"bb\" has no package manager.*cannot install build-essential" err1 &&
+	grep "image \"bb\": no package manager Karapace knows.*cannot install build-essential" err1 &&
 	store_state >after && test_cmp before after
 '
 
