@@ -14,6 +14,9 @@ to UPSTREAM (HOST:PORT), reading requests by their Content-Length. MODE:
   update-ref    holds each `POST /v1/update-ref` until a second one is held
                 too (at most 60 s), then lets both go: two pushes of one tag
                 have both read the tag's old value before either moves it.
+  count=FILE    holds nothing; FILE always holds the bytes relayed so far,
+                both ways, heads included: what went over the wire
+                (bench/remote.sh).
 """
 import os
 import socket
@@ -23,6 +26,19 @@ import threading
 portfile, upstream, mode = sys.argv[1:4]
 up_host, up_port = upstream.rsplit(":", 1)
 barrier = threading.Barrier(2)
+counted = [0]
+count_lock = threading.Lock()
+
+
+def relay(sock, data):
+    """Sends data on sock, and counts it in count=FILE mode."""
+    sock.sendall(data)
+    if mode.startswith("count="):
+        with count_lock:
+            counted[0] += len(data)
+            with open(mode[6:] + ".tmp", "w") as f:
+                f.write(f"{counted[0]}\n")
+            os.rename(mode[6:] + ".tmp", mode[6:])
 
 
 def read_head(src, buf):
@@ -65,7 +81,7 @@ def requests(client, server):
                     barrier.wait(timeout=60)
                 except threading.BrokenBarrierError:
                     barrier.reset()
-            server.sendall(head)
+            relay(server, head)
             left = length(head)
             hold = None
             if mode.startswith("pack=") and line.startswith(b"POST /v1/pack "):
@@ -84,7 +100,7 @@ def requests(client, server):
                     while client.recv(65536):
                         pass
                     raise EOFError
-                server.sendall(chunk)
+                relay(server, chunk)
                 sent += len(chunk)
                 left -= len(chunk)
     except (OSError, EOFError):
@@ -98,7 +114,7 @@ def answers(server, client):
             data = server.recv(65536)
             if not data:
                 break
-            client.sendall(data)
+            relay(client, data)
     except OSError:
         pass
     close(client, server)
