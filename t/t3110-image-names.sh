@@ -113,6 +113,17 @@ test_expect_success 'an image imported as "debian" wins over the server, and the
 '
 KARAPACE_STORE=$HOME/store
 
+test_expect_success 'a name that is a directory of names, or lies below a name, is refused in one line; nothing changes' '
+	karapace image list >before &&
+	test_expect_code 1 karapace image import ./mine.tar.xz debian 2>err &&
+	test_line_count = 1 err &&
+	grep "^karapace: error: .*ref refs/images/debian cannot be written: refs/images/debian/... exists" err &&
+	test_expect_code 1 karapace image import ./mine.tar.xz debian/bookworm/mine 2>err &&
+	test_line_count = 1 err &&
+	grep "refs/images/debian/bookworm/mine cannot be written: refs/images/debian/bookworm exists" err &&
+	karapace image list >after && test_cmp before after
+'
+
 test_expect_success 'an unknown name fails in one line, exit 1, nothing imported' '
 	karapace image list >before &&
 	test_expect_code 1 karapace image import nosuch 2>err &&

@@ -28,6 +28,10 @@ pub enum Error {
         expected: Option<ObjectId>,
         actual: Option<ObjectId>,
     },
+    /// A name cannot be both a ref and a directory of refs (`a` and `a/b`),
+    /// as in git.
+    #[error("ref {name} cannot be written: {other} exists, and one name cannot be both a ref and a directory of refs; choose another name or remove {other}")]
+    Clash { name: String, other: String },
     #[error("ref {name} is being updated by another process (pid {pid}, lock {}); retry when it is done", lock.display())]
     Locked { name: String, lock: PathBuf, pid: String },
     #[error(transparent)]
@@ -161,6 +165,9 @@ impl Store {
             }
         }
         let path = self.ref_path(name);
+        if new.is_some() {
+            self.check_clash(name, &path)?;
+        }
         let parent = path.parent().expect("refs/ has a parent");
         self.make_dir(parent)?;
         let lock = RefLock::acquire(self, name, &path)?;
@@ -197,6 +204,47 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Refuses to write `name` (at `path`) where refs below it exist, or where
+    /// one of its leading parts is a ref: the rename or directory creation
+    /// would fail with a bare "Is a directory" or "Not a directory".
+    fn check_clash(&self, name: &str, path: &Path) -> Result<()> {
+        let is = |p: &Path, dir: bool| p.symlink_metadata().is_ok_and(|m| m.is_dir() == dir);
+        // Directories left empty by deleted refs below the name go first.
+        if is(path, true) && !remove_empty_dirs(path) {
+            return Err(Error::Clash {
+                name: name.to_string(),
+                other: format!("{name}/..."),
+            });
+        }
+        let parts: Vec<&str> = name.split('/').collect();
+        for end in 2..parts.len() {
+            let prefix = parts[..end].join("/");
+            if is(&self.ref_path(&prefix), false) {
+                return Err(Error::Clash {
+                    name: name.to_string(),
+                    other: prefix,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes `dir` if it holds nothing but (nested) empty directories; says
+/// whether it is gone. A ref or a lock file below it keeps it.
+fn remove_empty_dirs(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || !remove_empty_dirs(&entry.path()) {
+            return false;
+        }
+    }
+    fs::remove_dir(dir).is_ok()
 }
 
 fn parse_ref(text: &str) -> Option<ObjectId> {
@@ -309,6 +357,42 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_ref_and_refs_below_its_name_cannot_both_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::init(dir.path()).unwrap();
+        let a = store.write_bytes(Kind::Blob, b"a").unwrap();
+        store
+            .update_ref("refs/images/debian/bookworm", Some(a), Expect::Any)
+            .unwrap();
+        let e = store
+            .update_ref("refs/images/debian", Some(a), Expect::Any)
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Clash { other, .. } if other == "refs/images/debian/..."),
+            "{e}"
+        );
+        store.update_ref("refs/images/ubuntu", Some(a), Expect::Any).unwrap();
+        let e = store
+            .update_ref("refs/images/ubuntu/noble", Some(a), Expect::Any)
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Clash { other, .. } if other == "refs/images/ubuntu"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), crate::exit::FAILURE);
+        // Nothing was changed by either refusal.
+        assert_eq!(store.read_ref("refs/images/debian/bookworm").unwrap(), Some(a));
+        assert_eq!(store.read_ref("refs/images/ubuntu").unwrap(), Some(a));
+        assert_eq!(store.read_ref("refs/images/debian").unwrap(), None);
+        // Once the refs below a name are deleted, the name is free again.
+        store
+            .update_ref("refs/images/debian/bookworm", None, Expect::Is(a))
+            .unwrap();
+        store.update_ref("refs/images/debian", Some(a), Expect::Absent).unwrap();
+        assert_eq!(store.read_ref("refs/images/debian").unwrap(), Some(a));
     }
 
     #[test]
