@@ -86,6 +86,21 @@ test_expect_success 'a changed manifest builds a new environment and a new lock'
 	karapace exec $(cat id4) -- hello >out && grep "Hello, world" out
 '
 
+test_expect_success 'what the base has installed is asked once per base, and a damaged answer is asked again' '
+	ls "$KARAPACE_STORE/cache/installed/v1" >cached &&
+	test_line_count = 1 cached &&
+	f="$KARAPACE_STORE/cache/installed/v1/$(cat cached)" &&
+	grep -E "^[0-9a-f]{64}-[0-9a-f]{16}$" cached &&
+	grep "	bash	" "$f" &&
+	# bash is in the base: were this trusted, the next lock would list it.
+	grep -v "	bash	" "$f" >damaged && cp damaged "$f" &&
+	write_manifest proj3 "$IMAGE" hello libonig5 &&
+	karapace build proj3 >id6 &&
+	grep "^name = " proj3/karapace.lock | sort >names &&
+	printf "name = \"%s\"\n" hello libonig5 >expect && test_cmp expect names &&
+	grep "	bash	" "$f"
+'
+
 test_expect_success '--offline installs from a local source with no network inside' '
 	write_manifest off "$IMAGE" hello &&
 	karapace build --offline off >id5 &&
@@ -187,6 +202,20 @@ test_expect_success 'kp-prune keeps every layer an environment uses' '
 	kp-prune >pruned &&
 	kp-fsck &&
 	karapace exec demo -- jq --version
+'
+
+test_expect_success 'gc drops the cached installed set of a base once it removes the base' '
+	test_line_count = 1 cached &&
+	karapace list | awk "{print \$NF}" | grep -E "^[0-9a-f]{64}$" >envs &&
+	for e in $(cat envs); do karapace destroy $e >/dev/null || return 1; done &&
+	karapace gc >/dev/null &&
+	ls "$KARAPACE_STORE/cache/installed/v1" >left &&
+	test_cmp cached left &&
+	karapace image rm debian-image &&
+	karapace gc >/dev/null &&
+	ls "$KARAPACE_STORE/cache/installed/v1" >left &&
+	test_must_be_empty left &&
+	kp-fsck
 '
 
 test_done

@@ -374,7 +374,8 @@ impl Store {
 }
 
 /// With the exclusive lock held: crashes' leftovers ([`sweep_leftovers`]), and
-/// variants and shared checkouts of what is no longer reachable.
+/// variants, cached installed sets and shared checkouts of what is no longer
+/// reachable.
 fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::store::GcGuard) -> Result<u64> {
     let mut n = sweep_leftovers(store, held)?;
     if let Some(variants) = store.existing_dir(&store.path("cache/variants"))? {
@@ -388,6 +389,16 @@ fn clean_scratch(store: &Store, keep: &HashSet<(Kind, ObjectId)>, held: &crate::
                     fs::remove_file(&path).map_err(Error::store("remove", &path))?;
                     n += 1;
                 }
+            }
+        }
+    }
+    // build/install.rs's cache of what a base has installed: `<base id>-<query>`.
+    if let Some(installed) = store.existing_dir(&store.path("cache/installed/v1"))? {
+        for (name, path) in crate::store_dir_entries(&installed)? {
+            let base = name.split_once('-').and_then(|(id, _)| ObjectId::from_hex(id));
+            if base.is_none_or(|id| !keep.contains(&(Kind::Layer, id))) {
+                fs::remove_file(&path).map_err(Error::store("remove", &path))?;
+                n += 1;
             }
         }
     }

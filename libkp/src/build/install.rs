@@ -67,8 +67,8 @@ pub fn install_packages(
         network,
         capture,
     };
-    let query = |runner: &dyn Runner| -> Result<Vec<Package>> {
-        let q = manager.query();
+    let q = manager.query();
+    let run_query = |runner: &dyn Runner| -> Result<Vec<u8>> {
         let out = runner.run(&job(q.argv.clone(), q.env.clone(), false, true))?;
         if out.status != 0 {
             return Err(BuildError::CommandFailed {
@@ -77,11 +77,25 @@ pub fn install_packages(
             }
             .into());
         }
+        Ok(out.stdout)
+    };
+    let parse = |stdout: &[u8]| -> Result<Vec<Package>> {
         Ok(manager
-            .parse_installed(&String::from_utf8_lossy(&out.stdout))
+            .parse_installed(&String::from_utf8_lossy(stdout))
             .map_err(BuildError::from)?)
     };
-    let before = query(runner)?;
+    // What the base has installed depends on the base and the query alone:
+    // asked once per base, then read from the cache.
+    let cached = InstalledCache::new(store, &base, &q);
+    let before = match cached.read() {
+        Some(stdout) => parse(&stdout)?,
+        None => {
+            let stdout = run_query(runner)?;
+            let before = parse(&stdout)?;
+            cached.write(&stdout);
+            before
+        }
+    };
     let ids = runner.ids()?;
     // With one id mapped, apt cannot drop to its own user for downloads.
     let single_uid = ids.uid.iter().map(|r| r.2).sum::<u32>() <= 1;
@@ -121,7 +135,7 @@ pub fn install_packages(
             .into());
         }
     }
-    let after = query(runner)?;
+    let after = parse(&run_query(runner)?)?;
     let added = pkg::added(&before, &after);
     drop_left_behind(&upper)?;
     // Provenance is part of the layer's bytes: only what the lock fixes, so a
@@ -219,3 +233,51 @@ fn write_into_upper(lower: &Path, upper: &Path, rel: &str, bytes: &[u8]) -> Resu
     fs::write(&path, bytes).map_err(Error::store("write", &path))?;
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).map_err(Error::store("chmod", &path))
 }
+
+/// `cache/installed/v1/<base id>-<query>`: the output of a manager's
+/// installed-set query over a base layer, so a build asks it once per base
+/// (docs/store-format.md). `<query>` is 16 hex digits of the blake3 of the
+/// query's command and environment; the file is the blake3 of the output, a
+/// newline, then the output, and is used only when that hash matches. gc
+/// removes the files of bases it removes (prune.rs).
+struct InstalledCache<'s> {
+    store: &'s Store,
+    path: PathBuf,
+}
+
+impl<'s> InstalledCache<'s> {
+    fn new(store: &'s Store, base: &ObjectId, query: &pkg::Command) -> InstalledCache<'s> {
+        let mut key = String::new();
+        for a in &query.argv {
+            key.push_str(a);
+            key.push('\0');
+        }
+        key.push('\n');
+        for (k, v) in &query.env {
+            key.push_str(&format!("{k}={v}\0"));
+        }
+        let query = ObjectId::of(key.as_bytes()).to_string();
+        let path = store.path(&format!("{INSTALLED_CACHE}/{base}-{}", &query[..16]));
+        InstalledCache { store, path }
+    }
+
+    fn read(&self) -> Option<Vec<u8>> {
+        let data = fs::read(&self.path).ok()?;
+        let nl = data.iter().position(|&b| b == b'\n')?;
+        let (sum, out) = (&data[..nl], &data[nl + 1..]);
+        (std::str::from_utf8(sum).ok()? == ObjectId::of(out).to_string()).then(|| out.to_vec())
+    }
+
+    /// Best effort: a cache that cannot be written is asked again next time.
+    fn write(&self, out: &[u8]) {
+        let mut data = format!("{}\n", ObjectId::of(out)).into_bytes();
+        data.extend_from_slice(out);
+        if let Some(dir) = self.path.parent() {
+            if self.store.make_dir(dir).is_ok() {
+                let _ = self.store.write_cache(&self.path, &data);
+            }
+        }
+    }
+}
+
+const INSTALLED_CACHE: &str = "cache/installed/v1";
