@@ -150,7 +150,11 @@ killed_server() {
 	objects srv >before && find srv/refs -type f | sort >refs.before && rm -f held &&
 	{ at $d "$as" karapace push mine mine@$d-2 --remote held --snapshots >out 2>err & echo $! >job.pid; } &&
 	wait_for held &&
-	ls -d srv/tmp/kp-* >quarantine && test_line_count = 1 quarantine &&
+	# The relay has sent 1 MiB; the server may not have read into it yet.
+	i=0 && while ! ls -d srv/tmp/kp-* >quarantine 2>/dev/null; do
+		i=$((i + 1)) && test $i -lt 600 && sleep 0.1 || return 1
+	done &&
+	test_line_count = 1 quarantine &&
 	kill -KILL $(cat srv.pid) &&
 	{ wait $(cat job.pid); echo $? >code; } && : >job.pid &&
 	echo 1 >expect && test_cmp expect code &&
